@@ -1,0 +1,1 @@
+//! bgpd: see shared/DESIGN.md.

@@ -1,0 +1,1 @@
+//! calicoctl: see shared/DESIGN.md.

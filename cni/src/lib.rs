@@ -1,0 +1,1 @@
+//! cni: see shared/DESIGN.md.

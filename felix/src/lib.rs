@@ -1,0 +1,1 @@
+//! felix: see shared/DESIGN.md.

@@ -1,0 +1,1 @@
+//! ipam: see shared/DESIGN.md.

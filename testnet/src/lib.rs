@@ -1,0 +1,1 @@
+//! testnet: see shared/DESIGN.md.
