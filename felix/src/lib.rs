@@ -1,1 +1,3 @@
-//! felix: see shared/DESIGN.md.
+//! felix: the per-node agent (see shared/DESIGN.md).
+
+pub mod dataplane;
