@@ -1,0 +1,357 @@
+//! Handing out addresses: `auto_assign` (affine blocks, then a newly claimed block, then
+//! borrowing) and `assign_ip` (one named address).
+//!
+//! Every allocation is one etcd transaction writing the block (guarded by its mod revision)
+//! and the handle (created, or updated at its mod revision): a crash can never leave an
+//! address without its handle count or a handle count without its address.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use serde::Serialize;
+
+use crate::Ipam;
+use crate::config::IpamConfig;
+use crate::error::{Exhaustion, IpamError, Result};
+use crate::pool::PoolSpec;
+use crate::retry::{MAX_ATTEMPTS, backoff, failpoint, is_conflict};
+use crate::store::BlockState;
+
+#[derive(Clone, Debug, Default)]
+pub struct AutoAssignArgs {
+    pub num_v4: usize,
+    pub num_v6: usize,
+    /// Owner of the addresses, e.g. `k8s-pod-network.<containerID>`.
+    pub handle_id: String,
+    /// Stored as the allocation's `secondary` attributes (namespace, pod, node...).
+    pub attrs: BTreeMap<String, String>,
+    pub hostname: String,
+    /// Labels of the node, for the pools' node selectors.
+    pub node_labels: BTreeMap<String, String>,
+    /// Only these pools (by CIDR); each must be enabled and select the node.
+    pub pools: Option<Vec<IpNet>>,
+    /// Overrides the config's `maxBlocksPerHost` (0 = 20).
+    pub max_blocks_per_host: Option<u32>,
+}
+
+/// One assigned address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Assigned {
+    pub ip: IpAddr,
+    pub block: IpNet,
+    /// The block's sequence number at allocation; pass it back on release.
+    pub sequence: u64,
+}
+
+/// Whose blocks an allocation may use.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Use<'a> {
+    /// Only a block affine to this host.
+    Affine(&'a str),
+    /// Any block (borrowing).
+    Any,
+}
+
+impl Ipam {
+    /// Assigns `num_v4` IPv4 and `num_v6` IPv6 addresses to `handle_id`. All or nothing:
+    /// when the request cannot be met in full, addresses taken so far are released again and
+    /// the error names the limit that was hit.
+    pub async fn auto_assign(&self, args: &AutoAssignArgs) -> Result<Vec<Assigned>> {
+        if args.hostname.is_empty() {
+            return Err(IpamError::Empty { what: "hostname" });
+        }
+        if args.handle_id.is_empty() {
+            return Err(IpamError::Empty { what: "handle_id" });
+        }
+        let mut out = Vec::with_capacity(args.num_v4 + args.num_v6);
+        for (version, num) in [(4u8, args.num_v4), (6u8, args.num_v6)] {
+            if num == 0 {
+                continue;
+            }
+            match self.assign_family(args, version, num, &mut out).await {
+                Ok(()) => {}
+                Err(e) => {
+                    self.undo(&args.handle_id, &out).await;
+                    return Err(e);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn undo(&self, handle: &str, got: &[Assigned]) {
+        if got.is_empty() {
+            return;
+        }
+        let opts: Vec<_> = got
+            .iter()
+            .map(|a| crate::ReleaseOptions {
+                ip: a.ip,
+                sequence_number: Some(a.sequence),
+                handle: Some(handle.to_string()),
+            })
+            .collect();
+        if let Err(e) = self.release_ips(&opts).await {
+            tracing::warn!(handle, error = %e, "could not return partially assigned addresses");
+        }
+    }
+
+    async fn assign_family(
+        &self,
+        args: &AutoAssignArgs,
+        version: u8,
+        num: usize,
+        out: &mut Vec<Assigned>,
+    ) -> Result<()> {
+        let host = args.hostname.as_str();
+        let pools = self
+            .usable_pools(version, host, &args.node_labels, args.pools.as_deref())
+            .await?;
+        let exhausted = |reason: Exhaustion, got: usize| IpamError::Exhausted {
+            host: host.to_string(),
+            requested: num,
+            assigned: got,
+            reason,
+        };
+        if pools.is_empty() {
+            return Err(exhausted(Exhaustion::NoPoolForNode, 0));
+        }
+        let in_pools = |c: &IpNet| pools.iter().any(|p| p.cidr.contains(c));
+        let start = out.len();
+        let need = |out: &Vec<Assigned>| num - (out.len() - start);
+
+        // (1a) The block this client allocated from last, from cache: one round trip.
+        if let Some(cidr) = self.hot_block(host, version).filter(|c| in_pools(c)) {
+            out.extend(
+                self.alloc_in_block(&cidr, need(out), args, Use::Affine(host), true)
+                    .await?,
+            );
+        }
+        // (1b) All confirmed affine blocks (after repairing half-done claims).
+        let mut affine_count = 0u32;
+        if need(out) > 0 {
+            self.repair_pending(host, version).await?;
+            for a in self.host_affinities(host, version).await? {
+                if a.state != crate::AffinityState::Confirmed {
+                    continue;
+                }
+                affine_count += 1;
+                if need(out) > 0 && in_pools(&a.cidr) {
+                    out.extend(
+                        self.alloc_in_block(&a.cidr, need(out), args, Use::Affine(host), false)
+                            .await?,
+                    );
+                }
+            }
+        }
+        if need(out) == 0 {
+            return Ok(());
+        }
+        // (2) Claim new blocks, up to the per-host cap.
+        let cfg: IpamConfig = self.get_config().await?;
+        let limit = match args.max_blocks_per_host {
+            Some(0) | None => cfg.effective_max_blocks(),
+            Some(n) => n,
+        };
+        let mut reason = Exhaustion::AutoAllocateDisabled;
+        let mut rounds = 0;
+        while need(out) > 0 && cfg.auto_allocate_blocks {
+            rounds += 1;
+            if affine_count >= limit || rounds > limit as usize + MAX_ATTEMPTS as usize {
+                reason = Exhaustion::MaxBlocksPerHost { limit };
+                break;
+            }
+            match self.claim_block(host, &pools, &cfg).await? {
+                Some(c) => {
+                    if c.new {
+                        affine_count += 1;
+                    }
+                    out.extend(
+                        self.alloc_in_block(&c.cidr, need(out), args, Use::Affine(host), true)
+                            .await?,
+                    );
+                }
+                None => {
+                    reason = Exhaustion::PoolsExhausted;
+                    break;
+                }
+            }
+        }
+        if need(out) == 0 {
+            return Ok(());
+        }
+        // (3) Borrow from any block with space, unless strict affinity forbids it.
+        if cfg.strict_affinity {
+            return Err(exhausted(
+                Exhaustion::StrictAffinity {
+                    cause: Box::new(reason),
+                },
+                out.len() - start,
+            ));
+        }
+        for st in self.list_blocks(version).await? {
+            if need(out) == 0 {
+                break;
+            }
+            let b = &st.block;
+            if b.free_count() > 0 && in_pools(&b.cidr) && !b.is_affine_to(host) {
+                tracing::info!(host, block = %b.cidr, "borrowing from a block of another host");
+                out.extend(
+                    self.alloc_in_block(&b.cidr, need(out), args, Use::Any, false)
+                        .await?,
+                );
+            }
+        }
+        if need(out) > 0 {
+            return Err(exhausted(reason, out.len() - start));
+        }
+        Ok(())
+    }
+
+    /// Allocates up to `num` addresses from one block in one transaction (block + handle),
+    /// re-reading and retrying on conflicts. Returns fewer (or none) when the block is full,
+    /// missing, or not usable under `usage`.
+    async fn alloc_in_block(
+        &self,
+        cidr: &IpNet,
+        num: usize,
+        args: &AutoAssignArgs,
+        usage: Use<'_>,
+        try_cache: bool,
+    ) -> Result<Vec<Assigned>> {
+        if num == 0 {
+            return Ok(Vec::new());
+        }
+        let handle_id = args.handle_id.as_str();
+        let mut cached = try_cache;
+        for attempt in 0..MAX_ATTEMPTS {
+            if attempt > 0 {
+                backoff(attempt).await;
+            }
+            let (block, handle) = if cached {
+                match self.cached_block(cidr) {
+                    Some(b) => (
+                        Some(b),
+                        self.cached_handle(handle_id)
+                            .unwrap_or_else(|| crate::handle::HandleState::absent(handle_id)),
+                    ),
+                    None => {
+                        cached = false;
+                        futures::try_join!(self.read_block(cidr), self.read_handle(handle_id))?
+                    }
+                }
+            } else {
+                futures::try_join!(self.read_block(cidr), self.read_handle(handle_id))?
+            };
+            let Some(mut st): Option<BlockState> = block else {
+                return Ok(Vec::new());
+            };
+            if let Use::Affine(host) = usage
+                && !st.block.is_affine_to(host)
+            {
+                return Ok(Vec::new());
+            }
+            if st.block.free_count() == 0 {
+                if cached {
+                    // The cached copy may predate releases by other clients.
+                    cached = false;
+                    continue;
+                }
+                return Ok(Vec::new());
+            }
+            let mut handle = handle;
+            let ordinals = st.block.auto_assign(num, handle_id, &args.attrs);
+            let assigned: Vec<Assigned> = ordinals
+                .iter()
+                .map(|&o| Assigned {
+                    ip: st.block.ip_at(o),
+                    block: *cidr,
+                    sequence: st.block.sequence_of(o),
+                })
+                .collect();
+            st.block.bump_sequence();
+            handle.handle.increment(cidr, ordinals.len() as u64);
+            match self.ds.txn(vec![st.update_op(), handle.write_op()]).await {
+                Ok(rev) => {
+                    self.remember(Some((&st.block, false)), &[&handle], rev);
+                    if let Use::Affine(host) = usage {
+                        self.set_hot(host, *cidr);
+                    }
+                    failpoint("after-allocation");
+                    return Ok(assigned);
+                }
+                Err(e) => {
+                    let e = IpamError::from(e);
+                    if !is_conflict(&e) {
+                        return Err(e);
+                    }
+                    cached = false;
+                }
+            }
+        }
+        Err(IpamError::TooManyConflicts {
+            what: format!("allocate from block {cidr}"),
+            attempts: MAX_ATTEMPTS,
+        })
+    }
+
+    /// Assigns the given address to `handle_id`. The address must lie in a configured pool;
+    /// its block is claimed for `hostname` if it does not exist yet.
+    pub async fn assign_ip(
+        &self,
+        ip: IpAddr,
+        handle_id: &str,
+        attrs: &BTreeMap<String, String>,
+        hostname: &str,
+    ) -> Result<Assigned> {
+        if handle_id.is_empty() {
+            return Err(IpamError::Empty { what: "handle_id" });
+        }
+        let pools = self.all_pools().await?;
+        let pool: &PoolSpec = pools
+            .iter()
+            .find(|p| p.cidr.contains(&ip) && p.validate().is_ok())
+            .ok_or(IpamError::NotInPool { ip })?;
+        let cidr = pool.block_for(ip).ok_or(IpamError::NotInPool { ip })?;
+        for attempt in 0..MAX_ATTEMPTS {
+            if attempt > 0 {
+                backoff(attempt).await;
+            }
+            let (block, mut handle) =
+                futures::try_join!(self.read_block(&cidr), self.read_handle(handle_id))?;
+            let Some(mut st) = block else {
+                if !hostname.is_empty() {
+                    // Either we create it, or someone else did: both leave a block to use.
+                    self.try_claim(&cidr, hostname).await?;
+                } else {
+                    return Err(IpamError::BlockNotFound { block: cidr });
+                }
+                continue;
+            };
+            let ordinal = st.block.ordinal_of(ip).ok_or(IpamError::NotInPool { ip })?;
+            if !st.block.assign(ordinal, handle_id, attrs) {
+                return Err(IpamError::AlreadyAllocated { ip });
+            }
+            let assigned = Assigned {
+                ip,
+                block: cidr,
+                sequence: st.block.sequence_of(ordinal),
+            };
+            st.block.bump_sequence();
+            handle.handle.increment(&cidr, 1);
+            match self.ds.txn(vec![st.update_op(), handle.write_op()]).await {
+                Ok(rev) => {
+                    self.remember(Some((&st.block, false)), &[&handle], rev);
+                    return Ok(assigned);
+                }
+                Err(e) if e.is_conflict() => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(IpamError::TooManyConflicts {
+            what: format!("assign {ip}"),
+            attempts: MAX_ATTEMPTS,
+        })
+    }
+}

@@ -1,0 +1,260 @@
+//! The [`Ipam`] client: datastore handle, pool source, and a small cache of the blocks and
+//! handles this client wrote last. The cache only saves reads: every write is guarded by the
+//! cached mod revision, so a stale entry turns into a conflict, a re-read and a retry.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use ipnet::IpNet;
+
+use config::datastore::{Datastore, TxnOp};
+
+use crate::block::AllocationBlock;
+use crate::error::{IpamError, Result};
+use crate::handle::{HandleState, decode, encode};
+use crate::keys::{block_key, block_prefix, handle_key, parse_block_key};
+use crate::pool::PoolSpec;
+
+/// Where the client finds IP pools.
+#[derive(Clone, Debug)]
+pub enum PoolSource {
+    /// A fixed list (tests, or a caller that already read the pools).
+    Static(Vec<PoolSpec>),
+}
+
+/// Decides whether a pool's node selector selects a node with these labels.
+pub type SelectorMatcher = Arc<dyn Fn(&str, &BTreeMap<String, String>) -> bool + Send + Sync>;
+
+/// A block as read, with the revision that guards its update.
+#[derive(Clone, Debug)]
+pub(crate) struct BlockState {
+    pub block: AllocationBlock,
+    pub mod_revision: i64,
+}
+
+impl BlockState {
+    pub fn update_op(&self) -> TxnOp {
+        TxnOp::Update {
+            key: block_key(&self.block.cidr),
+            value: encode(&self.block),
+            mod_revision: self.mod_revision,
+        }
+    }
+}
+
+/// Entries kept per cache map before it is cleared (bounds memory of long-lived clients).
+const CACHE_LIMIT: usize = 4096;
+
+#[derive(Default)]
+pub(crate) struct Cache {
+    blocks: HashMap<IpNet, BlockState>,
+    handles: HashMap<String, HandleState>,
+    /// (host, family) -> block the host allocated from last.
+    hot: HashMap<(String, u8), IpNet>,
+}
+
+#[derive(Clone)]
+pub struct Ipam {
+    pub(crate) ds: Datastore,
+    pub(crate) pools: PoolSource,
+    pub(crate) selector: SelectorMatcher,
+    cache: Arc<Mutex<Cache>>,
+}
+
+/// Until a selector evaluator is wired in, only the select-everything forms match.
+fn default_selector(sel: &str, _labels: &BTreeMap<String, String>) -> bool {
+    let s = sel.trim();
+    s.is_empty() || s == "all()"
+}
+
+impl Ipam {
+    pub fn new(ds: Datastore, pools: PoolSource) -> Ipam {
+        Ipam {
+            ds,
+            pools,
+            selector: Arc::new(default_selector),
+            cache: Arc::default(),
+        }
+    }
+
+    /// Replaces the node-selector evaluator.
+    pub fn with_selector(mut self, m: SelectorMatcher) -> Ipam {
+        self.selector = m;
+        self
+    }
+
+    pub fn datastore(&self) -> &Datastore {
+        &self.ds
+    }
+
+    /// Every configured pool, disabled ones included.
+    pub async fn all_pools(&self) -> Result<Vec<PoolSpec>> {
+        match &self.pools {
+            PoolSource::Static(p) => Ok(p.clone()),
+        }
+    }
+
+    /// Enabled pools of `version` whose node selector selects the node, restricted to
+    /// `requested` when given (each requested pool must be usable).
+    pub(crate) async fn usable_pools(
+        &self,
+        version: u8,
+        host: &str,
+        labels: &BTreeMap<String, String>,
+        requested: Option<&[IpNet]>,
+    ) -> Result<Vec<PoolSpec>> {
+        let usable: Vec<PoolSpec> = self
+            .all_pools()
+            .await?
+            .into_iter()
+            .filter(|p| crate::keys::family(&p.cidr) == version && !p.disabled)
+            .filter(|p| p.validate().is_ok())
+            .filter(|p| (self.selector)(&p.node_selector, labels))
+            .collect();
+        let Some(req) = requested else {
+            return Ok(usable);
+        };
+        let mut out = Vec::new();
+        for r in req.iter().filter(|r| crate::keys::family(r) == version) {
+            match usable.iter().find(|p| p.cidr == r.trunc()) {
+                Some(p) => out.push(p.clone()),
+                None => {
+                    return Err(IpamError::PoolNotUsable {
+                        pool: *r,
+                        host: host.to_string(),
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    pub(crate) async fn read_block(&self, cidr: &IpNet) -> Result<Option<BlockState>> {
+        let key = block_key(cidr);
+        Ok(match self.ds.get_raw(&key).await? {
+            None => None,
+            Some(kv) => Some(BlockState {
+                block: decode(&key, &kv.value)?,
+                mod_revision: kv.mod_revision,
+            }),
+        })
+    }
+
+    pub(crate) async fn list_blocks(&self, version: u8) -> Result<Vec<BlockState>> {
+        let (kvs, _) = self.ds.list_raw(&block_prefix(version)).await?;
+        let mut out = Vec::with_capacity(kvs.len());
+        for kv in kvs {
+            if parse_block_key(&kv.key).is_none() {
+                continue;
+            }
+            out.push(BlockState {
+                block: decode(&kv.key, &kv.value)?,
+                mod_revision: kv.mod_revision,
+            });
+        }
+        Ok(out)
+    }
+
+    pub(crate) async fn read_handle(&self, id: &str) -> Result<HandleState> {
+        HandleState::from_kv(id, self.ds.get_raw(&handle_key(id)).await?)
+    }
+
+    /// The block holding `ip`: derived from the pools, else searched among all blocks (a
+    /// pool may have been deleted while its blocks remain).
+    pub(crate) async fn block_of_ip(&self, ip: std::net::IpAddr) -> Result<Option<BlockState>> {
+        for p in self.all_pools().await? {
+            if let Some(cidr) = p.block_for(ip)
+                && let Some(st) = self.read_block(&cidr).await?
+            {
+                return Ok(Some(st));
+            }
+        }
+        let version = if ip.is_ipv4() { 4 } else { 6 };
+        Ok(self
+            .list_blocks(version)
+            .await?
+            .into_iter()
+            .find(|b| b.block.cidr.contains(&ip)))
+    }
+
+    // --- cache -------------------------------------------------------------------------
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, Cache> {
+        self.cache.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn cached_block(&self, cidr: &IpNet) -> Option<BlockState> {
+        self.cache().blocks.get(cidr).cloned()
+    }
+
+    pub(crate) fn cached_handle(&self, id: &str) -> Option<HandleState> {
+        self.cache().handles.get(id).cloned()
+    }
+
+    pub(crate) fn hot_block(&self, host: &str, version: u8) -> Option<IpNet> {
+        self.cache().hot.get(&(host.to_string(), version)).copied()
+    }
+
+    /// Records what a committed transaction wrote (all its keys now have `revision`).
+    pub(crate) fn remember(
+        &self,
+        block: Option<(&AllocationBlock, bool)>,
+        handles: &[&HandleState],
+        revision: i64,
+    ) {
+        let mut c = self.cache();
+        if c.blocks.len() > CACHE_LIMIT {
+            c.blocks.clear();
+        }
+        if c.handles.len() > CACHE_LIMIT {
+            c.handles.clear();
+        }
+        if let Some((b, deleted)) = block {
+            if deleted {
+                c.blocks.remove(&b.cidr);
+            } else {
+                c.blocks.insert(
+                    b.cidr,
+                    BlockState {
+                        block: b.clone(),
+                        mod_revision: revision,
+                    },
+                );
+            }
+        }
+        for h in handles {
+            if h.handle.is_empty() {
+                c.handles.remove(&h.id);
+            } else {
+                let mut h = (*h).clone();
+                h.mod_revision = revision;
+                c.handles.insert(h.id.clone(), h);
+            }
+        }
+    }
+
+    /// A cached block holding `ip`, if any.
+    pub(crate) fn cached_block_of(&self, ip: std::net::IpAddr) -> Option<IpNet> {
+        self.cache()
+            .blocks
+            .keys()
+            .find(|c| c.contains(&ip))
+            .copied()
+    }
+
+    pub(crate) fn set_hot(&self, host: &str, cidr: IpNet) {
+        self.cache()
+            .hot
+            .insert((host.to_string(), crate::keys::family(&cidr)), cidr);
+    }
+
+    pub(crate) fn forget_block(&self, cidr: &IpNet) {
+        let mut c = self.cache();
+        c.blocks.remove(cidr);
+        c.hot.retain(|_, v| v != cidr);
+    }
+
+    pub(crate) fn forget_handle(&self, id: &str) {
+        self.cache().handles.remove(id);
+    }
+}
