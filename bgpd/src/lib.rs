@@ -1,1 +1,8 @@
-//! bgpd: see shared/DESIGN.md.
+//! bgpd: the BGP-4 speaker of the project (see shared/DESIGN.md).
+//!
+//! The pure protocol core lives here: [`wire`] (message codec) and [`fsm`]
+//! (the per-session state machine of RFC 4271 section 8). Neither touches
+//! sockets, clocks or async runtimes.
+
+pub mod fsm;
+pub mod wire;

@@ -1,0 +1,94 @@
+//! Per-session configuration the FSM needs.
+
+use std::net::Ipv4Addr;
+
+use crate::wire::{Capability, Family};
+
+/// Which AS the peer must be in (RFC 4271 6.2 "Bad Peer AS").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerAs {
+    /// Exactly this AS.
+    Exact(u32),
+    /// Any AS equal to ours (iBGP only).
+    Internal,
+    /// Any AS other than ours (eBGP only).
+    External,
+    /// Any AS.
+    Any,
+}
+
+/// Damping of peer oscillations (RFC 4271 8.1.1 DampPeerOscillations):
+/// after a failure the session waits in Idle for the IdleHoldTimer, which
+/// doubles with each consecutive failure up to `max_secs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdleHold {
+    pub initial_secs: u32,
+    pub max_secs: u32,
+    /// KEEPALIVEs to receive in Established before the session counts as
+    /// stable and the backoff starts over (a clock-free stability test).
+    pub stable_keepalives: u32,
+}
+
+impl Default for IdleHold {
+    fn default() -> Self {
+        IdleHold {
+            initial_secs: 5,
+            max_secs: 120,
+            stable_keepalives: 3,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub local_as: u32,
+    pub router_id: Ipv4Addr,
+    pub peer_as: PeerAs,
+    /// Hold time we propose (0 disables keepalives, else >= 3).
+    pub hold_time: u16,
+    /// Keepalive interval; `None` means a third of the negotiated hold time.
+    pub keepalive: Option<u16>,
+    /// Large hold time used while waiting for the peer's OPEN (RFC 4271
+    /// 8.2.2 suggests 4 minutes).
+    pub open_hold_time: u16,
+    pub connect_retry_secs: u32,
+    /// Never initiate the TCP connection; wait in Active.
+    pub passive: bool,
+    /// Capabilities advertised in our OPEN.
+    pub capabilities: Vec<Capability>,
+    /// Capability codes the peer must advertise, else the OPEN is refused
+    /// with Unsupported Capability (RFC 5492 5).
+    pub required_capabilities: Vec<u8>,
+    /// Max accepted prefixes (all families) before Cease/1 (RFC 4486).
+    pub max_prefixes: Option<u32>,
+    pub idle_hold: IdleHold,
+}
+
+impl Config {
+    /// Defaults Calico users know (REFERENCE.md 5): hold 240 s, connect
+    /// retry 5 s; IPv4 and IPv6 unicast, route refresh (plain and
+    /// enhanced), 4-octet AS and extended messages offered.
+    pub fn new(local_as: u32, router_id: Ipv4Addr, peer_as: PeerAs) -> Self {
+        Config {
+            local_as,
+            router_id,
+            peer_as,
+            hold_time: 240,
+            keepalive: None,
+            open_hold_time: 240,
+            connect_retry_secs: 5,
+            passive: false,
+            capabilities: vec![
+                Capability::Multiprotocol(Family::IPV4_UNICAST),
+                Capability::Multiprotocol(Family::IPV6_UNICAST),
+                Capability::RouteRefresh,
+                Capability::EnhancedRouteRefresh,
+                Capability::FourOctetAs(local_as),
+                Capability::ExtendedMessage,
+            ],
+            required_capabilities: Vec::new(),
+            max_prefixes: None,
+            idle_hold: IdleHold::default(),
+        }
+    }
+}
