@@ -147,6 +147,14 @@ fn kind_and_api_version_are_checked() {
 }
 
 #[test]
+fn yaml_flow_style_is_not_mistaken_for_json() {
+    let docs =
+        parse_documents("{apiVersion: projectcalico.org/v3, kind: Profile, metadata: {name: p}}\n")
+            .unwrap();
+    assert_eq!(docs[0].name(), "p");
+}
+
+#[test]
 fn syntax_errors_name_the_format() {
     assert!(err("{\"kind\": ").starts_with("invalid JSON"));
     assert!(err("kind: [unclosed\n").starts_with("invalid YAML"));

@@ -72,30 +72,40 @@ pub fn parse_one<T: Resource>(text: &str) -> Result<T, ParseError> {
 
 fn split_documents(text: &str) -> Result<Vec<Value>, ParseError> {
     let trimmed = text.trim_start();
-    let mut docs = Vec::new();
-    if trimmed.starts_with('{') || trimmed.starts_with('[') {
-        for (i, v) in serde_json::Deserializer::from_str(text)
-            .into_iter::<Value>()
-            .enumerate()
-        {
-            let v = v.map_err(|e| ParseError::Syntax {
+    let docs = if trimmed.starts_with('{') || trimmed.starts_with('[') {
+        // JSON, unless it is YAML flow style (`{kind: Node, ...}`), which JSON refuses.
+        split_json(text).or_else(|json_err| split_yaml(text).map_err(|_| json_err))?
+    } else {
+        split_yaml(text)?
+    };
+    Ok(docs.into_iter().filter(|v| !v.is_null()).collect())
+}
+
+fn split_json(text: &str) -> Result<Vec<Value>, ParseError> {
+    serde_json::Deserializer::from_str(text)
+        .into_iter::<Value>()
+        .enumerate()
+        .map(|(i, v)| {
+            v.map_err(|e| ParseError::Syntax {
                 document: i + 1,
                 format: "JSON",
                 message: e.to_string(),
-            })?;
-            docs.push(v);
-        }
-    } else {
-        for (i, d) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
-            let v: Value = serde::Deserialize::deserialize(d).map_err(|e| ParseError::Syntax {
+            })
+        })
+        .collect()
+}
+
+fn split_yaml(text: &str) -> Result<Vec<Value>, ParseError> {
+    serde_yaml_ng::Deserializer::from_str(text)
+        .enumerate()
+        .map(|(i, d)| {
+            serde::Deserialize::deserialize(d).map_err(|e| ParseError::Syntax {
                 document: i + 1,
                 format: "YAML",
                 message: e.to_string(),
-            })?;
-            docs.push(v);
-        }
-    }
-    Ok(docs.into_iter().filter(|v| !v.is_null()).collect())
+            })
+        })
+        .collect()
 }
 
 fn collect(
