@@ -1,0 +1,407 @@
+//! Running the iptables tools: backend detection, `iptables-save` read-back and
+//! one `iptables-restore --noflush --wait` process per table, with bounded
+//! retries. Processes are spawned from the calling thread, so they run in its
+//! network namespace.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use thiserror::Error;
+use tokio::io::AsyncWriteExt;
+use tokio::process::Command;
+use tracing::{debug, info, warn};
+
+use super::parse::{ParseError, SavedTable, parse_save};
+use super::render::{TablePlan, plan, render_restore};
+use super::{DesiredTable, DesiredTableError, Table};
+
+/// Which netfilter API the iptables tools drive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// `iptables-nft-*` (nf_tables kernel API; Debian's default).
+    Nft,
+    /// `iptables-legacy-*` (x_tables).
+    Legacy,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    V4,
+    V6,
+}
+
+impl Backend {
+    fn tool(self, family: Family, what: &str) -> String {
+        let base = match family {
+            Family::V4 => "iptables",
+            Family::V6 => "ip6tables",
+        };
+        let kind = match self {
+            Backend::Nft => "nft",
+            Backend::Legacy => "legacy",
+        };
+        format!("{base}-{kind}-{what}")
+    }
+
+    pub fn save_program(self, family: Family) -> String {
+        self.tool(family, "save")
+    }
+
+    pub fn restore_program(self, family: Family) -> String {
+        self.tool(family, "restore")
+    }
+}
+
+/// Picks the backend the way Calico's `FELIX_IPTABLESBACKEND=Auto` does: the
+/// one whose tables already hold rules (kube-proxy or the distribution put them
+/// there, and mixing both breaks packet paths), legacy only when it has more
+/// rules than nft, nft otherwise.
+pub fn choose_backend(nft_save: &str, legacy_save: &str) -> Backend {
+    let count = |s: &str| s.lines().filter(|l| l.starts_with("-A ")).count();
+    if count(legacy_save) > count(nft_save) {
+        Backend::Legacy
+    } else {
+        Backend::Nft
+    }
+}
+
+/// Runs both `iptables-*-save` tools and applies [`choose_backend`]. A tool
+/// that is missing or fails counts as "no rules".
+pub async fn detect_backend() -> Backend {
+    async fn save(program: &str) -> String {
+        match Command::new(program).stdin(Stdio::null()).output().await {
+            Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).into_owned(),
+            _ => String::new(),
+        }
+    }
+    let nft = save("iptables-nft-save").await;
+    let legacy = save("iptables-legacy-save").await;
+    let backend = choose_backend(&nft, &legacy);
+    info!(?backend, "iptables backend detected");
+    backend
+}
+
+#[derive(Debug, Error)]
+pub enum IptablesError {
+    #[error("table {table}: desired state is invalid: {0}", table = .0.table())]
+    Invalid(#[from] DesiredTableError),
+    #[error("running {program}: {source}")]
+    Spawn {
+        program: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{program} -t {table} failed: {stderr}")]
+    Save {
+        program: String,
+        table: Table,
+        stderr: String,
+    },
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+    #[error(
+        "{program} (table {table}) failed after {attempts} attempt(s){}: {stderr}",
+        line.as_ref().map(|(n, text)| format!(" at input line {n} ({text:?})")).unwrap_or_default()
+    )]
+    Restore {
+        program: String,
+        table: Table,
+        attempts: u32,
+        /// The failing input line number (1-based) and its text, when the
+        /// tool said which line it was.
+        line: Option<(usize, String)>,
+        stderr: String,
+    },
+}
+
+impl DesiredTableError {
+    fn table(&self) -> Table {
+        match self {
+            DesiredTableError::NotOurChain { table, .. }
+            | DesiredTableError::ChainNameTooLong { table, .. }
+            | DesiredTableError::DuplicateChain { table, .. }
+            | DesiredTableError::BadRule { table, .. }
+            | DesiredTableError::DanglingJump { table, .. }
+            | DesiredTableError::NotBaseChain { table, .. } => *table,
+        }
+    }
+}
+
+/// The input line an `iptables-restore` error names. Formats seen:
+/// legacy `iptables-restore: line 3 failed`, nft `Error occurred at line: 3`,
+/// nft commit errors `line 3: CHAIN_DEL failed (Device or resource busy)`.
+pub fn failed_line(stderr: &str) -> Option<usize> {
+    let mut rest = stderr;
+    while let Some(pos) = rest.find("line") {
+        let after = rest[pos + 4..].trim_start_matches([':', ' ']);
+        let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
+        if let Ok(n) = digits.parse() {
+            return Some(n);
+        }
+        rest = &rest[pos + 4..];
+    }
+    None
+}
+
+/// The input line (number, text) a restore failure is about. iptables-nft
+/// checks chain references only at COMMIT and then names the COMMIT line
+/// (`Chain 'X' does not exist ... line: 6`); in that case the first line that
+/// mentions the chain is the one to blame.
+pub fn offending_line(stderr: &str, input: &str) -> Option<(usize, String)> {
+    let text_of = |n: usize| {
+        input
+            .lines()
+            .nth(n.saturating_sub(1))
+            .unwrap_or("")
+            .to_string()
+    };
+    let named = failed_line(stderr);
+    if let Some(n) = named
+        && text_of(n) != "COMMIT"
+    {
+        return Some((n, text_of(n)));
+    }
+    let chain = stderr
+        .split_once("Chain '")
+        .and_then(|(_, rest)| rest.split_once('\''))
+        .map(|(name, _)| name)
+        .or_else(|| {
+            stderr
+                .split_once("chain ")
+                .map(|(_, rest)| rest.split_whitespace().next().unwrap_or(""))
+        })
+        .filter(|name| !name.is_empty());
+    if let Some(chain) = chain {
+        let found = input.lines().enumerate().find(|(_, l)| {
+            let mut words = l.split_whitespace().skip(1);
+            words.any(|w| w == chain)
+        });
+        if let Some((i, l)) = found {
+            return Some((i + 1, l.to_string()));
+        }
+    }
+    named.map(|n| (n, text_of(n)))
+}
+
+/// What [`Iptables::sync_table`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncOutcome {
+    /// The plan that was applied (empty when the table was already in sync).
+    pub plan: TablePlan,
+    /// Restore runs (0 when nothing had to change).
+    pub attempts: u32,
+}
+
+/// Runs the iptables tools of one backend and IP family.
+#[derive(Clone, Debug)]
+pub struct Iptables {
+    backend: Backend,
+    family: Family,
+    max_attempts: u32,
+    first_backoff: Duration,
+}
+
+impl Iptables {
+    pub fn new(backend: Backend, family: Family) -> Self {
+        Self {
+            backend,
+            family,
+            max_attempts: 3,
+            first_backoff: Duration::from_millis(100),
+        }
+    }
+
+    /// Bounded retry: `attempts` restore runs at most, waiting `first_backoff`,
+    /// then doubling, between them.
+    pub fn with_retry(mut self, attempts: u32, first_backoff: Duration) -> Self {
+        self.max_attempts = attempts.max(1);
+        self.first_backoff = first_backoff;
+        self
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// `iptables-save -t <table>`, parsed.
+    pub async fn save(&self, table: Table) -> Result<SavedTable, IptablesError> {
+        let program = self.backend.save_program(self.family);
+        let out = Command::new(&program)
+            .args(["-t", table.name()])
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .map_err(|source| IptablesError::Spawn {
+                program: program.clone(),
+                source,
+            })?;
+        if !out.status.success() {
+            return Err(IptablesError::Save {
+                program,
+                table,
+                stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            });
+        }
+        Ok(parse_save(table, &String::from_utf8_lossy(&out.stdout))?)
+    }
+
+    /// Feeds `input` to one `iptables-restore --noflush --wait` process.
+    /// On failure returns the stderr and the failing line, if named.
+    pub async fn restore(&self, table: Table, input: &str) -> Result<(), IptablesError> {
+        let program = self.backend.restore_program(self.family);
+        let spawn_err = |source| IptablesError::Spawn {
+            program: program.clone(),
+            source,
+        };
+        let mut child = Command::new(&program)
+            .args(["--noflush", "--wait"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(spawn_err)?;
+        let mut stdin = child.stdin.take().expect("stdin is piped");
+        stdin.write_all(input.as_bytes()).await.map_err(spawn_err)?;
+        drop(stdin);
+        let out = child.wait_with_output().await.map_err(spawn_err)?;
+        if out.status.success() {
+            return Ok(());
+        }
+        let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        let line = offending_line(&stderr, input);
+        Err(IptablesError::Restore {
+            program,
+            table,
+            attempts: 1,
+            line,
+            stderr,
+        })
+    }
+
+    /// Reads the table back, and when it differs from `desired` (first sync,
+    /// a change, or someone else's tampering) rewrites what differs. On a
+    /// restore failure, logs the offending line and retries from a fresh read
+    /// with exponential backoff, up to the attempt bound.
+    pub async fn sync_table(&self, desired: &DesiredTable) -> Result<SyncOutcome, IptablesError> {
+        desired.validate()?;
+        let table = desired.table;
+        let mut backoff = self.first_backoff;
+        let mut attempt = 0;
+        loop {
+            let actual = self.save(table).await?;
+            let todo = plan(desired, &actual);
+            if todo.is_empty() {
+                debug!(%table, attempts = attempt, "iptables table in sync");
+                return Ok(SyncOutcome {
+                    plan: todo,
+                    attempts: attempt,
+                });
+            }
+            attempt += 1;
+            let input = render_restore(desired, &actual);
+            match self.restore(table, &input).await {
+                Ok(()) => {
+                    info!(
+                        %table,
+                        written = todo.write_chains.len(),
+                        deleted = todo.delete_chains.len(),
+                        base_chains_fixed = todo.fix_base_chains.len(),
+                        "iptables table synced"
+                    );
+                    return Ok(SyncOutcome {
+                        plan: todo,
+                        attempts: attempt,
+                    });
+                }
+                Err(IptablesError::Restore {
+                    program,
+                    line,
+                    stderr,
+                    ..
+                }) => {
+                    warn!(%table, attempt, ?line, %stderr, "iptables-restore failed");
+                    if attempt >= self.max_attempts {
+                        return Err(IptablesError::Restore {
+                            program,
+                            table,
+                            attempts: attempt,
+                            line,
+                            stderr,
+                        });
+                    }
+                    tokio::time::sleep(backoff).await;
+                    backoff *= 2;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_line_formats() {
+        assert_eq!(failed_line("iptables-restore: line 3 failed"), Some(3));
+        assert_eq!(
+            failed_line(
+                "iptables-nft-restore v1.8.9 (nf_tables): Chain 'nosuch' does not exist\nError occurred at line: 12\nTry `iptables-nft-restore -h'"
+            ),
+            Some(12)
+        );
+        assert_eq!(
+            failed_line(
+                "iptables-nft-restore v1.8.9 (nf_tables): \nline 7: CHAIN_DEL failed (Device or resource busy): chain cali-x"
+            ),
+            Some(7)
+        );
+        assert_eq!(
+            failed_line("Another app is currently holding the xtables lock"),
+            None
+        );
+        assert_eq!(
+            failed_line("multiline comment, then line 4 failed"),
+            Some(4)
+        );
+    }
+
+    #[test]
+    fn offending_line_blames_the_reference_not_commit() {
+        let input =
+            "*filter\n:cali-x - [0:0]\n-A cali-x -j ACCEPT\n-A cali-x -p tcp -j NOSUCH\nCOMMIT\n";
+        let stderr = "iptables-nft-restore v1.8.9 (nf_tables): Chain 'NOSUCH' does not exist\nError occurred at line: 5\n";
+        assert_eq!(
+            offending_line(stderr, input),
+            Some((4, "-A cali-x -p tcp -j NOSUCH".to_string()))
+        );
+        let stderr = "unknown option \"--dpxort\"\nError occurred at line: 3\n";
+        assert_eq!(
+            offending_line(stderr, input),
+            Some((3, "-A cali-x -j ACCEPT".to_string()))
+        );
+        let input = "*filter\n-F cali-y\n-X cali-y\nCOMMIT\n";
+        let stderr = "line 3: CHAIN_DEL failed (Device or resource busy): chain cali-y";
+        assert_eq!(
+            offending_line(stderr, input),
+            Some((3, "-X cali-y".to_string()))
+        );
+        assert_eq!(offending_line("lock held", input), None);
+    }
+
+    #[test]
+    fn backend_choice() {
+        let rules = "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -j ACCEPT\nCOMMIT\n";
+        let empty = "*filter\n:INPUT ACCEPT [0:0]\nCOMMIT\n";
+        assert_eq!(choose_backend(empty, rules), Backend::Legacy);
+        assert_eq!(choose_backend(rules, empty), Backend::Nft);
+        assert_eq!(choose_backend(empty, empty), Backend::Nft, "default is nft");
+        assert_eq!(choose_backend(rules, rules), Backend::Nft);
+        assert_eq!(
+            Backend::Legacy.restore_program(Family::V6),
+            "ip6tables-legacy-restore"
+        );
+        assert_eq!(Backend::Nft.save_program(Family::V4), "iptables-nft-save");
+    }
+}
