@@ -59,6 +59,39 @@ impl PoolSpec {
     }
 }
 
+impl TryFrom<&config::model::IPPool> for PoolSpec {
+    type Error = crate::IpamError;
+
+    /// The IPAM view of a stored IPPool; the block size defaults as Calico's (26 / 122).
+    fn try_from(p: &config::model::IPPool) -> Result<PoolSpec, crate::IpamError> {
+        let cidr: IpNet = p.spec.cidr.parse().map_err(|_| crate::IpamError::Invalid {
+            field: "spec.cidr",
+            value: p.spec.cidr.clone(),
+            rule: "must be an IPv4 or IPv6 CIDR",
+        })?;
+        let default = match cidr {
+            IpNet::V4(_) => config::model::DEFAULT_BLOCK_SIZE_V4,
+            IpNet::V6(_) => config::model::DEFAULT_BLOCK_SIZE_V6,
+        };
+        let block_size = match p.spec.block_size {
+            None => default,
+            Some(b) => u8::try_from(b).map_err(|_| crate::IpamError::Invalid {
+                field: "spec.blockSize",
+                value: b.to_string(),
+                rule: "must be at most 128",
+            })?,
+        };
+        let spec = PoolSpec {
+            cidr: cidr.trunc(),
+            block_size,
+            disabled: p.spec.disabled,
+            node_selector: p.spec.node_selector.clone(),
+        };
+        spec.validate()?;
+        Ok(spec)
+    }
+}
+
 /// The address as an integer (IPv4 in the low 32 bits).
 pub fn addr_to_u128(ip: IpAddr) -> u128 {
     match ip {

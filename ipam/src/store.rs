@@ -20,6 +20,8 @@ use crate::pool::PoolSpec;
 pub enum PoolSource {
     /// A fixed list (tests, or a caller that already read the pools).
     Static(Vec<PoolSpec>),
+    /// The IPPool resources in the datastore, read on every call that needs them.
+    Datastore,
 }
 
 /// Decides whether a pool's node selector selects a node with these labels.
@@ -61,10 +63,19 @@ pub struct Ipam {
     cache: Arc<Mutex<Cache>>,
 }
 
-/// Until a selector evaluator is wired in, only the select-everything forms match.
-fn default_selector(sel: &str, _labels: &BTreeMap<String, String>) -> bool {
-    let s = sel.trim();
-    s.is_empty() || s == "all()"
+/// Calico's selector language over the node's labels; an empty selector selects all nodes,
+/// one that does not parse selects none (the pool's validation reports it).
+fn default_selector(sel: &str, labels: &BTreeMap<String, String>) -> bool {
+    if sel.trim().is_empty() {
+        return true;
+    }
+    match config::selector::Selector::parse(sel) {
+        Ok(s) => s.matches(labels),
+        Err(e) => {
+            tracing::warn!(selector = sel, error = %e, "pool node selector does not parse; pool skipped");
+            false
+        }
+    }
 }
 
 impl Ipam {
@@ -91,6 +102,17 @@ impl Ipam {
     pub async fn all_pools(&self) -> Result<Vec<PoolSpec>> {
         match &self.pools {
             PoolSource::Static(p) => Ok(p.clone()),
+            PoolSource::Datastore => {
+                let (pools, _) = self.ds.list::<config::model::IPPool>(None).await?;
+                let mut out = Vec::with_capacity(pools.len());
+                for p in &pools {
+                    match PoolSpec::try_from(p) {
+                        Ok(s) => out.push(s),
+                        Err(e) => tracing::warn!(pool = %p.metadata.name, error = %e, "skipping invalid IP pool"),
+                    }
+                }
+                Ok(out)
+            }
         }
     }
 
