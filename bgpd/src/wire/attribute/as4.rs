@@ -31,12 +31,11 @@ pub fn merge_from_two_octet(attrs: &mut PathAttributes) {
     let mut need = n - n4;
     let mut merged: Vec<AsSegment> = Vec::new();
     for seg in &path.segments {
-        if need == 0 {
-            break;
-        }
         match seg.kind {
-            // Leading confederation segments come along (count 0).
+            // RFC 6793 4.2.3: a confederation segment is prepended if it
+            // leads or is adjacent to a prepended segment (it counts 0).
             SegmentType::ConfedSequence | SegmentType::ConfedSet => merged.push(seg.clone()),
+            _ if need == 0 => break,
             SegmentType::Set => {
                 merged.push(seg.clone());
                 need -= 1;
