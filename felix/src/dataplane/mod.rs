@@ -10,6 +10,7 @@
 //! Kernel-touching code works in the network namespace of the calling thread;
 //! the namespace tests in `felix/tests/` rely on that.
 
+pub mod ipsets;
 pub mod iptables;
 pub mod netlink;
 pub mod routes;

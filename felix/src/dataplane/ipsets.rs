@@ -1,0 +1,356 @@
+//! IP sets felix owns: names start with [`SET_PREFIX`] (`cali40`), temporaries
+//! used for atomic rewrites with [`TEMP_PREFIX`] (`cali4t`). Sets with other names
+//! are never touched.
+//!
+//! Pure part: [`IpSet`] (desired), [`parse_save`] (`ipset save` output),
+//! [`render_update`] / [`render_remove_stale`] (`ipset restore` input). I/O part:
+//! [`apply::Ipsets`].
+//!
+//! Updates never delete a set: a set still referenced by an iptables rule
+//! cannot be destroyed, so the caller removes stale sets with
+//! [`apply::Ipsets::remove_stale`] only after the rules stopped using them.
+
+pub mod apply;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::{self, Write};
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use thiserror::Error;
+
+use super::iptables::Family;
+
+pub use apply::{IpsetError, IpsetOutcome, Ipsets};
+
+pub const SET_PREFIX: &str = "cali40";
+pub const TEMP_PREFIX: &str = "cali4t";
+/// `IPSET_MAXNAMELEN` (32) minus the NUL.
+pub const MAX_SET_NAME: usize = 31;
+/// Sets are created with room for this many members (ipset's default, 65536,
+/// is too small for large clusters).
+pub const MAX_ELEM: usize = 1_048_576;
+/// A change bigger than this share of the desired size is done by filling a
+/// temporary set and swapping it in, instead of one add/del per member.
+const REWRITE_RATIO: usize = 2;
+/// Deltas up to this size always go as add/del.
+const SMALL_DELTA: usize = 64;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SetType {
+    /// `hash:net`: CIDRs (a /32 or /128 stands for one address).
+    HashNet,
+    /// `hash:ip`: single addresses.
+    HashIp,
+}
+
+impl SetType {
+    pub fn name(self) -> &'static str {
+        match self {
+            SetType::HashNet => "hash:net",
+            SetType::HashIp => "hash:ip",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "hash:net" => Some(SetType::HashNet),
+            "hash:ip" => Some(SetType::HashIp),
+            _ => None,
+        }
+    }
+}
+
+fn family_name(f: Family) -> &'static str {
+    match f {
+        Family::V4 => "inet",
+        Family::V6 => "inet6",
+    }
+}
+
+/// One set felix wants.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IpSet {
+    pub name: String,
+    pub kind: SetType,
+    pub family: Family,
+    /// Members; for `hash:ip` each is a host prefix.
+    pub members: BTreeSet<IpNet>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum IpSetSpecError {
+    #[error(
+        "ipset {name:?}: name must start with {SET_PREFIX:?} and be at most {MAX_SET_NAME} characters"
+    )]
+    BadName { name: String },
+    #[error("ipset {name}: member {member} is not of the set's family")]
+    WrongFamily { name: String, member: IpNet },
+    #[error("ipset {name}: member {member} of a hash:ip set must be a single address")]
+    NotAnAddress { name: String, member: IpNet },
+    #[error("ipset {name}: member {member}: hash:net cannot hold a /0 (split it into two /1)")]
+    ZeroPrefix { name: String, member: IpNet },
+    #[error("ipset {name}: member {member} has host bits set")]
+    HostBits { name: String, member: IpNet },
+    #[error("ipset {name} is defined twice")]
+    Duplicate { name: String },
+}
+
+impl IpSet {
+    pub fn validate(&self) -> Result<(), IpSetSpecError> {
+        let name = self.name.clone();
+        if !self.name.starts_with(SET_PREFIX)
+            || self.name.len() > MAX_SET_NAME
+            || self.name.contains(char::is_whitespace)
+        {
+            return Err(IpSetSpecError::BadName { name });
+        }
+        for &member in &self.members {
+            let family = match member {
+                IpNet::V4(_) => Family::V4,
+                IpNet::V6(_) => Family::V6,
+            };
+            if family != self.family {
+                return Err(IpSetSpecError::WrongFamily { name, member });
+            }
+            if member.trunc() != member {
+                return Err(IpSetSpecError::HostBits { name, member });
+            }
+            if member.prefix_len() == 0 {
+                return Err(IpSetSpecError::ZeroPrefix { name, member });
+            }
+            if self.kind == SetType::HashIp && member.prefix_len() != member.max_prefix_len() {
+                return Err(IpSetSpecError::NotAnAddress { name, member });
+            }
+        }
+        Ok(())
+    }
+
+    fn header(&self, name: &str) -> String {
+        format!(
+            "create {name} {} family {} maxelem {MAX_ELEM}",
+            self.kind.name(),
+            family_name(self.family)
+        )
+    }
+}
+
+/// Checks every set and that names are unique.
+pub fn validate_all(sets: &[IpSet]) -> Result<(), IpSetSpecError> {
+    let mut names = BTreeSet::new();
+    for set in sets {
+        set.validate()?;
+        if !names.insert(&set.name) {
+            return Err(IpSetSpecError::Duplicate {
+                name: set.name.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The temporary twin of a set name (`cali40x` -> `cali4tx`), same length.
+pub fn temp_name(name: &str) -> String {
+    format!(
+        "{TEMP_PREFIX}{}",
+        name.strip_prefix(SET_PREFIX).unwrap_or(name)
+    )
+}
+
+/// A member as ipset prints and accepts it: host prefixes without the length.
+struct Member(IpNet);
+
+impl fmt::Display for Member {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.prefix_len() == self.0.max_prefix_len() {
+            write!(f, "{}", self.0.addr())
+        } else {
+            write!(f, "{}", self.0)
+        }
+    }
+}
+
+/// One of our sets as `ipset save` printed it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SavedSet {
+    pub name: String,
+    /// `None` for a type felix never creates.
+    pub kind: Option<SetType>,
+    pub family: Option<Family>,
+    pub members: BTreeSet<IpNet>,
+    /// Some member carried options (timeout, nomatch, ...) felix never sets.
+    pub has_extras: bool,
+}
+
+/// Our sets (both prefixes) by name.
+pub type SavedSets = BTreeMap<String, SavedSet>;
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("ipset save output, line {line}: {reason}: {text:?}")]
+pub struct IpsetParseError {
+    pub line: usize,
+    pub text: String,
+    pub reason: &'static str,
+}
+
+fn is_ours(name: &str) -> bool {
+    name.starts_with(SET_PREFIX) || name.starts_with(TEMP_PREFIX)
+}
+
+/// Parses `ipset save` output, keeping only `cali40`/`cali4t` sets.
+pub fn parse_save(text: &str) -> Result<SavedSets, IpsetParseError> {
+    let mut sets = SavedSets::new();
+    for (i, line) in text.lines().enumerate() {
+        let err = |reason| IpsetParseError {
+            line: i + 1,
+            text: line.to_string(),
+            reason,
+        };
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            [] => {}
+            ["create", name, kind, rest @ ..] if is_ours(name) => {
+                let family = rest
+                    .windows(2)
+                    .find(|w| w[0] == "family")
+                    .and_then(|w| match w[1] {
+                        "inet" => Some(Family::V4),
+                        "inet6" => Some(Family::V6),
+                        _ => None,
+                    });
+                sets.insert(
+                    name.to_string(),
+                    SavedSet {
+                        name: name.to_string(),
+                        kind: SetType::parse(kind),
+                        family,
+                        members: BTreeSet::new(),
+                        has_extras: false,
+                    },
+                );
+            }
+            ["add", name, member, rest @ ..] if is_ours(name) => {
+                let set = sets
+                    .get_mut(*name)
+                    .ok_or_else(|| err("member of a set not created before"))?;
+                let net = member
+                    .parse::<IpNet>()
+                    .or_else(|_| member.parse::<IpAddr>().map(IpNet::from))
+                    .map_err(|_| err("member is not an address or CIDR"))?;
+                set.members.insert(net);
+                set.has_extras |= !rest.is_empty();
+            }
+            ["create" | "add", ..] => {}
+            _ => return Err(err("expected a create or add line")),
+        }
+    }
+    Ok(sets)
+}
+
+/// What [`render_update`] will do per set.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IpsetPlan {
+    /// Leftover temporaries (a crash mid-rewrite) to destroy first.
+    pub destroy_temps: Vec<String>,
+    /// Sets that do not exist: created and filled.
+    pub create: Vec<String>,
+    /// Existing sets of another type/family: destroyed and created again
+    /// (fails while an iptables rule references them).
+    pub recreate: Vec<String>,
+    /// Sets rewritten through a temporary and `swap` (atomic for the rules).
+    pub swap: Vec<String>,
+    /// Sets updated in place: (name, members to add, members to delete).
+    pub delta: Vec<(String, Vec<IpNet>, Vec<IpNet>)>,
+}
+
+impl IpsetPlan {
+    pub fn is_empty(&self) -> bool {
+        self.destroy_temps.is_empty()
+            && self.create.is_empty()
+            && self.recreate.is_empty()
+            && self.swap.is_empty()
+            && self.delta.is_empty()
+    }
+}
+
+pub fn plan_update(desired: &[IpSet], actual: &SavedSets) -> IpsetPlan {
+    let mut out = IpsetPlan {
+        destroy_temps: actual
+            .keys()
+            .filter(|n| n.starts_with(TEMP_PREFIX))
+            .cloned()
+            .collect(),
+        ..IpsetPlan::default()
+    };
+    for set in desired {
+        let Some(have) = actual.get(&set.name) else {
+            out.create.push(set.name.clone());
+            continue;
+        };
+        if have.kind != Some(set.kind) || have.family != Some(set.family) {
+            out.recreate.push(set.name.clone());
+            continue;
+        }
+        let adds: Vec<IpNet> = set.members.difference(&have.members).copied().collect();
+        let dels: Vec<IpNet> = have.members.difference(&set.members).copied().collect();
+        let delta = adds.len() + dels.len();
+        if have.has_extras || (delta > SMALL_DELTA && delta * REWRITE_RATIO > set.members.len()) {
+            out.swap.push(set.name.clone());
+        } else if delta > 0 {
+            out.delta.push((set.name.clone(), adds, dels));
+        }
+    }
+    out
+}
+
+/// `ipset restore` input that brings every desired set to its members; empty
+/// when all are in sync. Never destroys a `cali40` set that is not desired.
+pub fn render_update(desired: &[IpSet], actual: &SavedSets) -> String {
+    let plan = plan_update(desired, actual);
+    let mut s = String::new();
+    for name in &plan.destroy_temps {
+        writeln!(s, "destroy {name}").unwrap();
+    }
+    let fill = |s: &mut String, set: &IpSet, name: &str| {
+        writeln!(s, "{}", set.header(name)).unwrap();
+        for m in &set.members {
+            writeln!(s, "add {name} {}", Member(*m)).unwrap();
+        }
+    };
+    for set in desired {
+        let name = set.name.as_str();
+        if plan.create.iter().any(|n| n == name) {
+            fill(&mut s, set, name);
+        } else if plan.recreate.iter().any(|n| n == name) {
+            writeln!(s, "destroy {name}").unwrap();
+            fill(&mut s, set, name);
+        } else if plan.swap.iter().any(|n| n == name) {
+            let tmp = temp_name(name);
+            fill(&mut s, set, &tmp);
+            writeln!(s, "swap {tmp} {name}").unwrap();
+            writeln!(s, "destroy {tmp}").unwrap();
+        } else if let Some((_, adds, dels)) = plan.delta.iter().find(|(n, _, _)| n == name) {
+            for m in dels {
+                writeln!(s, "del {name} {}", Member(*m)).unwrap();
+            }
+            for m in adds {
+                writeln!(s, "add {name} {}", Member(*m)).unwrap();
+            }
+        }
+    }
+    s
+}
+
+/// `destroy` lines for our sets that are not desired (run only once no rule
+/// references them any more).
+pub fn render_remove_stale(desired: &[IpSet], actual: &SavedSets) -> String {
+    let wanted: BTreeSet<&str> = desired.iter().map(|s| s.name.as_str()).collect();
+    actual
+        .keys()
+        .filter(|n| n.starts_with(SET_PREFIX) && !wanted.contains(n.as_str()))
+        .map(|n| format!("destroy {n}\n"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,210 @@
+//! Running `ipset`: read back with `ipset save`, write with one
+//! `ipset -exist restore` per batch. `-exist` makes add/del/create idempotent,
+//! which matters because `ipset restore` is not transactional: commands before
+//! a failing line stay applied, and the retry re-reads and re-plans from there.
+
+use std::process::Stdio;
+
+use thiserror::Error;
+use tokio::io::AsyncWriteExt;
+use tokio::process::Command;
+use tracing::{info, warn};
+
+use super::{
+    IpSet, IpSetSpecError, IpsetParseError, IpsetPlan, SET_PREFIX, SavedSets, parse_save,
+    plan_update, render_remove_stale, render_update, validate_all,
+};
+use crate::dataplane::iptables::failed_line;
+
+#[derive(Debug, Error)]
+pub enum IpsetError {
+    #[error(transparent)]
+    Invalid(#[from] IpSetSpecError),
+    #[error("running ipset {args}: {source}")]
+    Spawn {
+        args: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("ipset {args} failed: {stderr}")]
+    Command { args: String, stderr: String },
+    #[error(transparent)]
+    Parse(#[from] IpsetParseError),
+    #[error(
+        "ipset restore failed after {attempts} attempt(s){}: {stderr}",
+        line.as_ref().map(|(n, text)| format!(" at input line {n} ({text:?})")).unwrap_or_default()
+    )]
+    Restore {
+        attempts: u32,
+        line: Option<(usize, String)>,
+        stderr: String,
+    },
+}
+
+/// What [`Ipsets::sync`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IpsetOutcome {
+    pub plan: IpsetPlan,
+    pub attempts: u32,
+}
+
+/// Runs the `ipset` tool (in the calling thread's network namespace).
+#[derive(Clone, Debug)]
+pub struct Ipsets {
+    program: String,
+    max_attempts: u32,
+}
+
+impl Default for Ipsets {
+    fn default() -> Self {
+        Self {
+            program: "ipset".into(),
+            max_attempts: 3,
+        }
+    }
+}
+
+impl Ipsets {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn with_attempts(mut self, n: u32) -> Self {
+        self.max_attempts = n.max(1);
+        self
+    }
+
+    async fn run(&self, args: &[&str], input: Option<&str>) -> Result<String, IpsetError> {
+        let joined = args.join(" ");
+        let spawn_err = |source| IpsetError::Spawn {
+            args: joined.clone(),
+            source,
+        };
+        let mut child = Command::new(&self.program)
+            .args(args)
+            .stdin(if input.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(spawn_err)?;
+        if let Some(input) = input {
+            let mut stdin = child.stdin.take().expect("stdin is piped");
+            stdin.write_all(input.as_bytes()).await.map_err(spawn_err)?;
+        }
+        let out = child.wait_with_output().await.map_err(spawn_err)?;
+        if !out.status.success() {
+            return Err(IpsetError::Command {
+                args: joined,
+                stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            });
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Names of our sets (`ipset list -n`, `cali40` prefix).
+    pub async fn list_names(&self) -> Result<Vec<String>, IpsetError> {
+        let out = self.run(&["list", "-n"], None).await?;
+        Ok(out
+            .lines()
+            .map(str::trim)
+            .filter(|n| n.starts_with(SET_PREFIX))
+            .map(str::to_string)
+            .collect())
+    }
+
+    /// Our sets with their members (`ipset save`).
+    pub async fn save(&self) -> Result<SavedSets, IpsetError> {
+        Ok(parse_save(&self.run(&["save"], None).await?)?)
+    }
+
+    async fn restore(&self, input: &str) -> Result<(), IpsetError> {
+        match self.run(&["-exist", "restore"], Some(input)).await {
+            Ok(_) => Ok(()),
+            Err(IpsetError::Command { stderr, .. }) => {
+                let line = failed_line(&stderr).map(|n| {
+                    (
+                        n,
+                        input
+                            .lines()
+                            .nth(n.saturating_sub(1))
+                            .unwrap_or("")
+                            .to_string(),
+                    )
+                });
+                Err(IpsetError::Restore {
+                    attempts: 1,
+                    line,
+                    stderr,
+                })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Brings every desired set to its members (creating, swapping or
+    /// adding/deleting as [`plan_update`] decides); never destroys a set that
+    /// is merely not desired (see [`remove_stale`](Self::remove_stale)).
+    pub async fn sync(&self, desired: &[IpSet]) -> Result<IpsetOutcome, IpsetError> {
+        validate_all(desired)?;
+        let mut attempt = 0;
+        loop {
+            let actual = self.save().await?;
+            let plan = plan_update(desired, &actual);
+            if plan.is_empty() {
+                return Ok(IpsetOutcome {
+                    plan,
+                    attempts: attempt,
+                });
+            }
+            attempt += 1;
+            match self.restore(&render_update(desired, &actual)).await {
+                Ok(()) => {
+                    info!(
+                        created = plan.create.len(),
+                        swapped = plan.swap.len(),
+                        updated = plan.delta.len(),
+                        recreated = plan.recreate.len(),
+                        "ipsets synced"
+                    );
+                    return Ok(IpsetOutcome {
+                        plan,
+                        attempts: attempt,
+                    });
+                }
+                Err(IpsetError::Restore { line, stderr, .. }) => {
+                    warn!(attempt, ?line, %stderr, "ipset restore failed");
+                    if attempt >= self.max_attempts {
+                        return Err(IpsetError::Restore {
+                            attempts: attempt,
+                            line,
+                            stderr,
+                        });
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Destroys our sets that are not desired. Call after the iptables rules
+    /// that referenced them are gone: the kernel refuses to destroy a set in use.
+    pub async fn remove_stale(&self, desired: &[IpSet]) -> Result<Vec<String>, IpsetError> {
+        let actual = self.save().await?;
+        let input = render_remove_stale(desired, &actual);
+        if input.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.restore(&input).await?;
+        let removed: Vec<String> = input
+            .lines()
+            .filter_map(|l| l.strip_prefix("destroy "))
+            .map(str::to_string)
+            .collect();
+        info!(?removed, "stale ipsets destroyed");
+        Ok(removed)
+    }
+}
