@@ -142,7 +142,7 @@ fn open_extended_encoding_of_small_parameters_is_accepted() {
 
 #[test]
 fn open_errors_carry_rfc4271_notifications() {
-    let cases: &[(&str, (u8, u8, Vec<u8>), usize)] = &[
+    let cases: &[(&str, Notif, usize)] = &[
         // Version 3: 2/1 with the largest supported version as data.
         ("03 fde9 00b4 0a000001 00", (2, 1, h("0004")), 19),
         ("04 fde9 0001 0a000001 00", (2, 6, vec![]), 22),

@@ -90,8 +90,11 @@ pub fn decode_err(bytes: &[u8], d: &DecodeContext) -> DecodeError {
     }
 }
 
+/// (code, subcode, data) of a NOTIFICATION.
+pub type Notif = (u8, u8, Vec<u8>);
+
 /// (code, subcode, data) of an error's NOTIFICATION.
-pub fn notif(e: &DecodeError) -> (u8, u8, Vec<u8>) {
+pub fn notif(e: &DecodeError) -> Notif {
     (
         e.notification.code,
         e.notification.subcode,
