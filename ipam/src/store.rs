@@ -108,7 +108,9 @@ impl Ipam {
                 for p in &pools {
                     match PoolSpec::try_from(p) {
                         Ok(s) => out.push(s),
-                        Err(e) => tracing::warn!(pool = %p.metadata.name, error = %e, "skipping invalid IP pool"),
+                        Err(e) => {
+                            tracing::warn!(pool = %p.metadata.name, error = %e, "skipping invalid IP pool")
+                        }
                     }
                 }
                 Ok(out)

@@ -8,7 +8,11 @@ use ipam::{AffinityState, AllocationBlock, BlockAffinity, IpamConfig, IpamHandle
 use serde_json::Value;
 
 fn fixture(name: &str) -> String {
-    std::fs::read_to_string(format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    std::fs::read_to_string(format!(
+        "{}/tests/fixtures/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
 }
 
 /// Go writes nil slices/maps as null and reads `[]`/`{}` identically: compare modulo that.
@@ -58,10 +62,22 @@ fn in_use_calico_block() {
     assert_eq!(b.free_count(), 5);
     let a = b.attribute_of(2).unwrap();
     assert_eq!(a.handle(), Some("ipip-tunnel-addr-node1"));
-    assert_eq!(a.secondary.get("type").map(String::as_str), Some("ipipTunnelAddress"));
+    assert_eq!(
+        a.secondary.get("type").map(String::as_str),
+        Some("ipipTunnelAddress")
+    );
     assert_eq!(b.sequence_of(3), 6);
-    assert_eq!(b.affinity_claim_time.as_deref(), Some("2024-05-01T10:00:00Z"));
-    assert_eq!(b.count_by_handle(), BTreeMap::from([("k8s-pod-network.aaa".into(), 2), ("ipip-tunnel-addr-node1".into(), 1)]));
+    assert_eq!(
+        b.affinity_claim_time.as_deref(),
+        Some("2024-05-01T10:00:00Z")
+    );
+    assert_eq!(
+        b.count_by_handle(),
+        BTreeMap::from([
+            ("k8s-pod-network.aaa".into(), 2),
+            ("ipip-tunnel-addr-node1".into(), 1)
+        ])
+    );
     assert!(b.structural_problems().is_empty());
     assert_eq!(original, encoded, "every field survives decode + encode");
 }
@@ -74,7 +90,16 @@ fn minimal_block_without_optional_fields() {
     assert!(b.sequence_number_for_allocation.is_empty());
     assert_eq!(b.attribute_of(0).unwrap().handle(), None);
     // What we write carries every field Calico's Go struct has (affinity as null).
-    for key in ["cidr", "affinity", "allocations", "unallocated", "attributes", "sequenceNumber", "sequenceNumberForAllocation", "deleted"] {
+    for key in [
+        "cidr",
+        "affinity",
+        "allocations",
+        "unallocated",
+        "attributes",
+        "sequenceNumber",
+        "sequenceNumberForAllocation",
+        "deleted",
+    ] {
         assert!(encoded.get(key).is_some(), "{key} written");
     }
     assert_eq!(encoded["affinity"], Value::Null);
@@ -98,8 +123,12 @@ fn affinity_handle_and_config() {
     assert_eq!(original, encoded);
     let (a, _, encoded) = round_trip::<BlockAffinity>("affinity_pending.json");
     assert_eq!(a.state, AffinityState::Pending);
-    assert_eq!(encoded, serde_json::json!({"state": "pending", "deleted": false}));
-    let del: BlockAffinity = serde_json::from_str(r#"{"state":"pendingDeletion","deleted":false}"#).unwrap();
+    assert_eq!(
+        encoded,
+        serde_json::json!({"state": "pending", "deleted": false})
+    );
+    let del: BlockAffinity =
+        serde_json::from_str(r#"{"state":"pendingDeletion","deleted":false}"#).unwrap();
     assert_eq!(del.state, AffinityState::PendingDeletion);
 
     let (h, original, encoded) = round_trip::<IpamHandle>("handle.json");

@@ -23,13 +23,19 @@ pub struct AllocatorConfig {
 }
 
 fn now_ns() -> u128 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
 }
 
 pub async fn run(cfg: AllocatorConfig) {
-    let ds = Datastore::connect(&EtcdConfig { endpoints: vec![cfg.endpoint.clone()], ..EtcdConfig::default() })
-        .await
-        .expect("connect to etcd");
+    let ds = Datastore::connect(&EtcdConfig {
+        endpoints: vec![cfg.endpoint.clone()],
+        ..EtcdConfig::default()
+    })
+    .await
+    .expect("connect to etcd");
     let ipam = Ipam::new(ds, PoolSource::Static(vec![cfg.pool.clone()]));
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut held: VecDeque<(std::net::IpAddr, u64, String)> = VecDeque::new();
@@ -42,16 +48,37 @@ pub async fn run(cfg: AllocatorConfig) {
             hostname: cfg.host.clone(),
             ..AutoAssignArgs::default()
         };
-        let got = ipam.auto_assign(&args).await.unwrap_or_else(|e| panic!("{}: allocation {n}: {e}", cfg.label));
+        let got = ipam
+            .auto_assign(&args)
+            .await
+            .unwrap_or_else(|e| panic!("{}: allocation {n}: {e}", cfg.label));
         assert_eq!(got.len(), 1);
-        writeln!(out, "ALLOC {} {} {handle} {}", got[0].ip, got[0].sequence, now_ns()).unwrap();
+        writeln!(
+            out,
+            "ALLOC {} {} {handle} {}",
+            got[0].ip,
+            got[0].sequence,
+            now_ns()
+        )
+        .unwrap();
         held.push_back((got[0].ip, got[0].sequence, handle));
         if held.len() > cfg.hold {
             let (ip, seq, h) = held.pop_front().unwrap();
             writeln!(out, "FREE {ip} {seq} {h} {}", now_ns()).unwrap();
-            let opts = ReleaseOptions { ip, sequence_number: Some(seq), handle: Some(h.clone()) };
-            let missing = ipam.release_ips(&[opts]).await.unwrap_or_else(|e| panic!("{}: release {ip}: {e}", cfg.label));
-            assert!(missing.is_empty(), "{}: {ip} ({h}) was not allocated at release", cfg.label);
+            let opts = ReleaseOptions {
+                ip,
+                sequence_number: Some(seq),
+                handle: Some(h.clone()),
+            };
+            let missing = ipam
+                .release_ips(&[opts])
+                .await
+                .unwrap_or_else(|e| panic!("{}: release {ip}: {e}", cfg.label));
+            assert!(
+                missing.is_empty(),
+                "{}: {ip} ({h}) was not allocated at release",
+                cfg.label
+            );
         }
     }
     for (ip, seq, h) in &held {

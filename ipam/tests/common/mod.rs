@@ -29,7 +29,10 @@ pub fn args(host: &str, handle: &str, n: usize) -> AutoAssignArgs {
     AutoAssignArgs {
         num_v4: n,
         handle_id: handle.to_string(),
-        attrs: BTreeMap::from([("node".to_string(), host.to_string()), ("pod".to_string(), handle.to_string())]),
+        attrs: BTreeMap::from([
+            ("node".to_string(), host.to_string()),
+            ("pod".to_string(), handle.to_string()),
+        ]),
         hostname: host.to_string(),
         ..AutoAssignArgs::default()
     }
@@ -57,7 +60,9 @@ impl Drop for ChildGuard {
 pub fn spawn_self(entry: &str, envs: &[(&str, String)]) -> ChildGuard {
     let exe = std::env::current_exe().expect("test binary path");
     let mut cmd = Command::new(exe);
-    cmd.args([entry, "--exact", "--nocapture", "--test-threads=1"]).stdout(Stdio::piped()).stderr(Stdio::inherit());
+    cmd.args([entry, "--exact", "--nocapture", "--test-threads=1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
     for (k, v) in envs {
         cmd.env(k, v);
     }
