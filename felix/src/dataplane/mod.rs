@@ -12,8 +12,10 @@
 
 pub mod ipsets;
 pub mod iptables;
+pub mod neighbors;
 pub mod netlink;
 pub mod routes;
+pub mod sysctl;
 
 #[cfg(test)]
 mod golden;
