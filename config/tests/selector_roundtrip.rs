@@ -291,3 +291,70 @@ fn random_selectors_round_trip_and_match_the_model() {
         }
     }
 }
+
+/// A stable-toolchain stand-in for the cargo-fuzz target: token soup, mostly invalid.
+/// Whatever parses must round trip; whatever fails must point inside the input.
+#[test]
+fn token_soup_never_panics_and_round_trips() {
+    const FRAGMENTS: &[&str] = &[
+        "(",
+        ")",
+        "!",
+        "&&",
+        "||",
+        "&",
+        "|",
+        "has(",
+        "all(",
+        "global(",
+        "a",
+        "b.c/d",
+        "==",
+        "!=",
+        "=",
+        " in ",
+        " not ",
+        "in",
+        "contains ",
+        " starts",
+        "with",
+        " ends ",
+        "{",
+        "}",
+        ",",
+        "'x'",
+        "\"y\"",
+        "''",
+        "'",
+        "\"",
+        " ",
+        "\t",
+        "\u{e9}",
+        "'it\"s'",
+        "-",
+    ];
+    let mut rng = StdRng::seed_from_u64(7);
+    let mut parsed = 0;
+    for _ in 0..20_000 {
+        let len = rng.random_range(0..16);
+        let text: String = (0..len)
+            .map(|_| FRAGMENTS[rng.random_range(0..FRAGMENTS.len())])
+            .collect();
+        match Selector::parse(&text) {
+            Ok(sel) => {
+                parsed += 1;
+                let shown = sel.to_string();
+                let again = Selector::parse(&shown)
+                    .unwrap_or_else(|e| panic!("{text:?} -> {shown:?}: {e}"));
+                assert_eq!(again, sel, "{text:?} -> {shown:?}");
+                assert_eq!(again.to_string(), shown);
+            }
+            Err(err) => {
+                assert!(err.offset <= text.len() && text.is_char_boundary(err.offset));
+                assert!(err.column >= 1 && err.column <= text.chars().count() + 1);
+            }
+        }
+    }
+    // The soup must reach the success path often enough to test the round trip.
+    assert!(parsed > 200, "only {parsed} of 20000 parsed");
+}
