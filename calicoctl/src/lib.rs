@@ -1,1 +1,0 @@
-//! calicoctl: see shared/DESIGN.md.

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The README's test command: installs what is missing, then runs every check CI runs:
+# formatting, clippy, the whole test suite (unit, real-etcd integration, network-namespace
+# tests; run as root) and a build of every fuzz target.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/setup.sh
+[ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
+
+echo "== rustfmt"
+cargo fmt --all --check
+echo "== clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== fuzz targets build"
+for manifest in */fuzz/Cargo.toml; do
+  [ -f "$manifest" ] || continue
+  cargo build --manifest-path "$manifest" --bins --target-dir target/fuzz
+done
+echo "== tests"
+cargo test --workspace --locked --no-fail-fast
