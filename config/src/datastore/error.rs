@@ -76,7 +76,7 @@ pub(crate) fn classify(endpoints: &str, err: etcd_client::Error) -> DatastoreErr
             matches!(
                 i32::from(status.code()),
                 GRPC_DEADLINE_EXCEEDED | GRPC_UNAVAILABLE
-            ) || caused_by_io(status)
+            ) || from_transport(status)
         }
         _ => false,
     };
@@ -90,17 +90,12 @@ pub(crate) fn classify(endpoints: &str, err: etcd_client::Error) -> DatastoreErr
     }
 }
 
-/// Whether an I/O error is somewhere in the cause chain: tonic reports a connection that
-/// broke mid-request as status UNKNOWN wrapping the transport's I/O error.
-fn caused_by_io(err: &(dyn std::error::Error + 'static)) -> bool {
-    let mut cause = err.source();
-    while let Some(err) = cause {
-        if err.is::<std::io::Error>() {
-            return true;
-        }
-        cause = err.source();
-    }
-    false
+/// Whether a status was made up locally from a transport failure rather than returned by
+/// etcd: tonic wraps a connection that failed or broke mid-request (refused, reset, TLS
+/// handshake rejected) in a status (UNKNOWN, CANCELLED ...) whose source is the transport
+/// error; statuses from the server carry no source.
+fn from_transport(status: &(dyn std::error::Error + 'static)) -> bool {
+    status.source().is_some()
 }
 
 /// The error for a request that got no answer within `after`.
