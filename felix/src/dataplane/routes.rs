@@ -128,6 +128,11 @@ impl DesiredRoutes {
         self.routes.is_empty()
     }
 
+    /// The spec for a destination.
+    pub fn get(&self, dst: &IpNet) -> Option<&RouteSpec> {
+        self.routes.get(dst)
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = &RouteSpec> {
         self.routes.values()
     }

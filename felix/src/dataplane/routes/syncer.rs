@@ -175,8 +175,8 @@ impl RouteSyncer {
                 // pending, like an interface that does not exist yet.
                 (RouteOp::Replace, Some(ENODEV | ENETDOWN)) => {
                     report.replaced -= 1;
-                    if let Some(spec) = self.desired.iter().find(|s| s.dst() == failure.route.dst)
-                        && let super::RouteSpec::Workload { dst, ifname } = spec
+                    if let Some(super::RouteSpec::Workload { dst, ifname }) =
+                        self.desired.get(&failure.route.dst)
                     {
                         report.pending.push((*dst, ifname.clone()));
                     }
