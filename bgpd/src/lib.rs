@@ -5,4 +5,6 @@
 //! sockets, clocks or async runtimes.
 
 pub mod fsm;
+pub mod policy;
+pub mod rib;
 pub mod wire;

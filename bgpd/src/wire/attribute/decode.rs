@@ -113,6 +113,9 @@ pub(crate) fn decode_attributes(
             record(errors, code_, problem, attr_bytes, at)?;
         }
     }
+    // Canonical order, the one encode uses, so values compare equal
+    // whatever order the peer sent.
+    attrs.unknown.sort_by_key(|u| super::order_key(u.type_code));
     Ok(attrs)
 }
 

@@ -13,7 +13,7 @@ use crate::wire::EncodeContext;
 use crate::wire::error::EncodeError;
 
 /// Order key: MP attributes first, then by type code.
-fn key(code: u8) -> u16 {
+pub(crate) fn key(code: u8) -> u16 {
     match code {
         t::MP_REACH_NLRI => 0,
         t::MP_UNREACH_NLRI => 1,

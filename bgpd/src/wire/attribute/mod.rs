@@ -26,7 +26,7 @@ pub use path::{AsPath, AsSegment, Origin, SegmentType};
 pub use raw::RawAttribute;
 
 pub(crate) use decode::decode_attributes;
-pub(crate) use encode::encode_attributes;
+pub(crate) use encode::{encode_attributes, key as order_key};
 
 use super::error::AttributeProblem;
 
@@ -103,7 +103,7 @@ pub struct PathAttributes {
     pub as4_aggregator: Option<Aggregator>,
     pub large_communities: Vec<LargeCommunity>,
     /// Unrecognized attributes (and MP attributes of families this codec
-    /// does not parse), in the order received.
+    /// does not parse), in the order they are sent: MP first, then by type.
     pub unknown: Vec<RawAttribute>,
 }
 

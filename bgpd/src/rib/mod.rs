@@ -1,0 +1,363 @@
+//! Routing information bases (RFC 4271 3.2): Adj-RIBs-In and Loc-RIB in
+//! [`Rib`] (one shared table per family, see [`table`]), Adj-RIBs-Out in
+//! [`adj_out`], best path in [`best`], attribute interning in [`attrs`].
+//!
+//! Pure and synchronous: the daemon feeds it accepted routes and gets back
+//! the Loc-RIB changes to install in the FIB and to advertise.
+
+pub mod adj_out;
+pub mod attrs;
+pub mod best;
+mod table;
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+
+pub use adj_out::AdjRibOut;
+pub use attrs::{Attrs, Interner, RouteAttrs};
+pub use best::{Candidate, Selection, select};
+pub use table::Path;
+
+use table::{Edit, Paths, Table};
+
+/// Index of a peer in the RIB. [`PeerId::LOCAL`] marks routes this speaker
+/// originates itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PeerId(pub u32);
+
+impl PeerId {
+    pub const LOCAL: PeerId = PeerId(0);
+}
+
+/// What best path selection needs to know about a peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerInfo {
+    /// The peer's transport address (9.1.2.2 g).
+    pub address: IpAddr,
+    /// The peer's BGP Identifier from its OPEN (9.1.2.2 f).
+    pub router_id: Ipv4Addr,
+    pub asn: u32,
+    /// iBGP session (9.1.2.2 d).
+    pub internal: bool,
+}
+
+/// The Loc-RIB entry of a destination: the best path and, when several
+/// paths are equal up to the router-id step, all of them (best first).
+#[derive(Debug, Clone)]
+pub struct Best {
+    pub path: Path,
+    /// Empty unless there is more than one equal path.
+    pub multipath: Vec<Path>,
+}
+
+impl Best {
+    /// The paths to forward over: the multipath set, or just the best.
+    pub fn paths(&self) -> &[Path] {
+        if self.multipath.is_empty() {
+            std::slice::from_ref(&self.path)
+        } else {
+            &self.multipath
+        }
+    }
+
+    /// Distinct next hops of [`Best::paths`], in order (for ECMP routes).
+    pub fn next_hops(&self) -> Vec<IpAddr> {
+        let mut v: Vec<IpAddr> = Vec::with_capacity(self.paths().len());
+        for p in self.paths() {
+            let nh = p.attrs.next_hop_addr();
+            if !v.contains(&nh) {
+                v.push(nh);
+            }
+        }
+        v
+    }
+
+    fn same(&self, other: &Best) -> bool {
+        self.path.same(&other.path)
+            && self.multipath.len() == other.multipath.len()
+            && self
+                .multipath
+                .iter()
+                .zip(&other.multipath)
+                .all(|(a, b)| a.same(b))
+    }
+}
+
+/// A Loc-RIB change: the new entry for `prefix`, `None` if it has no route
+/// any more.
+#[derive(Debug, Clone)]
+pub struct Change {
+    pub prefix: IpNet,
+    pub best: Option<Best>,
+}
+
+/// Adj-RIBs-In + Loc-RIB for IPv4 and IPv6 unicast.
+#[derive(Debug)]
+pub struct Rib {
+    local_as: u32,
+    v4: Table<Ipv4Net>,
+    v6: Table<Ipv6Net>,
+    interner: Interner,
+    /// Indexed by `PeerId.0`.
+    peers: Vec<Option<PeerInfo>>,
+    /// Paths held per peer, indexed by `PeerId.0`.
+    counts: Vec<u32>,
+}
+
+impl Rib {
+    pub fn new(local_as: u32, router_id: Ipv4Addr) -> Self {
+        let local = PeerInfo {
+            address: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            router_id,
+            asn: local_as,
+            internal: true,
+        };
+        Rib {
+            local_as,
+            v4: Table::default(),
+            v6: Table::default(),
+            interner: Interner::new(),
+            peers: vec![Some(local)],
+            counts: vec![0],
+        }
+    }
+
+    pub fn local_as(&self) -> u32 {
+        self.local_as
+    }
+
+    /// Register (or update, e.g. after a new OPEN) a peer's identity. Its
+    /// paths must be removed first if the identity changes, as best path
+    /// results cached by callers would be stale otherwise.
+    pub fn set_peer(&mut self, id: PeerId, info: PeerInfo) {
+        let i = id.0 as usize;
+        if self.peers.len() <= i {
+            self.peers.resize(i + 1, None);
+            self.counts.resize(i + 1, 0);
+        }
+        self.peers[i] = Some(info);
+    }
+
+    pub fn peer(&self, id: PeerId) -> Option<&PeerInfo> {
+        self.peers.get(id.0 as usize).and_then(Option::as_ref)
+    }
+
+    /// The shared handle for these attributes.
+    pub fn intern(&mut self, a: RouteAttrs) -> Attrs {
+        self.interner.intern(a)
+    }
+
+    pub fn interner(&self) -> &Interner {
+        &self.interner
+    }
+
+    /// Paths held from `peer` (its Adj-RIB-In size, for max-prefix).
+    pub fn path_count(&self, peer: PeerId) -> u32 {
+        self.counts.get(peer.0 as usize).copied().unwrap_or(0)
+    }
+
+    /// Destinations (networks) in the Loc-RIB.
+    pub fn len(&self) -> usize {
+        self.v4.map.len() + self.v6.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Destinations per family: (IPv4, IPv6).
+    pub fn len_by_family(&self) -> (usize, usize) {
+        (self.v4.map.len(), self.v6.map.len())
+    }
+
+    /// Add or replace the path of `peer` (with ADD-PATH id `path_id`) for
+    /// `prefix`: an implicit withdraw of the previous one (RFC 4271 3.1).
+    pub fn announce(
+        &mut self,
+        peer: PeerId,
+        prefix: IpNet,
+        path_id: u32,
+        attrs: Attrs,
+    ) -> Option<Change> {
+        let path = Path {
+            attrs,
+            peer,
+            path_id,
+        };
+        let edit = match prefix {
+            IpNet::V4(k) => self.v4.upsert(k, path),
+            IpNet::V6(k) => self.v6.upsert(k, path),
+        }?;
+        let new_dest = edit.before.is_none();
+        let had_path = edit.before.as_ref().is_some_and(|b| {
+            b.as_slice()
+                .iter()
+                .any(|p| p.peer == peer && p.path_id == path_id)
+        });
+        let change = change_of(&self.peers, self.local_as, prefix, edit);
+        if new_dest || !had_path {
+            self.bump(peer, 1);
+        }
+        change
+    }
+
+    /// Remove `peer`'s path `path_id` for `prefix`.
+    pub fn withdraw(&mut self, peer: PeerId, prefix: IpNet, path_id: u32) -> Option<Change> {
+        let pred = |p: &Path| p.peer == peer && p.path_id == path_id;
+        let edit = match prefix {
+            IpNet::V4(k) => self.v4.remove(k, pred),
+            IpNet::V6(k) => self.v6.remove(k, pred),
+        };
+        // A withdrawal of something we do not hold changes nothing (RFC 4271
+        // 9 allows withdrawing unknown routes).
+        let edit = edit?;
+        self.bump_down(peer, 1);
+        change_of(&self.peers, self.local_as, prefix, edit)
+    }
+
+    /// Drop every path of `peer` (session down, RFC 4271 8.2.2 "deletes all
+    /// routes associated with this connection"); returns the Loc-RIB changes.
+    pub fn remove_peer(&mut self, peer: PeerId) -> Vec<Change> {
+        let mut out = Vec::new();
+        let pred = |p: &Path| p.peer == peer;
+        for k in self.v4.keys_where(pred) {
+            if let Some(edit) = self.v4.remove(k, pred)
+                && let Some(c) = change_of(&self.peers, self.local_as, IpNet::V4(k), edit)
+            {
+                out.push(c);
+            }
+        }
+        for k in self.v6.keys_where(pred) {
+            if let Some(edit) = self.v6.remove(k, pred)
+                && let Some(c) = change_of(&self.peers, self.local_as, IpNet::V6(k), edit)
+            {
+                out.push(c);
+            }
+        }
+        if let Some(c) = self.counts.get_mut(peer.0 as usize) {
+            *c = 0;
+        }
+        self.interner.sweep();
+        out
+    }
+
+    /// All paths held for `prefix` (exact match).
+    pub fn paths(&self, prefix: &IpNet) -> &[Path] {
+        let p = match prefix {
+            IpNet::V4(k) => self.v4.get(k),
+            IpNet::V6(k) => self.v6.get(k),
+        };
+        p.map_or(&[], Paths::as_slice)
+    }
+
+    /// The Loc-RIB entry for `prefix` (exact match).
+    pub fn best(&self, prefix: &IpNet) -> Option<Best> {
+        best_of(&self.peers, self.local_as, self.paths(prefix))
+    }
+
+    /// The most specific prefix holding a route to `ip` (as a FIB lookup).
+    pub fn longest_match(&self, ip: IpAddr) -> Option<IpNet> {
+        let max = if ip.is_ipv4() { 32 } else { 128 };
+        (0..=max).rev().find_map(|len| {
+            let net = IpNet::new(ip, len).ok()?.trunc();
+            (!self.paths(&net).is_empty()).then_some(net)
+        })
+    }
+
+    /// Visit every destination with its paths, IPv4 first, in prefix order.
+    pub fn for_each(&self, mut f: impl FnMut(IpNet, &[Path])) {
+        for (k, p) in &self.v4.map {
+            f(IpNet::V4(*k), p.as_slice());
+        }
+        for (k, p) in &self.v6.map {
+            f(IpNet::V6(*k), p.as_slice());
+        }
+    }
+
+    /// Visit every Loc-RIB entry.
+    pub fn for_each_best(&self, mut f: impl FnMut(IpNet, Best)) {
+        self.for_each(|prefix, paths| {
+            if let Some(b) = best_of(&self.peers, self.local_as, paths) {
+                f(prefix, b)
+            }
+        });
+    }
+
+    /// Selection over an arbitrary path list (used for display).
+    pub fn select(&self, paths: &[Path]) -> Option<Best> {
+        best_of(&self.peers, self.local_as, paths)
+    }
+
+    fn bump(&mut self, peer: PeerId, n: u32) {
+        if let Some(c) = self.counts.get_mut(peer.0 as usize) {
+            *c += n;
+        }
+    }
+
+    fn bump_down(&mut self, peer: PeerId, n: u32) {
+        if let Some(c) = self.counts.get_mut(peer.0 as usize) {
+            *c = c.saturating_sub(n);
+        }
+    }
+}
+
+fn change_of(
+    peers: &[Option<PeerInfo>],
+    local_as: u32,
+    prefix: IpNet,
+    edit: Edit<'_>,
+) -> Option<Change> {
+    let before = edit
+        .before
+        .as_ref()
+        .and_then(|p| best_of(peers, local_as, p.as_slice()));
+    let after = edit
+        .after
+        .and_then(|p| best_of(peers, local_as, p.as_slice()));
+    let same = match (&before, &after) {
+        (None, None) => true,
+        (Some(a), Some(b)) => a.same(b),
+        _ => false,
+    };
+    (!same).then_some(Change {
+        prefix,
+        best: after,
+    })
+}
+
+/// Paths from a peer the RIB does not know are ignored (cannot happen
+/// through the public API, which registers peers first).
+fn best_of(peers: &[Option<PeerInfo>], local_as: u32, paths: &[Path]) -> Option<Best> {
+    if let [only] = paths {
+        return Some(Best {
+            path: only.clone(),
+            multipath: Vec::new(),
+        });
+    }
+    let mut cands = Vec::with_capacity(paths.len());
+    let mut index = Vec::with_capacity(paths.len());
+    for (i, p) in paths.iter().enumerate() {
+        if let Some(Some(info)) = peers.get(p.peer.0 as usize) {
+            cands.push(Candidate {
+                peer: p.peer,
+                info,
+                path_id: p.path_id,
+                attrs: &p.attrs,
+            });
+            index.push(i);
+        }
+    }
+    let sel = select(&cands, local_as)?;
+    Some(Best {
+        path: paths[index[sel.best]].clone(),
+        multipath: sel
+            .multipath
+            .iter()
+            .map(|&i| paths[index[i]].clone())
+            .collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,462 @@
+//! Best path (every 9.1.2.2 step), ECMP, withdraw, implicit withdraw and
+//! interning, through the public [`Rib`] API.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use ipnet::IpNet;
+
+use super::*;
+use crate::wire::{AsPath, NextHop, Origin, PathAttributes};
+
+const LOCAL_AS: u32 = 64512;
+
+fn net(s: &str) -> IpNet {
+    s.parse().unwrap()
+}
+
+fn ip4(s: &str) -> Ipv4Addr {
+    s.parse().unwrap()
+}
+
+/// Base attributes: ORIGIN IGP, AS_PATH [path], next hop `nh`.
+fn attrs(path: &[u32], nh: &str) -> PathAttributes {
+    PathAttributes {
+        origin: Some(Origin::Igp),
+        as_path: Some(AsPath::sequence(path.to_vec())),
+        ..Default::default()
+    }
+    .with_nh(nh)
+}
+
+trait WithNh {
+    fn with_nh(self, nh: &str) -> PathAttributes;
+}
+impl WithNh for PathAttributes {
+    fn with_nh(mut self, nh: &str) -> PathAttributes {
+        self.next_hop = Some(ip4(nh));
+        self
+    }
+}
+
+struct T {
+    rib: Rib,
+}
+
+impl T {
+    fn new() -> Self {
+        T {
+            rib: Rib::new(LOCAL_AS, ip4("10.0.0.100")),
+        }
+    }
+
+    /// Peer `n`: address 192.0.2.n, router id `rid`, AS `asn`.
+    fn peer(&mut self, n: u32, rid: &str, asn: u32) -> PeerId {
+        let id = PeerId(n);
+        self.rib.set_peer(
+            id,
+            PeerInfo {
+                address: IpAddr::V4(Ipv4Addr::new(192, 0, 2, n as u8)),
+                router_id: ip4(rid),
+                asn,
+                internal: asn == LOCAL_AS,
+            },
+        );
+        id
+    }
+
+    fn announce(&mut self, peer: PeerId, prefix: &str, a: PathAttributes) -> Option<Change> {
+        let nh = NextHop::V4(a.next_hop.unwrap());
+        let h = self.rib.intern(RouteAttrs::new(a, nh));
+        self.rib.announce(peer, net(prefix), 0, h)
+    }
+
+    fn best_peer(&self, prefix: &str) -> PeerId {
+        self.rib.best(&net(prefix)).expect("a best path").path.peer
+    }
+}
+
+/// Two peers, the second's path differs by `tweak`; the winner is checked
+/// both ways round (insertion order must not matter).
+fn duel(a: (u32, &str, u32, PathAttributes), b: (u32, &str, u32, PathAttributes), winner: u32) {
+    for flip in [false, true] {
+        let mut t = T::new();
+        let pa = t.peer(a.0, a.1, a.2);
+        let pb = t.peer(b.0, b.1, b.2);
+        let mut order = vec![(pa, a.3.clone()), (pb, b.3.clone())];
+        if flip {
+            order.reverse();
+        }
+        for (p, at) in order {
+            t.announce(p, "10.1.0.0/24", at);
+        }
+        assert_eq!(t.best_peer("10.1.0.0/24"), PeerId(winner), "flip={flip}");
+    }
+}
+
+#[test]
+fn higher_local_pref_wins_over_shorter_path() {
+    let mut long = attrs(&[64512], "10.0.0.1");
+    long.local_pref = Some(200);
+    let mut short = attrs(&[], "10.0.0.2");
+    short.local_pref = Some(100);
+    duel(
+        (1, "1.1.1.1", LOCAL_AS, long),
+        (2, "1.1.1.0", LOCAL_AS, short),
+        1,
+    );
+}
+
+#[test]
+fn shorter_as_path_wins() {
+    duel(
+        (1, "1.1.1.1", 65001, attrs(&[65001, 65003], "10.0.0.1")),
+        (2, "1.1.1.2", 65002, attrs(&[65002], "10.0.0.2")),
+        2,
+    );
+}
+
+#[test]
+fn as_set_counts_as_one() {
+    let mut set = attrs(&[65001], "10.0.0.1");
+    set.as_path
+        .as_mut()
+        .unwrap()
+        .segments
+        .push(crate::wire::AsSegment {
+            kind: crate::wire::SegmentType::Set,
+            asns: vec![1, 2, 3, 4],
+        });
+    // [65001 {1 2 3 4}] has length 2, shorter than a 3-AS sequence.
+    duel(
+        (1, "1.1.1.9", 65001, set),
+        (2, "1.1.1.2", 65002, attrs(&[65002, 7, 8], "10.0.0.2")),
+        1,
+    );
+}
+
+#[test]
+fn lower_origin_wins() {
+    let mut egp = attrs(&[65001], "10.0.0.1");
+    egp.origin = Some(Origin::Egp);
+    let mut incomplete = attrs(&[65002], "10.0.0.2");
+    incomplete.origin = Some(Origin::Incomplete);
+    duel(
+        (1, "1.1.1.9", 65001, egp),
+        (2, "1.1.1.2", 65002, incomplete),
+        1,
+    );
+}
+
+#[test]
+fn lower_med_wins_within_same_neighbour_as() {
+    let mut a = attrs(&[65001, 65100], "10.0.0.1");
+    a.med = Some(50);
+    let mut b = attrs(&[65001, 65200], "10.0.0.2");
+    b.med = Some(10);
+    duel((1, "1.1.1.1", 65001, a), (2, "1.1.1.2", 65001, b), 2);
+}
+
+#[test]
+fn missing_med_counts_as_zero() {
+    let a = attrs(&[65001], "10.0.0.1");
+    let mut b = attrs(&[65001], "10.0.0.2");
+    b.med = Some(1);
+    duel((1, "1.1.1.9", 65001, a), (2, "1.1.1.2", 65001, b), 1);
+}
+
+#[test]
+fn med_not_compared_across_neighbour_ases() {
+    // Different neighbour AS: MED is ignored, the router id decides.
+    let mut a = attrs(&[65001], "10.0.0.1");
+    a.med = Some(500);
+    let mut b = attrs(&[65002], "10.0.0.2");
+    b.med = Some(1);
+    duel((1, "1.1.1.1", 65001, a), (2, "1.1.1.2", 65002, b), 1);
+}
+
+#[test]
+fn med_elimination_is_order_independent() {
+    // The classic intransitive triple: A(AS1, MED 10) loses to B(AS1, MED 5)
+    // on MED; C(AS2) is not compared on MED. Survivors B and C; B has the
+    // lower router id. A pairwise walk in some orders would pick C.
+    let mut a = attrs(&[65001], "10.0.0.1");
+    a.med = Some(10);
+    let mut b = attrs(&[65001], "10.0.0.2");
+    b.med = Some(5);
+    let c = attrs(&[65002], "10.0.0.3");
+    let items = [
+        (1, "1.1.1.1", 65001, a),
+        (2, "1.1.1.2", 65001, b),
+        (3, "1.1.1.3", 65002, c),
+    ];
+    let orders = [
+        [0, 1, 2],
+        [0, 2, 1],
+        [1, 0, 2],
+        [1, 2, 0],
+        [2, 0, 1],
+        [2, 1, 0],
+    ];
+    for order in orders {
+        let mut t = T::new();
+        for &i in &order {
+            let (n, rid, asn, at) = &items[i];
+            let p = t.peer(*n, rid, *asn);
+            t.announce(p, "10.1.0.0/24", at.clone());
+        }
+        assert_eq!(t.best_peer("10.1.0.0/24"), PeerId(2), "order {order:?}");
+        let best = t.rib.best(&net("10.1.0.0/24")).unwrap();
+        let mp: Vec<PeerId> = best.multipath.iter().map(|p| p.peer).collect();
+        assert_eq!(mp, vec![PeerId(2), PeerId(3)], "order {order:?}");
+    }
+}
+
+#[test]
+fn ebgp_preferred_over_ibgp() {
+    duel(
+        (1, "1.1.1.1", LOCAL_AS, attrs(&[65001], "10.0.0.1")),
+        (2, "1.1.1.2", 65001, attrs(&[65001], "10.0.0.2")),
+        2,
+    );
+}
+
+#[test]
+fn lower_router_id_wins() {
+    duel(
+        (1, "9.9.9.9", 65001, attrs(&[65001], "10.0.0.1")),
+        (2, "1.1.1.1", 65002, attrs(&[65002], "10.0.0.2")),
+        2,
+    );
+}
+
+#[test]
+fn originator_id_replaces_router_id() {
+    // RFC 4456 9: peer 1 has the higher router id but reflects a route whose
+    // ORIGINATOR_ID is lower than peer 2's router id.
+    let mut reflected = attrs(&[], "10.0.0.1");
+    reflected.originator_id = Some(ip4("1.0.0.1"));
+    reflected.cluster_list = vec![ip4("5.5.5.5")];
+    duel(
+        (1, "9.9.9.9", LOCAL_AS, reflected),
+        (2, "2.2.2.2", LOCAL_AS, attrs(&[], "10.0.0.2")),
+        1,
+    );
+}
+
+#[test]
+fn shorter_cluster_list_wins_on_equal_identifier() {
+    let mut a = attrs(&[], "10.0.0.1");
+    a.originator_id = Some(ip4("3.3.3.3"));
+    a.cluster_list = vec![ip4("5.5.5.5"), ip4("6.6.6.6")];
+    let mut b = attrs(&[], "10.0.0.2");
+    b.originator_id = Some(ip4("3.3.3.3"));
+    b.cluster_list = vec![ip4("7.7.7.7")];
+    duel((1, "1.1.1.1", LOCAL_AS, a), (2, "1.1.1.2", LOCAL_AS, b), 2);
+}
+
+#[test]
+fn lower_peer_address_breaks_the_last_tie() {
+    // Same router id (one speaker, two sessions): 192.0.2.3 < 192.0.2.4.
+    duel(
+        (4, "1.1.1.1", 65001, attrs(&[65001], "10.0.0.1")),
+        (3, "1.1.1.1", 65001, attrs(&[65001], "10.0.0.2")),
+        3,
+    );
+}
+
+#[test]
+fn local_route_beats_learned() {
+    let mut t = T::new();
+    let p = t.peer(1, "1.1.1.1", LOCAL_AS);
+    let mut learned = attrs(&[], "10.0.0.1");
+    learned.local_pref = Some(1000);
+    t.announce(p, "10.1.0.0/24", learned);
+    t.announce(PeerId::LOCAL, "10.1.0.0/24", attrs(&[], "0.0.0.0"));
+    assert_eq!(t.best_peer("10.1.0.0/24"), PeerId::LOCAL);
+}
+
+#[test]
+fn ecmp_set_is_equal_up_to_router_id() {
+    let mut t = T::new();
+    let p1 = t.peer(1, "1.1.1.3", 65001);
+    let p2 = t.peer(2, "1.1.1.1", 65002);
+    let p3 = t.peer(3, "1.1.1.2", 65003);
+    let p4 = t.peer(4, "1.1.1.0", 65004);
+    t.announce(p1, "10.1.0.0/24", attrs(&[65001], "10.0.0.1"));
+    t.announce(p2, "10.1.0.0/24", attrs(&[65002], "10.0.0.2"));
+    t.announce(p3, "10.1.0.0/24", attrs(&[65003], "10.0.0.3"));
+    // Longer path: not part of the set even with the lowest router id.
+    t.announce(p4, "10.1.0.0/24", attrs(&[65004, 1], "10.0.0.4"));
+    let best = t.rib.best(&net("10.1.0.0/24")).unwrap();
+    assert_eq!(best.path.peer, p2);
+    let order: Vec<PeerId> = best.multipath.iter().map(|p| p.peer).collect();
+    assert_eq!(order, vec![p2, p3, p1]);
+    let hops: Vec<String> = best.next_hops().iter().map(|a| a.to_string()).collect();
+    assert_eq!(hops, ["10.0.0.2", "10.0.0.3", "10.0.0.1"]);
+}
+
+#[test]
+fn ecmp_change_is_reported_when_a_member_leaves() {
+    let mut t = T::new();
+    let p1 = t.peer(1, "1.1.1.1", 65001);
+    let p2 = t.peer(2, "1.1.1.2", 65002);
+    t.announce(p1, "10.1.0.0/24", attrs(&[65001], "10.0.0.1"));
+    let c = t.announce(p2, "10.1.0.0/24", attrs(&[65002], "10.0.0.2"));
+    // The best (p1) did not change, but the multipath set did.
+    let c = c.expect("multipath grew");
+    assert_eq!(c.best.as_ref().unwrap().path.peer, p1);
+    assert_eq!(c.best.unwrap().multipath.len(), 2);
+    let c = t.rib.withdraw(p2, net("10.1.0.0/24"), 0).expect("shrank");
+    let b = c.best.unwrap();
+    assert_eq!((b.path.peer, b.multipath.len()), (p1, 0));
+}
+
+#[test]
+fn withdraw_falls_back_then_removes() {
+    let mut t = T::new();
+    let p1 = t.peer(1, "1.1.1.1", 65001);
+    let p2 = t.peer(2, "1.1.1.2", 65002);
+    t.announce(p1, "10.1.0.0/24", attrs(&[65001], "10.0.0.1"));
+    t.announce(p2, "10.1.0.0/24", attrs(&[65002, 3], "10.0.0.2"));
+    assert_eq!(t.best_peer("10.1.0.0/24"), p1);
+    let c = t.rib.withdraw(p1, net("10.1.0.0/24"), 0).unwrap();
+    assert_eq!(c.best.unwrap().path.peer, p2);
+    assert_eq!(t.rib.path_count(p1), 0);
+    let c = t.rib.withdraw(p2, net("10.1.0.0/24"), 0).unwrap();
+    assert!(c.best.is_none());
+    assert!(t.rib.is_empty());
+    // Withdrawing what is not there changes nothing.
+    assert!(t.rib.withdraw(p2, net("10.1.0.0/24"), 0).is_none());
+}
+
+#[test]
+fn losing_path_withdrawn_reports_no_change() {
+    let mut t = T::new();
+    let p1 = t.peer(1, "1.1.1.1", 65001);
+    let p2 = t.peer(2, "1.1.1.2", 65002);
+    t.announce(p1, "10.1.0.0/24", attrs(&[65001], "10.0.0.1"));
+    assert!(
+        t.announce(p2, "10.1.0.0/24", attrs(&[65002, 3], "10.0.0.2"))
+            .is_none()
+    );
+    assert!(t.rib.withdraw(p2, net("10.1.0.0/24"), 0).is_none());
+    assert_eq!(t.rib.path_count(p2), 0);
+}
+
+#[test]
+fn implicit_withdraw_replaces_the_path() {
+    let mut t = T::new();
+    let p1 = t.peer(1, "1.1.1.1", 65001);
+    t.announce(p1, "10.1.0.0/24", attrs(&[65001], "10.0.0.1"));
+    let c = t
+        .announce(p1, "10.1.0.0/24", attrs(&[65001], "10.0.0.9"))
+        .expect("next hop changed");
+    assert_eq!(
+        c.best.unwrap().path.attrs.next_hop_addr(),
+        "10.0.0.9".parse::<IpAddr>().unwrap()
+    );
+    assert_eq!(t.rib.paths(&net("10.1.0.0/24")).len(), 1);
+    assert_eq!(t.rib.path_count(p1), 1);
+    // The very same attributes again: no change at all.
+    assert!(
+        t.announce(p1, "10.1.0.0/24", attrs(&[65001], "10.0.0.9"))
+            .is_none()
+    );
+}
+
+#[test]
+fn add_path_ids_are_distinct_paths() {
+    let mut t = T::new();
+    let p1 = t.peer(1, "1.1.1.1", LOCAL_AS);
+    for (id, nh) in [(1, "10.0.0.1"), (2, "10.0.0.2")] {
+        let a = attrs(&[], nh);
+        let h = t.rib.intern(RouteAttrs::new(a, NextHop::V4(ip4(nh))));
+        t.rib.announce(p1, net("10.1.0.0/24"), id, h);
+    }
+    assert_eq!(t.rib.paths(&net("10.1.0.0/24")).len(), 2);
+    assert_eq!(t.rib.path_count(p1), 2);
+    let best = t.rib.best(&net("10.1.0.0/24")).unwrap();
+    assert_eq!(best.multipath.len(), 2);
+}
+
+#[test]
+fn attributes_are_interned_once() {
+    let mut t = T::new();
+    let p1 = t.peer(1, "1.1.1.1", 65001);
+    for i in 0..100u8 {
+        t.announce(p1, &format!("10.2.{i}.0/24"), attrs(&[65001], "10.0.0.1"));
+    }
+    let a = &t.rib.paths(&net("10.2.0.0/24"))[0].attrs;
+    let b = &t.rib.paths(&net("10.2.99.0/24"))[0].attrs;
+    assert!(a.same(b), "one allocation for equal attributes");
+    // 100 paths + the interner's own handle.
+    assert_eq!(a.share_count(), 101);
+    assert_eq!(t.rib.interner().len(), 1);
+    // Different MED: a second set.
+    let mut other = attrs(&[65001], "10.0.0.1");
+    other.med = Some(7);
+    t.announce(p1, "10.3.0.0/24", other);
+    assert_eq!(t.rib.interner().len(), 2);
+}
+
+#[test]
+fn remove_peer_drops_its_paths_and_unused_attributes() {
+    let mut t = T::new();
+    let p1 = t.peer(1, "1.1.1.1", 65001);
+    let p2 = t.peer(2, "1.1.1.2", 65002);
+    for i in 0..10u8 {
+        t.announce(p1, &format!("10.2.{i}.0/24"), attrs(&[65001], "10.0.0.1"));
+    }
+    t.announce(p2, "10.2.0.0/24", attrs(&[65002, 5], "10.0.0.2"));
+    let changes = t.rib.remove_peer(p1);
+    assert_eq!(changes.len(), 10);
+    let fallback: Vec<_> = changes.iter().filter(|c| c.best.is_some()).collect();
+    assert_eq!(fallback.len(), 1);
+    assert_eq!(fallback[0].best.as_ref().unwrap().path.peer, p2);
+    assert_eq!(t.rib.len(), 1);
+    assert_eq!(t.rib.path_count(p1), 0);
+    assert_eq!(t.rib.interner().len(), 1, "p1's attributes swept");
+}
+
+#[test]
+fn longest_match_finds_most_specific() {
+    let mut t = T::new();
+    let p1 = t.peer(1, "1.1.1.1", 65001);
+    t.announce(p1, "10.0.0.0/8", attrs(&[65001], "10.0.0.1"));
+    t.announce(p1, "10.1.0.0/16", attrs(&[65001], "10.0.0.1"));
+    assert_eq!(
+        t.rib.longest_match("10.1.2.3".parse().unwrap()),
+        Some(net("10.1.0.0/16"))
+    );
+    assert_eq!(
+        t.rib.longest_match("10.9.2.3".parse().unwrap()),
+        Some(net("10.0.0.0/8"))
+    );
+    assert_eq!(t.rib.longest_match("11.0.0.1".parse().unwrap()), None);
+}
+
+#[test]
+fn ipv6_routes_live_in_their_own_table() {
+    let mut t = T::new();
+    let p1 = t.peer(1, "1.1.1.1", 65001);
+    let a = RouteAttrs::new(
+        attrs(&[65001], "0.0.0.0"),
+        NextHop::V6 {
+            global: "fd00::1".parse().unwrap(),
+            link_local: None,
+        },
+    );
+    let h = t.rib.intern(a);
+    assert!(t.rib.announce(p1, net("fd00:1::/64"), 0, h).is_some());
+    assert_eq!(t.rib.len_by_family(), (0, 1));
+    assert_eq!(
+        t.rib.best(&net("fd00:1::/64")).unwrap().next_hops(),
+        vec!["fd00::1".parse::<IpAddr>().unwrap()]
+    );
+}
+
+#[test]
+fn one_path_destination_is_small() {
+    // The inline single-path representation: no bigger than two words.
+    assert!(std::mem::size_of::<table::Paths>() <= 24);
+}
