@@ -17,4 +17,6 @@ for manifest in */fuzz/Cargo.toml; do
   cargo build --manifest-path "$manifest" --bins --target-dir target/fuzz
 done
 echo "== tests"
+# testnet's end-to-end tests drive the other crates' binaries.
+cargo build --workspace --bins --locked
 cargo test --workspace --locked --no-fail-fast

@@ -1,1 +1,10 @@
-//! testnet: see shared/DESIGN.md.
+//! testnet: whole virtual clusters in network namespaces, built from the project's real
+//! binaries (etcd, calicoctl, the CNI plugins, felix, bgpd), for end-to-end tests, the
+//! demo and system benchmarks. Needs root (it creates namespaces); everything it creates
+//! carries a per-run prefix and is removed on drop.
+
+pub mod cluster;
+pub mod daemon;
+pub mod netns;
+
+pub use cluster::{Cluster, Node, Pod};

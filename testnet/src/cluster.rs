@@ -1,0 +1,455 @@
+//! A virtual cluster: a fabric namespace holding a bridge (the "physical network") and
+//! etcd, one namespace per node with `eth0` on the bridge, and pods wired by the real CNI
+//! plugin. Everything lives in namespaces named with the run's prefix and is removed on
+//! drop; nothing touches the root namespace's network.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+
+use crate::daemon::{Daemon, wait_until};
+use crate::netns::{Netns, run_prefix};
+
+/// The fabric's subnet; the bridge (and etcd) is .1, nodes from .11 up.
+pub const FABRIC_PREFIX_LEN: u8 = 16;
+pub const FABRIC_GATEWAY: &str = "172.18.0.1";
+pub const ETCD_PORT: u16 = 2379;
+/// The network name Calico's conflist uses; IPAM handles are `<network>.<containerID>`.
+pub const CNI_NETWORK: &str = "k8s-pod-network";
+
+/// Where the project's binaries are: `TESTNET_BIN_DIR`, else next to this executable
+/// (or its parent, for cargo's `deps/` test binaries).
+pub fn bin_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("TESTNET_BIN_DIR") {
+        return PathBuf::from(dir);
+    }
+    let exe = std::env::current_exe().expect("current executable");
+    let dir = exe.parent().expect("executable directory").to_path_buf();
+    if dir.join("calicoctl").exists() {
+        dir
+    } else {
+        dir.parent().map(Path::to_path_buf).unwrap_or(dir)
+    }
+}
+
+pub struct Node {
+    pub name: String,
+    pub ip: String,
+    pub ns: Netns,
+    pub daemons: Vec<Daemon>,
+}
+
+impl Node {
+    /// The BGP daemon's control socket of this node.
+    pub fn bgp_socket(&self, work: &Path) -> PathBuf {
+        work.join(format!("{}-bird.ctl", self.name))
+    }
+}
+
+pub struct Pod {
+    pub node: String,
+    pub namespace: String,
+    pub name: String,
+    pub container_id: String,
+    pub ip: String,
+    pub ns: Netns,
+}
+
+pub struct Cluster {
+    pub prefix: String,
+    pub work: tempfile_dir::Dir,
+    // Drop order matters: pods, then node daemons, then nodes, then etcd and the fabric.
+    pub pods: Vec<Pod>,
+    pub nodes: Vec<Node>,
+    pub etcd: Option<Daemon>,
+    pub fabric: Netns,
+    bins: PathBuf,
+}
+
+/// A private working directory removed on drop (logs, sockets, etcd data).
+pub mod tempfile_dir {
+    use std::path::{Path, PathBuf};
+
+    pub struct Dir(PathBuf);
+
+    impl Dir {
+        pub fn new(prefix: &str) -> std::io::Result<Dir> {
+            let path = std::env::temp_dir().join(format!("{prefix}-work"));
+            let _ = std::fs::remove_dir_all(&path);
+            std::fs::create_dir_all(&path)?;
+            Ok(Dir(path))
+        }
+
+        pub fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            if std::env::var_os("TESTNET_KEEP_WORK").is_none() {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
+    }
+}
+
+impl Cluster {
+    /// Creates the fabric (bridge + etcd) and no nodes yet.
+    pub fn create() -> Result<Cluster> {
+        let bins = bin_dir();
+        for program in ["calicoctl", "calico", "calico-ipam"] {
+            if !bins.join(program).exists() {
+                bail!(
+                    "{} is missing: build the workspace binaries first (cargo build --bins) \
+                     or point TESTNET_BIN_DIR at them",
+                    bins.join(program).display()
+                );
+            }
+        }
+        let prefix = run_prefix();
+        let work = tempfile_dir::Dir::new(&prefix)?;
+        let fabric = Netns::create(&format!("{prefix}-fab"))?;
+        fabric.ip(&["link", "add", "br0", "type", "bridge"])?;
+        fabric.ip(&[
+            "addr",
+            "add",
+            &format!("{FABRIC_GATEWAY}/{FABRIC_PREFIX_LEN}"),
+            "dev",
+            "br0",
+        ])?;
+        fabric.ip(&["link", "set", "br0", "up"])?;
+        let mut cluster = Cluster {
+            prefix,
+            work,
+            pods: Vec::new(),
+            nodes: Vec::new(),
+            etcd: None,
+            fabric,
+            bins,
+        };
+        cluster.start_etcd()?;
+        Ok(cluster)
+    }
+
+    pub fn bin(&self, name: &str) -> PathBuf {
+        self.bins.join(name)
+    }
+
+    pub fn etcd_endpoint(&self) -> String {
+        format!("http://{FABRIC_GATEWAY}:{ETCD_PORT}")
+    }
+
+    fn start_etcd(&mut self) -> Result<()> {
+        let data = self.work.path().join("etcd");
+        let client = self.etcd_endpoint();
+        let mut cmd = self.fabric.command("etcd");
+        cmd.args(["--name", "testnet", "--data-dir"])
+            .arg(&data)
+            .args([
+                "--listen-client-urls",
+                &format!("{client},http://127.0.0.1:{ETCD_PORT}"),
+                "--advertise-client-urls",
+                &client,
+                "--listen-peer-urls",
+                "http://127.0.0.1:2380",
+                "--initial-advertise-peer-urls",
+                "http://127.0.0.1:2380",
+                "--initial-cluster",
+                "testnet=http://127.0.0.1:2380",
+            ]);
+        let log = self.work.path().join("etcd.log");
+        let daemon = Daemon::spawn("etcd", cmd, &log)?;
+        self.etcd = Some(daemon);
+        let fabric = &self.fabric;
+        wait_until("etcd to answer", Duration::from_secs(15), || {
+            fabric
+                .command("etcdctl")
+                .args(["--endpoints", &client, "endpoint", "health"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        })
+    }
+
+    /// Adds a node namespace with `eth0` on the fabric and forwarding on, and returns its IP.
+    pub fn add_node(&mut self, name: &str) -> Result<String> {
+        let index = self.nodes.len() + 1;
+        let ip = format!("172.18.0.{}", 10 + index);
+        let ns = Netns::create(&format!("{}-{name}", self.prefix))?;
+        let fabric_side = format!("{}v{index}", self.prefix);
+        ns.ip(&[
+            "link",
+            "add",
+            "eth0",
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &fabric_side,
+            "netns",
+            self.fabric.name(),
+        ])?;
+        self.fabric
+            .ip(&["link", "set", &fabric_side, "master", "br0", "up"])?;
+        ns.ip(&[
+            "addr",
+            "add",
+            &format!("{ip}/{FABRIC_PREFIX_LEN}"),
+            "dev",
+            "eth0",
+        ])?;
+        ns.ip(&["link", "set", "eth0", "up"])?;
+        ns.sysctl("net.ipv4.ip_forward", "1")?;
+        self.nodes.push(Node {
+            name: name.to_string(),
+            ip: ip.clone(),
+            ns,
+            daemons: Vec::new(),
+        });
+        Ok(ip)
+    }
+
+    pub fn node(&self, name: &str) -> Result<&Node> {
+        self.nodes
+            .iter()
+            .find(|n| n.name == name)
+            .with_context(|| format!("no node {name}"))
+    }
+
+    fn node_mut(&mut self, name: &str) -> Result<&mut Node> {
+        self.nodes
+            .iter_mut()
+            .find(|n| n.name == name)
+            .with_context(|| format!("no node {name}"))
+    }
+
+    /// Runs calicoctl inside the fabric namespace (where etcd is), returning stdout.
+    pub fn calicoctl(&self, args: &[&str], stdin: Option<&str>) -> Result<String> {
+        let ns = &self.fabric;
+        self.calicoctl_in(ns, args, stdin)
+    }
+
+    /// Runs calicoctl inside `ns` (e.g. a node, for `node status`).
+    pub fn calicoctl_in(&self, ns: &Netns, args: &[&str], stdin: Option<&str>) -> Result<String> {
+        let mut cmd = ns.command(self.bin("calicoctl").to_str().unwrap());
+        cmd.args(args)
+            .env("DATASTORE_TYPE", "etcdv3")
+            .env("ETCD_ENDPOINTS", self.etcd_endpoint())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().context("cannot run calicoctl")?;
+        let mut pipe = child.stdin.take().unwrap();
+        if let Some(text) = stdin {
+            pipe.write_all(text.as_bytes())?;
+        }
+        drop(pipe);
+        let out = child.wait_with_output()?;
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        if !out.status.success() {
+            bail!(
+                "calicoctl {args:?} failed: {stdout}{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(stdout)
+    }
+
+    /// Registers each node as a Calico Node resource with its fabric address.
+    pub fn apply_nodes(&self, labels: &BTreeMap<String, BTreeMap<String, String>>) -> Result<()> {
+        let mut docs = String::new();
+        for node in &self.nodes {
+            let mut label_text = String::new();
+            for (k, v) in labels.get(&node.name).into_iter().flatten() {
+                label_text.push_str(&format!("\n    {k}: \"{v}\""));
+            }
+            docs.push_str(&format!(
+                "apiVersion: projectcalico.org/v3\nkind: Node\nmetadata:\n  name: {}\n  labels:\n    kubernetes.io/hostname: {}{label_text}\nspec:\n  bgp:\n    ipv4Address: {}/{FABRIC_PREFIX_LEN}\n---\n",
+                node.name, node.name, node.ip
+            ));
+        }
+        self.calicoctl(&["apply", "-f", "-"], Some(&docs)).map(drop)
+    }
+
+    /// Starts a daemon inside a node's namespace with the cluster's datastore settings.
+    pub fn start_daemon(
+        &mut self,
+        node: &str,
+        program: &str,
+        args: &[&str],
+        env: &[(&str, String)],
+    ) -> Result<()> {
+        let bin = self.bin(program);
+        let endpoint = self.etcd_endpoint();
+        let log = self.work.path().join(format!("{node}-{program}.log"));
+        let n = self.node_mut(node)?;
+        let mut cmd = n.ns.command(bin.to_str().unwrap());
+        cmd.args(args)
+            .env("NODENAME", node)
+            .env("ETCD_ENDPOINTS", endpoint)
+            .env("LOG_LEVEL", "info");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let daemon = Daemon::spawn(&format!("{node}/{program}"), cmd, &log)?;
+        n.daemons.push(daemon);
+        Ok(())
+    }
+
+    /// Wires a pod with the real CNI plugin (`calico` + `calico-ipam`), as kubelet would.
+    pub fn add_pod(&mut self, node: &str, namespace: &str, name: &str) -> Result<String> {
+        let container_id = format!("{}{:04}{name}", self.prefix, self.pods.len());
+        let ns = Netns::create(&format!("{}-pod-{}", self.prefix, self.pods.len()))?;
+        let conf = self.cni_config(node);
+        let out = self.cni(node, "ADD", &container_id, &ns, namespace, name, &conf)?;
+        let result: serde_json::Value =
+            serde_json::from_str(&out).with_context(|| format!("CNI result is not JSON: {out}"))?;
+        let address = result["ips"][0]["address"]
+            .as_str()
+            .with_context(|| format!("CNI result has no IP: {out}"))?;
+        let ip = address.split('/').next().unwrap_or(address).to_string();
+        self.pods.push(Pod {
+            node: node.to_string(),
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+            container_id,
+            ip: ip.clone(),
+            ns,
+        });
+        Ok(ip)
+    }
+
+    fn cni_config(&self, node: &str) -> String {
+        serde_json::json!({
+            "cniVersion": "1.0.0",
+            "name": CNI_NETWORK,
+            "type": "calico",
+            "etcd_endpoints": self.etcd_endpoint(),
+            "nodename": node,
+            "mtu": 1500,
+            "log_level": "warn",
+            "ipam": { "type": "calico-ipam" }
+        })
+        .to_string()
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn cni(
+        &self,
+        node: &str,
+        command: &str,
+        container_id: &str,
+        pod_ns: &Netns,
+        namespace: &str,
+        pod: &str,
+        conf: &str,
+    ) -> Result<String> {
+        let n = self.node(node)?;
+        let mut cmd = n.ns.command(self.bin("calico").to_str().unwrap());
+        cmd.env("CNI_COMMAND", command)
+            .env("CNI_CONTAINERID", container_id)
+            .env("CNI_NETNS", pod_ns.path())
+            .env("CNI_IFNAME", "eth0")
+            .env("CNI_PATH", &self.bins)
+            .env(
+                "CNI_ARGS",
+                format!("K8S_POD_NAMESPACE={namespace};K8S_POD_NAME={pod};K8S_POD_INFRA_CONTAINER_ID={container_id}"),
+            )
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().context("cannot run the calico CNI plugin")?;
+        child.stdin.take().unwrap().write_all(conf.as_bytes())?;
+        let out = child.wait_with_output()?;
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        if !out.status.success() {
+            bail!(
+                "CNI {command} of {namespace}/{pod} on {node} failed: {stdout} {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(stdout)
+    }
+
+    /// Removes a pod with CNI DEL, as kubelet would.
+    pub fn delete_pod(&mut self, name: &str) -> Result<()> {
+        let idx = self
+            .pods
+            .iter()
+            .position(|p| p.name == name)
+            .with_context(|| format!("no pod {name}"))?;
+        let pod = self.pods.remove(idx);
+        let conf = self.cni_config(&pod.node);
+        self.cni(
+            &pod.node,
+            "DEL",
+            &pod.container_id,
+            &pod.ns,
+            &pod.namespace,
+            &pod.name,
+            &conf,
+        )
+        .map(drop)
+    }
+
+    pub fn pod(&self, name: &str) -> Result<&Pod> {
+        self.pods
+            .iter()
+            .find(|p| p.name == name)
+            .with_context(|| format!("no pod {name}"))
+    }
+
+    /// `ping -c COUNT -W 1` from a pod; true when every reply came back.
+    pub fn ping(&self, from_pod: &str, to_ip: &str, count: u32) -> Result<bool> {
+        let pod = self.pod(from_pod)?;
+        let status = pod
+            .ns
+            .command("ping")
+            .args([
+                "-c",
+                &count.to_string(),
+                "-W",
+                "1",
+                "-i",
+                "0.2",
+                "-q",
+                to_ip,
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()?;
+        Ok(status.success())
+    }
+
+    /// Output of `ip route` inside a node.
+    pub fn routes(&self, node: &str) -> Result<String> {
+        let out = self.node(node)?.ns.ip(&["route", "show"])?;
+        Ok(String::from_utf8_lossy(&out.stdout).to_string())
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        // CNI DEL for every pod still present, so IPAM and interfaces are released the
+        // way kubelet would; then daemons stop before their namespaces go.
+        let names: Vec<String> = self.pods.iter().map(|p| p.name.clone()).collect();
+        for name in names {
+            let _ = self.delete_pod(&name);
+        }
+        for node in &mut self.nodes {
+            for d in &mut node.daemons {
+                d.stop(Duration::from_secs(5));
+            }
+        }
+        self.nodes.clear();
+        if let Some(mut etcd) = self.etcd.take() {
+            etcd.stop(Duration::from_secs(5));
+        }
+    }
+}
