@@ -1,3 +1,4 @@
 //! felix: the per-node agent (see shared/DESIGN.md).
 
+pub mod calc;
 pub mod dataplane;

@@ -1,0 +1,560 @@
+//! [`Calculator`]: keeps the model and everything derived from it, and after a batch
+//! of updates redoes only what the updates touched.
+//!
+//! Caches: each policy's rendered chains and the local endpoints it selects; each
+//! profile's chains; each local endpoint's chain pair; each ipset's members with the
+//! endpoints that contributed them. A policy change re-renders that policy, matches
+//! its selector against the local endpoints and rebuilds the chains of endpoints it
+//! selected before or selects now. An endpoint change re-evaluates that endpoint
+//! against every policy selector and every live ipset.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use config::model::Protocol;
+use config::selector::Selector;
+use ipnet::IpNet;
+
+use super::error::CalcError;
+use super::ipsets::{EndpointView, NamespaceLabels, SetSpec, pool_sets};
+use super::model::{CalcInput, Changed, NAMESPACE_PROFILE_PREFIX, PolicyKey, Update, WepKey};
+use super::names::{Direction, policy_chain};
+use super::policy::endpoint::{
+    EndpointPlan, EndpointToHostAction, dispatch_chains, endpoint_chain_for, nat_chains,
+    static_filter_chains,
+};
+use super::policy::rule::NamedPorts;
+use super::policy::{RenderedChains, render_policy, render_profile};
+use super::routes::{LocalNetworking, local_networking};
+use crate::dataplane::ipsets::{IpSet, SetType};
+use crate::dataplane::iptables::{Chain, DesiredTable, Family, Table, standard_jumps};
+use crate::dataplane::neighbors::NeighborSpec;
+use crate::dataplane::routes::RouteSpec;
+
+/// Settings that change the rendering.
+#[derive(Clone, Debug, Default)]
+pub struct CalcConfig {
+    pub endpoint_to_host: EndpointToHostAction,
+}
+
+/// Everything the dataplane should hold, as its own input types.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DesiredState {
+    pub filter: DesiredTable,
+    pub nat: DesiredTable,
+    /// Sorted by name.
+    pub ipsets: Vec<IpSet>,
+    pub routes: Vec<RouteSpec>,
+    pub neighbors: Vec<NeighborSpec>,
+    /// Local workload interfaces, for sysctls.
+    pub interfaces: Vec<String>,
+    /// Problems found in the model (see [`CalcError`]).
+    pub errors: Vec<CalcError>,
+}
+
+struct PolicyState {
+    order: f64,
+    /// `None` when the selector does not parse: the policy applies nowhere.
+    selector: Option<Selector>,
+    namespace_selector: Option<Selector>,
+    applies: (bool, bool),
+    rendered: RenderedChains,
+    error: Option<CalcError>,
+    /// Local endpoints the policy selects.
+    local_eps: BTreeSet<WepKey>,
+}
+
+#[derive(Default)]
+struct SetState {
+    spec: Option<SetSpec>,
+    /// Members with how many endpoints contributed each (two endpoints may share an
+    /// address briefly while one pod replaces another).
+    members: BTreeMap<IpNet, u32>,
+    contributors: BTreeMap<WepKey, Vec<IpNet>>,
+}
+
+impl SetState {
+    fn add(&mut self, key: &WepKey, ips: &[IpNet]) {
+        for ip in ips {
+            *self.members.entry(*ip).or_default() += 1;
+        }
+        self.contributors.insert(key.clone(), ips.to_vec());
+    }
+
+    fn remove(&mut self, key: &WepKey) {
+        for ip in self.contributors.remove(key).unwrap_or_default() {
+            if let Some(n) = self.members.get_mut(&ip) {
+                *n -= 1;
+                if *n == 0 {
+                    self.members.remove(&ip);
+                }
+            }
+        }
+    }
+}
+
+#[derive(Default)]
+struct Dirty {
+    weps: BTreeSet<WepKey>,
+    policies: BTreeSet<PolicyKey>,
+    profiles: BTreeSet<String>,
+    local_networking: bool,
+}
+
+/// The incremental calculation: feed [`Update`]s, then ask for the [`DesiredState`].
+pub struct Calculator {
+    input: CalcInput,
+    config: CalcConfig,
+    views: HashMap<WepKey, EndpointView>,
+    namespaces: NamespaceLabels,
+    policies: HashMap<PolicyKey, PolicyState>,
+    /// For each local endpoint, the policies selecting it.
+    ep_policies: HashMap<WepKey, BTreeSet<PolicyKey>>,
+    profiles: HashMap<String, RenderedChains>,
+    sets: HashMap<String, SetState>,
+    /// Per local endpoint: interface and its (ingress, egress) chains.
+    ep_chains: BTreeMap<WepKey, (String, [Chain; 2])>,
+    ep_dirty: BTreeSet<WepKey>,
+    networking: LocalNetworking,
+    dirty: Dirty,
+}
+
+impl Calculator {
+    /// A calculator over `input`; the first [`Calculator::desired`] computes everything.
+    pub fn new(input: CalcInput, config: CalcConfig) -> Self {
+        let dirty = Dirty {
+            weps: input.weps.keys().cloned().collect(),
+            policies: input.policies.keys().cloned().collect(),
+            profiles: input.profiles.keys().cloned().collect(),
+            local_networking: true,
+        };
+        Self {
+            input,
+            config,
+            views: HashMap::new(),
+            namespaces: NamespaceLabels::default(),
+            policies: HashMap::new(),
+            ep_policies: HashMap::new(),
+            profiles: HashMap::new(),
+            sets: HashMap::new(),
+            ep_chains: BTreeMap::new(),
+            ep_dirty: BTreeSet::new(),
+            networking: LocalNetworking::default(),
+            dirty,
+        }
+    }
+
+    pub fn input(&self) -> &CalcInput {
+        &self.input
+    }
+
+    /// Applies one datastore change; the work happens in [`Calculator::desired`].
+    pub fn apply(&mut self, update: Update) {
+        match self.input.apply_update(update) {
+            Changed::Nothing | Changed::Pools => {}
+            Changed::Wep(key) => {
+                self.dirty.weps.insert(key);
+                self.dirty.local_networking = true;
+            }
+            Changed::Policy(key) => {
+                self.dirty.policies.insert(key);
+            }
+            Changed::Profile(name) => {
+                self.dirty.profiles.insert(name);
+            }
+            Changed::Blocks => self.dirty.local_networking = true,
+        }
+    }
+
+    /// Brings the caches up to date and assembles the desired dataplane.
+    pub fn desired(&mut self) -> DesiredState {
+        self.recalculate();
+        self.assemble()
+    }
+
+    /// Brings the caches up to date (the incremental part of [`Calculator::desired`]).
+    pub fn recalculate(&mut self) {
+        let dirty = std::mem::take(&mut self.dirty);
+        let mut weps = dirty.weps;
+        let mut policies = dirty.policies;
+        if !dirty.profiles.is_empty() {
+            self.profile_changes(&dirty.profiles, &mut weps);
+        }
+        if !weps.is_empty() {
+            // Named ports resolve against endpoints: those renderings may change.
+            policies.extend(
+                self.policies
+                    .iter()
+                    .filter(|(_, p)| p.rendered.uses_named_ports)
+                    .map(|(k, _)| k.clone()),
+            );
+            self.profiles.retain(|_, r| !r.uses_named_ports);
+        }
+        for key in &weps {
+            self.endpoint_changed(key);
+        }
+        for key in &policies {
+            self.policy_changed(key);
+        }
+        self.refresh_profiles_and_sets();
+        for key in std::mem::take(&mut self.ep_dirty) {
+            self.render_endpoint(&key);
+        }
+        if dirty.local_networking {
+            self.networking = local_networking(&self.input);
+        }
+    }
+
+    fn profile_changes(&mut self, names: &BTreeSet<String>, weps: &mut BTreeSet<WepKey>) {
+        let mut namespaces = BTreeSet::new();
+        for name in names {
+            self.profiles.remove(name);
+            if let Some(ns) = name.strip_prefix(NAMESPACE_PROFILE_PREFIX) {
+                namespaces.insert(ns.to_string());
+                let labels = self.input.namespace_labels(ns);
+                self.namespaces.0.insert(ns.to_string(), labels);
+            }
+        }
+        // Endpoints inherit profile labels; namespace labels feed namespace selectors.
+        for (key, wep) in &self.input.weps {
+            if namespaces.contains(&key.namespace)
+                || wep.spec.profiles.iter().any(|p| names.contains(p))
+            {
+                weps.insert(key.clone());
+            }
+        }
+        // A profile's chains change for every local endpoint using it.
+        for (key, (_, _)) in &self.ep_chains {
+            if let Some(wep) = self.input.weps.get(key)
+                && wep.spec.profiles.iter().any(|p| names.contains(p))
+            {
+                self.ep_dirty.insert(key.clone());
+            }
+        }
+    }
+
+    fn endpoint_changed(&mut self, key: &WepKey) {
+        for set in self.sets.values_mut() {
+            set.remove(key);
+        }
+        let was_local = self.views.get(key).is_some_and(|v| v.local);
+        let view = self
+            .input
+            .weps
+            .get(key)
+            .map(|wep| EndpointView::new(&self.input, key, wep));
+        match &view {
+            Some(v) => {
+                for set in self.sets.values_mut() {
+                    if set
+                        .spec
+                        .as_ref()
+                        .is_some_and(|s| s.selects(v, &self.namespaces))
+                    {
+                        set.add(key, &v.ipv4);
+                    }
+                }
+            }
+            None => {
+                self.views.remove(key);
+            }
+        }
+        if was_local || view.as_ref().is_some_and(|v| v.local) {
+            self.ep_dirty.insert(key.clone());
+            let selecting: BTreeSet<PolicyKey> = match &view {
+                Some(v) if v.local => self
+                    .policies
+                    .iter_mut()
+                    .filter_map(|(pk, p)| {
+                        let hit = applies_to(p, pk, v, &self.namespaces);
+                        if hit {
+                            p.local_eps.insert(key.clone());
+                        } else {
+                            p.local_eps.remove(key);
+                        }
+                        hit.then(|| pk.clone())
+                    })
+                    .collect(),
+                _ => {
+                    for p in self.policies.values_mut() {
+                        p.local_eps.remove(key);
+                    }
+                    BTreeSet::new()
+                }
+            };
+            if selecting.is_empty() {
+                self.ep_policies.remove(key);
+            } else {
+                self.ep_policies.insert(key.clone(), selecting);
+            }
+        }
+        if let Some(v) = view {
+            self.views.insert(key.clone(), v);
+        }
+    }
+
+    fn policy_changed(&mut self, key: &PolicyKey) {
+        if let Some(old) = self.policies.remove(key) {
+            for ep in old.local_eps {
+                if let Some(set) = self.ep_policies.get_mut(&ep) {
+                    set.remove(key);
+                }
+                self.ep_dirty.insert(ep);
+            }
+        }
+        let Some(def) = self.input.policies.get(key) else {
+            return;
+        };
+        let resolver = ViewPorts {
+            views: &self.views,
+            namespaces: &self.namespaces,
+        };
+        let parse = |s: &str| Selector::parse(s).map_err(|e| (s.to_string(), e.to_string()));
+        let ns_sel = match def.namespace_selector() {
+            "" => Ok(None),
+            s => parse(s).map(Some),
+        };
+        let (selector, namespace_selector, error) = match (parse(def.selector()), ns_sel) {
+            (Ok(s), Ok(n)) => (Some(s), n, None),
+            (Err((selector, reason)), _) | (_, Err((selector, reason))) => (
+                None,
+                None,
+                Some(CalcError::PolicySelector {
+                    policy: key.id(),
+                    selector,
+                    reason,
+                }),
+            ),
+        };
+        let mut state = PolicyState {
+            order: def.order(),
+            selector,
+            namespace_selector,
+            applies: def.applies(),
+            rendered: render_policy(key, def, &resolver),
+            error,
+            local_eps: BTreeSet::new(),
+        };
+        for v in self.views.values().filter(|v| v.local) {
+            if applies_to(&state, key, v, &self.namespaces) {
+                state.local_eps.insert(v.key.clone());
+                self.ep_policies
+                    .entry(v.key.clone())
+                    .or_default()
+                    .insert(key.clone());
+                self.ep_dirty.insert(v.key.clone());
+            }
+        }
+        self.policies.insert(key.clone(), state);
+    }
+
+    /// Renders profiles local endpoints use, then creates the sets live chains
+    /// reference (filled from every endpoint) and forgets the others.
+    fn refresh_profiles_and_sets(&mut self) {
+        let used: BTreeSet<String> = self.used_profiles();
+        self.profiles.retain(|name, _| used.contains(name));
+        for name in &used {
+            if self.profiles.contains_key(name) {
+                continue;
+            }
+            if let Some(profile) = self.input.profile(name) {
+                let resolver = ViewPorts {
+                    views: &self.views,
+                    namespaces: &self.namespaces,
+                };
+                let rendered = render_profile(&profile, &resolver);
+                self.profiles.insert(name.clone(), rendered);
+            }
+        }
+        let mut live: HashMap<&str, &SetSpec> = HashMap::new();
+        let active = self.policies.values().filter(|p| !p.local_eps.is_empty());
+        for rendered in active.map(|p| &p.rendered).chain(self.profiles.values()) {
+            for spec in &rendered.sets {
+                live.insert(&spec.name, spec);
+            }
+        }
+        self.sets.retain(|name, _| live.contains_key(name.as_str()));
+        for (name, spec) in live {
+            if self.sets.contains_key(name) {
+                continue;
+            }
+            let mut state = SetState {
+                spec: Some(spec.clone()),
+                ..SetState::default()
+            };
+            for v in self.views.values() {
+                if spec.selects(v, &self.namespaces) {
+                    state.add(&v.key, &v.ipv4);
+                }
+            }
+            self.sets.insert(name.to_string(), state);
+        }
+    }
+
+    fn used_profiles(&self) -> BTreeSet<String> {
+        self.input
+            .local_weps()
+            .flat_map(|(_, w)| w.spec.profiles.iter().cloned())
+            .collect()
+    }
+
+    fn render_endpoint(&mut self, key: &WepKey) {
+        let Some(wep) = self.input.weps.get(key).filter(|w| self.input.is_local(w)) else {
+            self.ep_chains.remove(key);
+            return;
+        };
+        let ifname = wep.spec.interface_name.clone();
+        if !crate::dataplane::netlink::valid_ifname(&ifname) {
+            self.ep_chains.remove(key);
+            return;
+        }
+        let mut selecting: Vec<(&PolicyKey, &PolicyState)> = self
+            .ep_policies
+            .get(key)
+            .into_iter()
+            .flatten()
+            .filter_map(|k| self.policies.get(k).map(|p| (k, p)))
+            .collect();
+        selecting.sort_by(|(ka, a), (kb, b)| {
+            a.order
+                .total_cmp(&b.order)
+                .then_with(|| ka.id().cmp(&kb.id()))
+        });
+        let profiles: Vec<String> = wep
+            .spec
+            .profiles
+            .iter()
+            .filter(|p| self.profiles.contains_key(*p))
+            .cloned()
+            .collect();
+        let plan = |dir: Direction| EndpointPlan {
+            policies: selecting
+                .iter()
+                .filter(|(_, p)| match dir {
+                    Direction::Ingress => p.applies.0,
+                    Direction::Egress => p.applies.1,
+                })
+                .map(|(k, _)| policy_chain(dir, &k.id()))
+                .collect(),
+            profiles: profiles.clone(),
+        };
+        let chains = [
+            endpoint_chain_for(Direction::Ingress, &ifname, &plan(Direction::Ingress)),
+            endpoint_chain_for(Direction::Egress, &ifname, &plan(Direction::Egress)),
+        ];
+        self.ep_chains.insert(key.clone(), (ifname, chains));
+    }
+
+    /// Builds the output from the caches.
+    pub fn assemble(&self) -> DesiredState {
+        let mut errors = Vec::new();
+        let mut by_ifname: BTreeMap<&str, &WepKey> = BTreeMap::new();
+        let mut ep_chains = Vec::new();
+        for (key, (ifname, chains)) in &self.ep_chains {
+            if let Some(first) = by_ifname.get(ifname.as_str()) {
+                errors.push(CalcError::Endpoint {
+                    endpoint: format!("{}/{}", key.namespace, key.name),
+                    reason: format!(
+                        "interface {ifname} is already used by {}/{}",
+                        first.namespace, first.name
+                    ),
+                });
+                continue;
+            }
+            by_ifname.insert(ifname, key);
+            ep_chains.extend(chains.iter().cloned());
+        }
+        let mut chains = static_filter_chains(self.config.endpoint_to_host);
+        chains.extend(dispatch_chains(by_ifname.keys().copied()));
+        ep_chains.sort_by(|a, b| a.name.cmp(&b.name));
+        chains.extend(ep_chains);
+        let mut policy_keys: Vec<&PolicyKey> = self.policies.keys().collect();
+        policy_keys.sort();
+        let mut policy_chains = Vec::new();
+        for key in policy_keys {
+            let p = &self.policies[key];
+            errors.extend(p.error.iter().cloned());
+            if !p.local_eps.is_empty() {
+                errors.extend(p.rendered.errors.iter().cloned());
+                policy_chains.extend(p.rendered.chains.iter().cloned());
+            }
+        }
+        policy_chains.sort_by(|a, b| a.name.cmp(&b.name));
+        chains.extend(policy_chains);
+        let mut profile_names: Vec<&String> = self.profiles.keys().collect();
+        profile_names.sort();
+        for name in profile_names {
+            errors.extend(self.profiles[name].errors.iter().cloned());
+            chains.extend(self.profiles[name].chains.iter().cloned());
+        }
+        let filter = DesiredTable::new(Table::Filter, chains, standard_jumps(Table::Filter));
+
+        let [masq, all] = pool_sets(self.input.pools.values());
+        let nat = DesiredTable::new(
+            Table::Nat,
+            nat_chains(!masq.members.is_empty()),
+            standard_jumps(Table::Nat),
+        );
+        let mut ipsets: Vec<IpSet> = self
+            .sets
+            .iter()
+            .filter_map(|(name, state)| {
+                let spec = state.spec.as_ref()?;
+                let mut members: BTreeSet<IpNet> = state.members.keys().copied().collect();
+                members.extend(spec.fixed_members());
+                Some(IpSet {
+                    name: name.clone(),
+                    kind: SetType::HashNet,
+                    family: Family::V4,
+                    members,
+                })
+            })
+            .collect();
+        ipsets.extend([masq, all]);
+        ipsets.sort_by(|a, b| a.name.cmp(&b.name));
+        errors.extend(self.networking.errors.iter().cloned());
+        DesiredState {
+            filter,
+            nat,
+            ipsets,
+            routes: self.networking.routes.clone(),
+            neighbors: self.networking.neighbors.clone(),
+            interfaces: self.networking.interfaces.clone(),
+            errors,
+        }
+    }
+}
+
+/// Whether policy `p` applies to endpoint `v`: a NetworkPolicy only in its namespace,
+/// a GlobalNetworkPolicy in namespaces its `namespaceSelector` picks.
+fn applies_to(p: &PolicyState, key: &PolicyKey, v: &EndpointView, ns: &NamespaceLabels) -> bool {
+    let Some(sel) = &p.selector else {
+        return false;
+    };
+    if key.namespace().is_some_and(|n| n != v.key.namespace) {
+        return false;
+    }
+    if let Some(nss) = &p.namespace_selector
+        && !ns.matches(nss, &v.key.namespace)
+    {
+        return false;
+    }
+    sel.matches(&v.labels)
+}
+
+/// Named ports resolved over every known endpoint.
+struct ViewPorts<'a> {
+    views: &'a HashMap<WepKey, EndpointView>,
+    namespaces: &'a NamespaceLabels,
+}
+
+impl NamedPorts for ViewPorts<'_> {
+    fn resolve(&self, side: &SetSpec, name: &str, protocol: Protocol) -> BTreeSet<u16> {
+        self.views
+            .values()
+            .filter(|v| side.selects(v, self.namespaces))
+            .flat_map(|v| v.ports.iter())
+            .filter(|(n, p, _)| n == name && p.number() == protocol.number())
+            .map(|(_, _, port)| *port)
+            .collect()
+    }
+}

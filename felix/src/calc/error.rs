@@ -1,0 +1,32 @@
+//! Problems the calculation found in the model. None stops the calculation: the
+//! offending piece fails closed (an invalid policy drops what it selects) or is left
+//! out (an endpoint without an interface), and the problem is reported.
+
+use thiserror::Error;
+
+use super::names::Direction;
+use super::policy::rule::RuleError;
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum CalcError {
+    #[error("policy {policy}: selector {selector:?} does not parse ({reason}); policy ignored")]
+    PolicySelector {
+        policy: String,
+        selector: String,
+        reason: String,
+    },
+    #[error(
+        "{owner}, {} rule {index}: {source}; its {} chain drops everything",
+        direction.name(),
+        direction.name()
+    )]
+    Rule {
+        /// `policy <id>` or `profile <name>`.
+        owner: String,
+        direction: Direction,
+        index: usize,
+        source: RuleError,
+    },
+    #[error("workload endpoint {endpoint}: {reason}; endpoint left out")]
+    Endpoint { endpoint: String, reason: String },
+}

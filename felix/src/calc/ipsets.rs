@@ -1,0 +1,248 @@
+//! The ipsets policy rules match on: one per distinct (selector, namespace scope) and
+//! one per list of several CIDRs, named `cali40s:<hash of the canonical identity>`,
+//! plus the two IPAM pool sets natOutgoing uses.
+//!
+//! Selector sets hold the IPv4 addresses of every matching workload endpoint in the
+//! cluster, not only local ones: a rule `from role == 'web'` must recognise packets
+//! from web pods on other nodes too.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use config::model::{IPPool, LABEL_NAMESPACE, Protocol, WorkloadEndpoint};
+use config::selector::Selector;
+use ipnet::{IpNet, Ipv4Net};
+
+use super::model::{CalcInput, WepKey};
+use super::names::{SET_ALL_POOLS, SET_MASQ_POOLS, selector_set};
+use crate::dataplane::ipsets::{IpSet, SetType};
+use crate::dataplane::iptables::Family;
+
+/// Which namespaces a rule selector looks in.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Scope {
+    /// Every endpoint (GlobalNetworkPolicy, Profile).
+    Cluster,
+    /// Endpoints of one namespace (a NetworkPolicy rule without `namespaceSelector`).
+    Namespace(String),
+    /// Endpoints whose namespace's labels match (canonical selector text).
+    Namespaces(String),
+}
+
+/// What a set is: equal identities are one set, shared by every rule using it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SetId {
+    Selector {
+        selector: String,
+        scope: Scope,
+    },
+    /// Sorted, deduplicated IPv4 networks.
+    Nets(Vec<Ipv4Net>),
+}
+
+impl fmt::Display for SetId {
+    /// The text the set name is hashed from.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SetId::Selector { selector, scope } => match scope {
+                Scope::Cluster => f.write_str(selector),
+                Scope::Namespace(ns) if selector == "all()" => {
+                    write!(f, "{LABEL_NAMESPACE} == \"{ns}\"")
+                }
+                Scope::Namespace(ns) => write!(f, "({selector} && {LABEL_NAMESPACE} == \"{ns}\")"),
+                Scope::Namespaces(nss) => write!(f, "({selector} && namespaceSelector {nss})"),
+            },
+            SetId::Nets(nets) => {
+                f.write_str("nets:")?;
+                for (i, n) in nets.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(",")?;
+                    }
+                    write!(f, "{n}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// A set a rendered rule refers to, with what is needed to compute its members.
+#[derive(Clone, Debug)]
+pub struct SetSpec {
+    pub id: SetId,
+    pub name: String,
+    matcher: Matcher,
+}
+
+#[derive(Clone, Debug)]
+enum Matcher {
+    Selector {
+        selector: Selector,
+        namespace: Option<String>,
+        namespaces: Option<Selector>,
+    },
+    Nets,
+}
+
+impl SetSpec {
+    /// Endpoints matching `selector` within `scope`.
+    pub fn selector(
+        selector: Selector,
+        namespace: Option<&str>,
+        namespaces: Option<Selector>,
+    ) -> Self {
+        let scope = match (&namespaces, namespace) {
+            (Some(nss), _) => Scope::Namespaces(nss.to_string()),
+            (None, Some(ns)) => Scope::Namespace(ns.to_string()),
+            (None, None) => Scope::Cluster,
+        };
+        let id = SetId::Selector {
+            selector: selector.to_string(),
+            scope,
+        };
+        Self {
+            name: selector_set(&id.to_string()),
+            id,
+            matcher: Matcher::Selector {
+                selector,
+                namespace: namespace
+                    .filter(|_| namespaces.is_none())
+                    .map(str::to_string),
+                namespaces,
+            },
+        }
+    }
+
+    /// A fixed list of networks.
+    pub fn nets(nets: &[Ipv4Net]) -> Self {
+        let mut sorted: Vec<Ipv4Net> = nets.iter().map(Ipv4Net::trunc).collect();
+        sorted.sort_unstable();
+        sorted.dedup();
+        let id = SetId::Nets(sorted);
+        Self {
+            name: selector_set(&id.to_string()),
+            id,
+            matcher: Matcher::Nets,
+        }
+    }
+
+    /// Whether the endpoint's addresses belong in the set (never for net sets).
+    pub fn selects(&self, ep: &EndpointView, namespaces: &NamespaceLabels) -> bool {
+        match &self.matcher {
+            Matcher::Nets => false,
+            Matcher::Selector {
+                selector,
+                namespace,
+                namespaces: ns_sel,
+            } => {
+                if namespace.as_ref().is_some_and(|ns| *ns != ep.key.namespace) {
+                    return false;
+                }
+                if let Some(ns_sel) = ns_sel
+                    && !namespaces.matches(ns_sel, &ep.key.namespace)
+                {
+                    return false;
+                }
+                selector.matches(&ep.labels)
+            }
+        }
+    }
+
+    /// The fixed members of a net set (a /0 is split in two /1, which hash:net can hold).
+    pub fn fixed_members(&self) -> BTreeSet<IpNet> {
+        let SetId::Nets(nets) = &self.id else {
+            return BTreeSet::new();
+        };
+        let mut out = BTreeSet::new();
+        for n in nets {
+            if n.prefix_len() == 0 {
+                out.extend(
+                    ["0.0.0.0/1", "128.0.0.0/1"].map(|s| s.parse::<IpNet>().expect("literal")),
+                );
+            } else {
+                out.insert(IpNet::V4(*n));
+            }
+        }
+        out
+    }
+}
+
+/// What selectors see of one workload endpoint, computed once per change of the
+/// endpoint or of its profiles.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EndpointView {
+    pub key: WepKey,
+    pub labels: BTreeMap<String, String>,
+    /// IPv4 host prefixes of `ipNetworks`.
+    pub ipv4: Vec<IpNet>,
+    pub local: bool,
+    /// Named container ports: (name, protocol, number).
+    pub ports: Vec<(String, Protocol, u16)>,
+}
+
+impl EndpointView {
+    pub fn new(input: &CalcInput, key: &WepKey, wep: &WorkloadEndpoint) -> Self {
+        let ipv4 = wep
+            .spec
+            .ip_networks
+            .iter()
+            .filter_map(|s| s.parse::<IpNet>().ok())
+            .filter_map(|n| match n {
+                IpNet::V4(v4) => Some(IpNet::V4(
+                    Ipv4Net::new(v4.addr(), 32).expect("32 is a valid prefix"),
+                )),
+                IpNet::V6(_) => None,
+            })
+            .collect();
+        Self {
+            key: key.clone(),
+            labels: input.endpoint_labels(wep),
+            ipv4,
+            local: input.is_local(wep),
+            ports: wep
+                .spec
+                .ports
+                .iter()
+                .map(|p| (p.name.clone(), p.protocol, p.port))
+                .collect(),
+        }
+    }
+}
+
+/// Namespace labels by namespace, from the `kns.` profiles.
+#[derive(Clone, Debug, Default)]
+pub struct NamespaceLabels(pub BTreeMap<String, BTreeMap<String, String>>);
+
+impl NamespaceLabels {
+    pub fn matches(&self, sel: &Selector, namespace: &str) -> bool {
+        // `global()` picks non-namespaced endpoints, which workloads never are.
+        if sel.to_string() == "global()" {
+            return false;
+        }
+        static EMPTY: BTreeMap<String, String> = BTreeMap::new();
+        sel.matches(self.0.get(namespace).unwrap_or(&EMPTY))
+    }
+}
+
+/// The two pool sets: masquerade sources (`natOutgoing` pools) and all pools.
+/// Disabled pools still count: their addresses may still be in use.
+pub fn pool_sets<'a>(pools: impl IntoIterator<Item = &'a IPPool>) -> [IpSet; 2] {
+    let mut masq = BTreeSet::new();
+    let mut all = BTreeSet::new();
+    for pool in pools {
+        let Some(IpNet::V4(net)) = pool.spec.network() else {
+            continue;
+        };
+        all.insert(IpNet::V4(net));
+        if pool.spec.nat_outgoing {
+            masq.insert(IpNet::V4(net));
+        }
+    }
+    let set = |name: &str, members| IpSet {
+        name: name.into(),
+        kind: SetType::HashNet,
+        family: Family::V4,
+        members,
+    };
+    [set(SET_MASQ_POOLS, masq), set(SET_ALL_POOLS, all)]
+}

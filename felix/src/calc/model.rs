@@ -1,0 +1,328 @@
+//! [`CalcInput`]: the consistent slice of the datastore felix calculates from, kept in
+//! maps keyed by name so that the syncer can feed it one [`Update`] at a time.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use config::model::{
+    AnyResource, DEFAULT_ALLOW_PROFILE, GlobalNetworkPolicy, IPPool, NetworkPolicy, Profile, Rule,
+    WorkloadEndpoint,
+};
+use ipnet::IpNet;
+
+/// Prefix of the profile Calico keeps per Kubernetes namespace (`kns.<namespace>`).
+pub const NAMESPACE_PROFILE_PREFIX: &str = "kns.";
+/// Prefix of the namespace's own labels inside that profile's `labelsToApply`
+/// (`pcns.<key>`), which is how Calico hands namespace labels to felix.
+pub const NAMESPACE_LABEL_PREFIX: &str = "pcns.";
+
+/// A workload endpoint's identity: namespace and name.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct WepKey {
+    pub namespace: String,
+    pub name: String,
+}
+
+impl WepKey {
+    pub fn new(namespace: &str, name: &str) -> Self {
+        Self {
+            namespace: namespace.into(),
+            name: name.into(),
+        }
+    }
+
+    pub fn of(wep: &WorkloadEndpoint) -> Self {
+        Self::new(
+            wep.metadata.namespace.as_deref().unwrap_or_default(),
+            &wep.metadata.name,
+        )
+    }
+}
+
+/// A policy's identity. Global policies sort before namespaced ones only by the
+/// derive; application order comes from [`PolicyDef::order`].
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PolicyKey {
+    Global(String),
+    Namespaced { namespace: String, name: String },
+}
+
+impl PolicyKey {
+    pub fn namespaced(namespace: &str, name: &str) -> Self {
+        PolicyKey::Namespaced {
+            namespace: namespace.into(),
+            name: name.into(),
+        }
+    }
+
+    /// The id chain names are derived from: `<namespace>/<name>` or `<name>`.
+    pub fn id(&self) -> String {
+        match self {
+            PolicyKey::Global(name) => name.clone(),
+            PolicyKey::Namespaced { namespace, name } => format!("{namespace}/{name}"),
+        }
+    }
+
+    pub fn namespace(&self) -> Option<&str> {
+        match self {
+            PolicyKey::Global(_) => None,
+            PolicyKey::Namespaced { namespace, .. } => Some(namespace),
+        }
+    }
+}
+
+/// A NetworkPolicy or a GlobalNetworkPolicy, seen through what the calculation needs.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PolicyDef {
+    Namespaced(NetworkPolicy),
+    Global(GlobalNetworkPolicy),
+}
+
+impl PolicyDef {
+    pub fn key(&self) -> PolicyKey {
+        match self {
+            PolicyDef::Namespaced(p) => PolicyKey::namespaced(
+                p.metadata.namespace.as_deref().unwrap_or_default(),
+                &p.metadata.name,
+            ),
+            PolicyDef::Global(p) => PolicyKey::Global(p.metadata.name.clone()),
+        }
+    }
+
+    /// Lower first; unset sorts after every set order (Calico).
+    pub fn order(&self) -> f64 {
+        match self {
+            PolicyDef::Namespaced(p) => p.spec.effective_order(),
+            PolicyDef::Global(p) => p.spec.effective_order(),
+        }
+    }
+
+    pub fn selector(&self) -> &str {
+        match self {
+            PolicyDef::Namespaced(p) => p.spec.effective_selector(),
+            PolicyDef::Global(p) => p.spec.effective_selector(),
+        }
+    }
+
+    /// A GlobalNetworkPolicy's `namespaceSelector` (limits it to endpoints of matching
+    /// namespaces); empty for none.
+    pub fn namespace_selector(&self) -> &str {
+        match self {
+            PolicyDef::Namespaced(_) => "",
+            PolicyDef::Global(p) => &p.spec.namespace_selector,
+        }
+    }
+
+    /// Whether the policy applies to (ingress, egress) traffic.
+    pub fn applies(&self) -> (bool, bool) {
+        use config::model::PolicyType;
+        let types = match self {
+            PolicyDef::Namespaced(p) => p.spec.effective_types(),
+            PolicyDef::Global(p) => p.spec.effective_types(),
+        };
+        (
+            types.contains(&PolicyType::Ingress),
+            types.contains(&PolicyType::Egress),
+        )
+    }
+
+    pub fn ingress(&self) -> &[Rule] {
+        match self {
+            PolicyDef::Namespaced(p) => &p.spec.ingress,
+            PolicyDef::Global(p) => &p.spec.ingress,
+        }
+    }
+
+    pub fn egress(&self) -> &[Rule] {
+        match self {
+            PolicyDef::Namespaced(p) => &p.spec.egress,
+            PolicyDef::Global(p) => &p.spec.egress,
+        }
+    }
+}
+
+/// One change from the datastore.
+#[derive(Clone, Debug)]
+pub enum Update {
+    /// A workload endpoint anywhere in the cluster (remote ones feed ipsets).
+    WepSet(WorkloadEndpoint),
+    WepDeleted(WepKey),
+    NetworkPolicySet(NetworkPolicy),
+    GlobalNetworkPolicySet(GlobalNetworkPolicy),
+    PolicyDeleted(PolicyKey),
+    ProfileSet(Profile),
+    ProfileDeleted(String),
+    PoolSet(IPPool),
+    PoolDeleted(String),
+    /// This node's affinity for a block reached `confirmed`.
+    BlockAffinityConfirmed(IpNet),
+    /// This node's affinity for a block is gone (or no longer confirmed).
+    BlockAffinityRemoved(IpNet),
+}
+
+impl Update {
+    /// The update for a resource read from the datastore; `None` for kinds the
+    /// calculation does not use.
+    pub fn from_resource(resource: AnyResource) -> Option<Update> {
+        match resource {
+            AnyResource::WorkloadEndpoint(w) => Some(Update::WepSet(w)),
+            AnyResource::NetworkPolicy(p) => Some(Update::NetworkPolicySet(p)),
+            AnyResource::GlobalNetworkPolicy(p) => Some(Update::GlobalNetworkPolicySet(p)),
+            AnyResource::Profile(p) => Some(Update::ProfileSet(p)),
+            AnyResource::IPPool(p) => Some(Update::PoolSet(p)),
+            _ => None,
+        }
+    }
+}
+
+/// What an [`Update`] changed, for incremental recalculation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Changed {
+    Nothing,
+    Wep(WepKey),
+    Policy(PolicyKey),
+    Profile(String),
+    Pools,
+    Blocks,
+}
+
+/// The model felix calculates from.
+#[derive(Clone, Debug, Default)]
+pub struct CalcInput {
+    /// This node's name; endpoints with `spec.node` equal to it are local.
+    pub node: String,
+    /// Every workload endpoint in the cluster.
+    pub weps: BTreeMap<WepKey, WorkloadEndpoint>,
+    pub policies: BTreeMap<PolicyKey, PolicyDef>,
+    pub profiles: BTreeMap<String, Profile>,
+    pub pools: BTreeMap<String, IPPool>,
+    /// This node's confirmed affine IPAM blocks.
+    pub local_blocks: BTreeSet<IpNet>,
+}
+
+impl CalcInput {
+    pub fn new(node: &str) -> Self {
+        Self {
+            node: node.into(),
+            ..Self::default()
+        }
+    }
+
+    pub fn is_local(&self, wep: &WorkloadEndpoint) -> bool {
+        wep.spec.node == self.node
+    }
+
+    pub fn local_weps(&self) -> impl Iterator<Item = (&WepKey, &WorkloadEndpoint)> {
+        self.weps.iter().filter(|(_, w)| self.is_local(w))
+    }
+
+    /// A profile by name; `projectcalico-default-allow` exists even when not stored.
+    pub fn profile(&self, name: &str) -> Option<Profile> {
+        match self.profiles.get(name) {
+            Some(p) => Some(p.clone()),
+            None if name == DEFAULT_ALLOW_PROFILE => Some(Profile::default_allow()),
+            None => None,
+        }
+    }
+
+    /// The labels of namespace `ns`: the `pcns.`-prefixed `labelsToApply` of its
+    /// `kns.<ns>` profile, prefix removed. Empty when the profile is unknown.
+    pub fn namespace_labels(&self, ns: &str) -> BTreeMap<String, String> {
+        let Some(profile) = self
+            .profiles
+            .get(&format!("{NAMESPACE_PROFILE_PREFIX}{ns}"))
+        else {
+            return BTreeMap::new();
+        };
+        profile
+            .spec
+            .labels_to_apply
+            .iter()
+            .filter_map(|(k, v)| {
+                k.strip_prefix(NAMESPACE_LABEL_PREFIX)
+                    .map(|k| (k.to_string(), v.clone()))
+            })
+            .collect()
+    }
+
+    /// An endpoint's labels as selectors see them: its own labels over the
+    /// `labelsToApply` of its profiles (earlier profiles win over later ones), plus
+    /// `projectcalico.org/namespace` when the endpoint does not carry it.
+    pub fn endpoint_labels(&self, wep: &WorkloadEndpoint) -> BTreeMap<String, String> {
+        let mut labels = BTreeMap::new();
+        for name in wep.spec.profiles.iter().rev() {
+            if let Some(p) = self.profiles.get(name) {
+                labels.extend(p.spec.labels_to_apply.clone());
+            }
+        }
+        if let Some(ns) = &wep.metadata.namespace {
+            labels.insert(config::model::LABEL_NAMESPACE.to_string(), ns.clone());
+        }
+        labels.extend(wep.metadata.labels.clone());
+        labels
+    }
+
+    /// Applies one datastore change and says what it touched.
+    pub fn apply_update(&mut self, update: Update) -> Changed {
+        match update {
+            Update::WepSet(wep) => {
+                let key = WepKey::of(&wep);
+                if self.weps.get(&key) == Some(&wep) {
+                    return Changed::Nothing;
+                }
+                self.weps.insert(key.clone(), wep);
+                Changed::Wep(key)
+            }
+            Update::WepDeleted(key) => match self.weps.remove(&key) {
+                Some(_) => Changed::Wep(key),
+                None => Changed::Nothing,
+            },
+            Update::NetworkPolicySet(p) => self.set_policy(PolicyDef::Namespaced(p)),
+            Update::GlobalNetworkPolicySet(p) => self.set_policy(PolicyDef::Global(p)),
+            Update::PolicyDeleted(key) => match self.policies.remove(&key) {
+                Some(_) => Changed::Policy(key),
+                None => Changed::Nothing,
+            },
+            Update::ProfileSet(p) => {
+                let name = p.metadata.name.clone();
+                if self.profiles.get(&name) == Some(&p) {
+                    return Changed::Nothing;
+                }
+                self.profiles.insert(name.clone(), p);
+                Changed::Profile(name)
+            }
+            Update::ProfileDeleted(name) => match self.profiles.remove(&name) {
+                Some(_) => Changed::Profile(name),
+                None => Changed::Nothing,
+            },
+            Update::PoolSet(pool) => {
+                let name = pool.metadata.name.clone();
+                if self.pools.get(&name) == Some(&pool) {
+                    return Changed::Nothing;
+                }
+                self.pools.insert(name, pool);
+                Changed::Pools
+            }
+            Update::PoolDeleted(name) => match self.pools.remove(&name) {
+                Some(_) => Changed::Pools,
+                None => Changed::Nothing,
+            },
+            Update::BlockAffinityConfirmed(block) => match self.local_blocks.insert(block) {
+                true => Changed::Blocks,
+                false => Changed::Nothing,
+            },
+            Update::BlockAffinityRemoved(block) => match self.local_blocks.remove(&block) {
+                true => Changed::Blocks,
+                false => Changed::Nothing,
+            },
+        }
+    }
+
+    fn set_policy(&mut self, def: PolicyDef) -> Changed {
+        let key = def.key();
+        if self.policies.get(&key) == Some(&def) {
+            return Changed::Nothing;
+        }
+        self.policies.insert(key.clone(), def);
+        Changed::Policy(key)
+    }
+}

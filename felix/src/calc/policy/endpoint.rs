@@ -1,0 +1,155 @@
+//! The fixed chains (`cali-FORWARD`, `cali-INPUT`, `cali-OUTPUT`, `cali-wl-to-host`),
+//! the dispatch chains, and one `cali-tw-`/`cali-fw-` chain pair per local endpoint.
+//!
+//! Packet path (as Calico): FORWARD -> cali-FORWARD -> from-wl dispatch (`-i caliX`)
+//! -> `cali-fw-caliX` (egress policy of the sender) -> back in cali-FORWARD -> to-wl
+//! dispatch (`-o caliY`) -> `cali-tw-caliY` (ingress policy of the receiver) -> accept
+//! if the accept mark is set. Workload-to-host traffic (INPUT) runs the sender's
+//! egress policy through the same from-wl dispatch.
+
+use crate::calc::names::{
+    CHAIN_FORWARD, CHAIN_FROM_WL_DISPATCH, CHAIN_INPUT, CHAIN_NAT_OUTGOING, CHAIN_NAT_POSTROUTING,
+    CHAIN_OUTPUT, CHAIN_TO_WL_DISPATCH, CHAIN_WL_TO_HOST, Direction, MARK_ACCEPT, MARK_ALL,
+    MARK_PASS, SET_ALL_POOLS, SET_MASQ_POOLS, endpoint_chain, profile_chain,
+};
+use crate::dataplane::iptables::Chain;
+
+/// What happens to workload-to-host traffic its egress policy accepted (Calico's
+/// `DefaultEndpointToHostAction`; Kubernetes installs use Accept so that pods reach
+/// host services such as DNS on the node).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum EndpointToHostAction {
+    #[default]
+    Accept,
+    Drop,
+}
+
+/// Which chains an endpoint chain calls, in order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EndpointPlan {
+    /// Policy chain names (`cali-pi-`/`cali-po-`), already sorted by order, name.
+    pub policies: Vec<String>,
+    /// Profile names, in the endpoint's order.
+    pub profiles: Vec<String>,
+}
+
+/// `cali-tw-<ifname>` (ingress plan) or `cali-fw-<ifname>` (egress plan).
+pub fn endpoint_chain_for(dir: Direction, ifname: &str, plan: &EndpointPlan) -> Chain {
+    let accept = format!("-m mark --mark {MARK_ACCEPT:#x}/{MARK_ACCEPT:#x}");
+    let mut rules = vec![
+        "-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT".to_string(),
+        "-m conntrack --ctstate INVALID -j DROP".into(),
+        // Marks left by the other endpoint's chain on the same packet must not count here.
+        format!("-j MARK --set-xmark 0x0/{:#x}", MARK_ACCEPT | MARK_PASS),
+    ];
+    if !plan.policies.is_empty() {
+        for chain in &plan.policies {
+            // A Pass in an earlier policy skips the remaining ones.
+            rules.push(format!("-m mark --mark 0x0/{MARK_PASS:#x} -j {chain}"));
+            rules.push(format!(
+                "-m comment --comment \"Return if policy accepted\" {accept} -j RETURN"
+            ));
+        }
+        rules.push(format!(
+            "-m comment --comment \"Drop if no policies passed packet\" -m mark --mark 0x0/{MARK_PASS:#x} -j DROP"
+        ));
+    }
+    for profile in &plan.profiles {
+        rules.push(format!("-j {}", profile_chain(dir, profile)));
+        rules.push(format!(
+            "-m comment --comment \"Return if profile accepted\" {accept} -j RETURN"
+        ));
+    }
+    rules.push("-m comment --comment \"Drop if no profiles matched\" -j DROP".into());
+    Chain {
+        name: endpoint_chain(dir, ifname),
+        rules,
+    }
+}
+
+/// `cali-from-wl-dispatch` and `cali-to-wl-dispatch` over the local interfaces
+/// (sorted). Packets of an interface felix does not know are dropped.
+pub fn dispatch_chains<'a>(ifnames: impl IntoIterator<Item = &'a str> + Clone) -> [Chain; 2] {
+    let build = |name: &str, flag: &str, dir: Direction| {
+        let mut rules: Vec<String> = ifnames
+            .clone()
+            .into_iter()
+            .map(|i| format!("{flag} {i} -g {}", endpoint_chain(dir, i)))
+            .collect();
+        rules.push("-m comment --comment \"Unknown interface\" -j DROP".into());
+        Chain {
+            name: name.into(),
+            rules,
+        }
+    };
+    [
+        build(CHAIN_FROM_WL_DISPATCH, "-i", Direction::Egress),
+        build(CHAIN_TO_WL_DISPATCH, "-o", Direction::Ingress),
+    ]
+}
+
+/// `cali-FORWARD`, `cali-INPUT`, `cali-OUTPUT` and `cali-wl-to-host`.
+pub fn static_filter_chains(to_host: EndpointToHostAction) -> Vec<Chain> {
+    let chain = |name: &str, rules: &[String]| Chain {
+        name: name.into(),
+        rules: rules.to_vec(),
+    };
+    let to_host_verdict = match to_host {
+        EndpointToHostAction::Accept => "ACCEPT",
+        EndpointToHostAction::Drop => "DROP",
+    };
+    vec![
+        chain(
+            CHAIN_FORWARD,
+            &[
+                format!("-j MARK --set-xmark 0x0/{MARK_ALL:#x}"),
+                format!("-i cali+ -j {CHAIN_FROM_WL_DISPATCH}"),
+                format!("-o cali+ -j {CHAIN_TO_WL_DISPATCH}"),
+                format!(
+                    "-m comment --comment \"Policy explicitly accepted packet.\" -m mark --mark {MARK_ACCEPT:#x}/{MARK_ACCEPT:#x} -j ACCEPT"
+                ),
+            ],
+        ),
+        chain(
+            CHAIN_INPUT,
+            &[
+                format!("-j MARK --set-xmark 0x0/{MARK_ALL:#x}"),
+                format!("-i cali+ -g {CHAIN_WL_TO_HOST}"),
+            ],
+        ),
+        // No host endpoints: traffic the host sends (also to its workloads) is not
+        // policed, as in Calico. The chain exists for the standard jump.
+        chain(CHAIN_OUTPUT, &[]),
+        chain(
+            CHAIN_WL_TO_HOST,
+            &[
+                format!("-j {CHAIN_FROM_WL_DISPATCH}"),
+                format!(
+                    "-m comment --comment \"Configured DefaultEndpointToHostAction\" -j {to_host_verdict}"
+                ),
+            ],
+        ),
+    ]
+}
+
+/// `cali-POSTROUTING` -> `cali-nat-outgoing`, which masquerades traffic from
+/// natOutgoing pools to anywhere outside all pools.
+pub fn nat_chains(any_masquerade: bool) -> Vec<Chain> {
+    let outgoing = if any_masquerade {
+        vec![format!(
+            "-m set --match-set {SET_MASQ_POOLS} src -m set ! --match-set {SET_ALL_POOLS} dst -j MASQUERADE"
+        )]
+    } else {
+        Vec::new()
+    };
+    vec![
+        Chain {
+            name: CHAIN_NAT_POSTROUTING.into(),
+            rules: vec![format!("-j {CHAIN_NAT_OUTGOING}")],
+        },
+        Chain {
+            name: CHAIN_NAT_OUTGOING.into(),
+            rules: outgoing,
+        },
+    ]
+}

@@ -1,0 +1,387 @@
+//! One Calico rule -> `iptables-restore` rule bodies (IPv4).
+//!
+//! Match order inside a rule follows Calico: protocol, addresses (source then
+//! destination), ports, ICMP. Semantics within a rule are AND; OR inside a field
+//! (several nets, several selectors' endpoints) is an ipset. Positive ports longer
+//! than multiport's 15 slots are split into several rules with the same action,
+//! which ORs them; negated port chunks stay in one rule, which ANDs them.
+
+use std::collections::BTreeSet;
+
+use config::model::{Action, EntityRule, IcmpFields, Port, Protocol, Rule};
+use config::selector::{ParseError, Selector};
+use ipnet::{IpNet, Ipv4Net};
+use thiserror::Error;
+
+use crate::calc::ipsets::SetSpec;
+use crate::calc::names::{MARK_ACCEPT, MARK_PASS};
+
+/// Why a rule cannot be rendered. The enclosing policy then fails closed.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum RuleError {
+    #[error("{field}: {value:?} is not a CIDR")]
+    BadNet { field: String, value: String },
+    #[error("{field}: selector {value:?}: {source}")]
+    BadSelector {
+        field: String,
+        value: String,
+        source: ParseError,
+    },
+    #[error(
+        "{field}: ports need a protocol that has ports (TCP, UDP, SCTP), the rule has {protocol}"
+    )]
+    PortsNeedProtocol { field: String, protocol: String },
+    #[error("icmp/notICMP needs protocol ICMP or ICMPv6, the rule has {protocol}")]
+    IcmpNeedsProtocol { protocol: String },
+    #[error("{field}: ICMP code {code} without a type (iptables cannot match it)")]
+    IcmpCodeWithoutType { field: String, code: i64 },
+    #[error("{field} is not supported by felix's iptables dataplane")]
+    Unsupported { field: &'static str },
+}
+
+/// Resolves a named port against the endpoints a rule side selects.
+pub trait NamedPorts {
+    /// The numeric ports called `name` (for `protocol`) on endpoints `side` selects.
+    fn resolve(&self, side: &SetSpec, name: &str, protocol: Protocol) -> BTreeSet<u16>;
+}
+
+/// Where a rule sits: its policy's namespace scopes its selectors.
+pub struct RuleContext<'a> {
+    /// A NetworkPolicy's namespace; `None` for global policies and profiles.
+    pub namespace: Option<&'a str>,
+    pub named_ports: &'a dyn NamedPorts,
+}
+
+/// The rendered form of one rule.
+#[derive(Clone, Debug, Default)]
+pub struct RenderedRule {
+    pub bodies: Vec<String>,
+    pub sets: Vec<SetSpec>,
+    /// Named ports were resolved: the result depends on endpoints.
+    pub uses_named_ports: bool,
+}
+
+/// iptables' multiport takes at most 15 ports, a range counting as two.
+const MULTIPORT_SLOTS: usize = 15;
+
+/// Renders `rule`; an empty result means the rule can never match an IPv4 packet
+/// (IPv6-only, or a named port no endpoint has) and is left out.
+pub fn render_rule(rule: &Rule, ctx: &RuleContext) -> Result<RenderedRule, RuleError> {
+    if rule.http.is_some() {
+        return Err(RuleError::Unsupported { field: "http" });
+    }
+    let mut out = RenderedRule::default();
+    if rule.ip_version == Some(6) || rule.protocol == Some(Protocol::IcmpV6) {
+        return Ok(out);
+    }
+    let mut m = Vec::new();
+    if let Some(p) = rule.protocol {
+        m.push(format!("-p {}", proto_name(p)));
+    }
+    if let Some(p) = rule.not_protocol {
+        m.push(format!("! -p {}", proto_name(p)));
+    }
+    let src = Side::SOURCE;
+    let dst = Side::DESTINATION;
+    let (Some(src_sel), Some(dst_sel)) = (
+        src.addresses(&rule.source, ctx, &mut m, &mut out.sets)?,
+        dst.addresses(&rule.destination, ctx, &mut m, &mut out.sets)?,
+    ) else {
+        return Ok(RenderedRule::default());
+    };
+    let mut variants = vec![m];
+    for (side, entity, side_sel) in [
+        (src, &rule.source, src_sel),
+        (dst, &rule.destination, dst_sel),
+    ] {
+        if !side.ports(
+            entity,
+            rule.protocol,
+            &side_sel,
+            ctx,
+            &mut variants,
+            &mut out,
+        )? {
+            return Ok(RenderedRule::default());
+        }
+    }
+    let icmp = icmp_matches(rule)?;
+    let action = action_words(rule.action);
+    for mut v in variants {
+        v.extend(icmp.iter().cloned());
+        v.push(action.to_string());
+        out.bodies.push(v.join(" "));
+    }
+    if let Some(mark) = match rule.action {
+        Action::Allow => Some(MARK_ACCEPT),
+        Action::Pass => Some(MARK_PASS),
+        Action::Deny | Action::Log => None,
+    } {
+        out.bodies
+            .push(format!("-m mark --mark {mark:#x}/{mark:#x} -j RETURN"));
+    }
+    Ok(out)
+}
+
+/// The rule's verdict: Allow/Pass set their mark (the RETURN follows), Deny drops,
+/// Log logs and lets evaluation continue.
+fn action_words(action: Action) -> String {
+    match action {
+        Action::Allow => format!("-j MARK --set-xmark {MARK_ACCEPT:#x}/{MARK_ACCEPT:#x}"),
+        Action::Pass => format!("-j MARK --set-xmark {MARK_PASS:#x}/{MARK_PASS:#x}"),
+        Action::Deny => "-j DROP".into(),
+        Action::Log => "-j LOG --log-prefix \"calico-packet: \" --log-level 5".into(),
+    }
+}
+
+pub fn proto_name(p: Protocol) -> String {
+    match p {
+        Protocol::Tcp => "tcp".into(),
+        Protocol::Udp => "udp".into(),
+        Protocol::Icmp => "icmp".into(),
+        Protocol::IcmpV6 => "ipv6-icmp".into(),
+        Protocol::Sctp => "sctp".into(),
+        Protocol::UdpLite => "udplite".into(),
+        Protocol::Number(n) => n.to_string(),
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Side {
+    name: &'static str,
+    addr_flag: &'static str,
+    set_dir: &'static str,
+    ports_flag: &'static str,
+}
+
+impl Side {
+    const SOURCE: Side = Side {
+        name: "source",
+        addr_flag: "-s",
+        set_dir: "src",
+        ports_flag: "--sports",
+    };
+    const DESTINATION: Side = Side {
+        name: "destination",
+        addr_flag: "-d",
+        set_dir: "dst",
+        ports_flag: "--dports",
+    };
+
+    /// Appends the address matches of one side. Returns the set of endpoints the side
+    /// selects (for named ports), or `None` when the side can never match IPv4.
+    fn addresses(
+        self,
+        e: &EntityRule,
+        ctx: &RuleContext,
+        m: &mut Vec<String>,
+        sets: &mut Vec<SetSpec>,
+    ) -> Result<Option<SetSpec>, RuleError> {
+        if e.services.is_some() {
+            return Err(RuleError::Unsupported { field: "services" });
+        }
+        if e.service_accounts.is_some() {
+            return Err(RuleError::Unsupported {
+                field: "serviceAccounts",
+            });
+        }
+        let nets = self.v4_nets(&e.nets, "nets")?;
+        if !e.nets.is_empty() && nets.is_empty() {
+            return Ok(None);
+        }
+        match nets.as_slice() {
+            [] => {}
+            [one] => m.push(format!("{} {one}", self.addr_flag)),
+            many => {
+                let set = SetSpec::nets(many);
+                m.push(format!("-m set --match-set {} {}", set.name, self.set_dir));
+                sets.push(set);
+            }
+        }
+        match self.v4_nets(&e.not_nets, "notNets")?.as_slice() {
+            [] => {}
+            [one] => m.push(format!("! {} {one}", self.addr_flag)),
+            many => {
+                let set = SetSpec::nets(many);
+                m.push(format!(
+                    "-m set ! --match-set {} {}",
+                    set.name, self.set_dir
+                ));
+                sets.push(set);
+            }
+        }
+        let selector = self.parse(&e.selector, "selector")?;
+        let ns_selector = match e.namespace_selector.as_str() {
+            "" => None,
+            s => Some(self.parse(s, "namespaceSelector")?),
+        };
+        // A NetworkPolicy's selectors only see its own namespace unless the rule names
+        // other namespaces; a lone notSelector still implies "in this namespace".
+        let scoped = ns_selector.is_some()
+            || (ctx.namespace.is_some() && (!e.selector.is_empty() || !e.not_selector.is_empty()));
+        let side_set = SetSpec::selector(selector, ctx.namespace, ns_selector);
+        if scoped || !e.selector.is_empty() {
+            m.push(format!(
+                "-m set --match-set {} {}",
+                side_set.name, self.set_dir
+            ));
+            sets.push(side_set.clone());
+        }
+        if !e.not_selector.is_empty() {
+            let not = SetSpec::selector(self.parse(&e.not_selector, "notSelector")?, None, None);
+            m.push(format!(
+                "-m set ! --match-set {} {}",
+                not.name, self.set_dir
+            ));
+            sets.push(not);
+        }
+        Ok(Some(side_set))
+    }
+
+    fn v4_nets(self, nets: &[String], field: &str) -> Result<Vec<Ipv4Net>, RuleError> {
+        let mut out = Vec::new();
+        for s in nets {
+            let net = s
+                .parse::<IpNet>()
+                .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
+                .map_err(|_| RuleError::BadNet {
+                    field: format!("{}.{field}", self.name),
+                    value: s.clone(),
+                })?;
+            if let IpNet::V4(n) = net {
+                out.push(n.trunc());
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        Ok(out)
+    }
+
+    fn parse(self, s: &str, field: &str) -> Result<Selector, RuleError> {
+        Selector::parse(s).map_err(|source| RuleError::BadSelector {
+            field: format!("{}.{field}", self.name),
+            value: s.into(),
+            source,
+        })
+    }
+
+    /// Adds port matches to every variant. Returns false when the positive port list
+    /// resolves to nothing (a named port no endpoint has): the rule cannot match.
+    fn ports(
+        self,
+        e: &EntityRule,
+        protocol: Option<Protocol>,
+        side_set: &SetSpec,
+        ctx: &RuleContext,
+        variants: &mut Vec<Vec<String>>,
+        out: &mut RenderedRule,
+    ) -> Result<bool, RuleError> {
+        if !e.has_ports() {
+            return Ok(true);
+        }
+        let field = |f: &str| format!("{}.{f}", self.name);
+        let proto = protocol
+            .filter(|p| p.supports_ports() || *p == Protocol::UdpLite)
+            .ok_or_else(|| RuleError::PortsNeedProtocol {
+                field: field(if e.ports.is_empty() {
+                    "notPorts"
+                } else {
+                    "ports"
+                }),
+                protocol: protocol.map_or("none".into(), |p| p.to_string()),
+            })?;
+        let mut resolve = |ports: &[Port]| {
+            let mut ranges = Vec::new();
+            for p in ports {
+                match p.bounds() {
+                    Some(b) => ranges.push(b),
+                    None => {
+                        out.uses_named_ports = true;
+                        let Port::Named(name) = p else { continue };
+                        let found = ctx.named_ports.resolve(side_set, name, proto);
+                        ranges.extend(found.into_iter().map(|n| (n, n)));
+                    }
+                }
+            }
+            ranges.sort_unstable();
+            ranges.dedup();
+            chunks(&ranges)
+        };
+        if !e.ports.is_empty() {
+            let chunks = resolve(&e.ports);
+            if chunks.is_empty() {
+                return Ok(false);
+            }
+            *variants = variants
+                .iter()
+                .flat_map(|v| {
+                    chunks.iter().map(move |c| {
+                        let mut v = v.clone();
+                        v.push(format!("-m multiport {} {c}", self.ports_flag));
+                        v
+                    })
+                })
+                .collect();
+        }
+        for c in resolve(&e.not_ports) {
+            for v in variants.iter_mut() {
+                v.push(format!("-m multiport ! {} {c}", self.ports_flag));
+            }
+        }
+        Ok(true)
+    }
+}
+
+/// Port ranges as multiport lists of at most 15 slots each.
+fn chunks(ranges: &[(u16, u16)]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur: Vec<String> = Vec::new();
+    let mut used = 0;
+    for &(a, b) in ranges {
+        let (text, cost) = if a == b {
+            (a.to_string(), 1)
+        } else {
+            (format!("{a}:{b}"), 2)
+        };
+        if used + cost > MULTIPORT_SLOTS {
+            out.push(cur.join(","));
+            cur.clear();
+            used = 0;
+        }
+        cur.push(text);
+        used += cost;
+    }
+    if !cur.is_empty() {
+        out.push(cur.join(","));
+    }
+    out
+}
+
+fn icmp_matches(rule: &Rule) -> Result<Vec<String>, RuleError> {
+    let mut out = Vec::new();
+    for (field, fields, neg) in [("icmp", &rule.icmp, ""), ("notICMP", &rule.not_icmp, "! ")] {
+        let Some(IcmpFields { icmp_type, code }) = fields else {
+            continue;
+        };
+        if rule.protocol != Some(Protocol::Icmp) {
+            return Err(RuleError::IcmpNeedsProtocol {
+                protocol: rule.protocol.map_or("none".into(), |p| p.to_string()),
+            });
+        }
+        match (icmp_type, code) {
+            (None, None) => {}
+            (None, Some(code)) => {
+                return Err(RuleError::IcmpCodeWithoutType {
+                    field: field.into(),
+                    code: *code,
+                });
+            }
+            (Some(t), None) => out.push(format!("-m icmp {neg}--icmp-type {t}")),
+            (Some(t), Some(c)) => out.push(format!("-m icmp {neg}--icmp-type {t}/{c}")),
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,125 @@
+//! Local routes, neighbour entries and interfaces from the model.
+//!
+//! Per local endpoint address: `<ip>/32 dev caliX scope link` and a permanent
+//! neighbour entry `<ip> lladdr <mac> dev caliX` (the pod side never answers ARP for
+//! the host, so the host must know the pod's MAC); per confirmed local block:
+//! `blackhole <block>`. The interfaces also get felix's sysctls.
+
+use std::collections::BTreeSet;
+
+use config::model::WorkloadEndpoint;
+use ipnet::IpNet;
+
+use super::error::CalcError;
+use super::model::{CalcInput, WepKey};
+use crate::dataplane::neighbors::NeighborSpec;
+use crate::dataplane::netlink::valid_ifname;
+use crate::dataplane::routes::RouteSpec;
+
+/// What the routing side of the dataplane should hold.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LocalNetworking {
+    pub routes: Vec<RouteSpec>,
+    pub neighbors: Vec<NeighborSpec>,
+    /// Local workload interfaces (for sysctls), sorted.
+    pub interfaces: Vec<String>,
+    pub errors: Vec<CalcError>,
+}
+
+/// The routes, neighbours and interfaces of every local endpoint and block.
+pub fn local_networking(input: &CalcInput) -> LocalNetworking {
+    let mut out = LocalNetworking::default();
+    let mut interfaces = BTreeSet::new();
+    for (key, wep) in input.local_weps() {
+        let ifname = &wep.spec.interface_name;
+        if !valid_ifname(ifname) {
+            out.errors.push(CalcError::Endpoint {
+                endpoint: wep_label(key),
+                reason: format!("interfaceName {ifname:?} is not a valid interface name"),
+            });
+            continue;
+        }
+        interfaces.insert(ifname.clone());
+        let mac = parse_mac(&wep.spec.mac);
+        for addr in addresses(wep, key, &mut out.errors) {
+            out.routes.push(RouteSpec::Workload {
+                dst: addr,
+                ifname: ifname.clone(),
+            });
+            if let (Some(mac), IpNet::V4(_)) = (mac, addr) {
+                out.neighbors.push(NeighborSpec {
+                    ip: addr.addr(),
+                    mac,
+                    ifname: ifname.clone(),
+                });
+            }
+        }
+    }
+    out.routes.extend(
+        input
+            .local_blocks
+            .iter()
+            .map(|b| RouteSpec::Blackhole { dst: b.trunc() }),
+    );
+    out.routes.sort();
+    out.routes.dedup();
+    out.neighbors.sort();
+    out.interfaces = interfaces.into_iter().collect();
+    out
+}
+
+fn wep_label(key: &WepKey) -> String {
+    format!("{}/{}", key.namespace, key.name)
+}
+
+/// The endpoint's addresses as host prefixes; CNI writes `ip/32`, a wider prefix
+/// means the address inside it.
+fn addresses(wep: &WorkloadEndpoint, key: &WepKey, errors: &mut Vec<CalcError>) -> Vec<IpNet> {
+    let mut out = Vec::new();
+    for s in &wep.spec.ip_networks {
+        match s.parse::<IpNet>() {
+            Ok(n) => out.push(IpNet::from(n.addr())),
+            Err(_) => errors.push(CalcError::Endpoint {
+                endpoint: wep_label(key),
+                reason: format!("ipNetworks entry {s:?} is not a CIDR"),
+            }),
+        }
+    }
+    out
+}
+
+/// `ee:ee:ee:ee:ee:ee` -> bytes; `None` for an empty or malformed MAC (no entry).
+pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
+    let mut out = [0u8; 6];
+    let mut parts = s.split(':');
+    for byte in &mut out {
+        let p = parts.next()?;
+        if p.len() != 2 {
+            return None;
+        }
+        *byte = u8::from_str_radix(p, 16).ok()?;
+    }
+    parts.next().is_none().then_some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn macs() {
+        assert_eq!(
+            parse_mac("ee:ee:ee:ee:ee:0a"),
+            Some([0xee, 0xee, 0xee, 0xee, 0xee, 0x0a])
+        );
+        for bad in [
+            "",
+            "ee:ee:ee:ee:ee",
+            "ee:ee:ee:ee:ee:ee:ee",
+            "ee:ee:ee:ee:ee:g0",
+            "e:ee:ee:ee:ee:eee",
+        ] {
+            assert_eq!(parse_mac(bad), None, "{bad}");
+        }
+    }
+}
