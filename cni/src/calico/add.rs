@@ -1,0 +1,142 @@
+//! ADD: IPAM, veth, host sysctls, pod addressing and routes, WorkloadEndpoint, result. Each
+//! step pushes its reversal; any failure unwinds them all.
+
+use std::path::Path;
+
+use ipnet::IpNet;
+
+use crate::error::{CniError, IPAM_FAILURE, Result};
+use crate::result::{CniResult, Interface, IpConfig, Route};
+use crate::skel::Invocation;
+use crate::undo::{Undo, UndoStack, failpoint};
+use crate::{delegate, link, netns, pod, sysctl, wep};
+
+use super::{Ctx, connect};
+
+pub(super) async fn add(inv: &Invocation) -> Result<String> {
+    let ctx = Ctx::new(inv)?;
+    let mtu = inv.conf.mtu()?;
+    let netns_path = inv
+        .env
+        .netns
+        .clone()
+        .expect("ADD requires CNI_NETNS (env checks)");
+    // Fail before allocating anything when the namespace is not there.
+    let netns_file = netns::open(&netns_path)?;
+    let ds = connect(inv).await?;
+    let mut undo = UndoStack::default();
+    match steps(inv, &ctx, &ds, &netns_path, &netns_file, mtu, &mut undo).await {
+        Ok(result) => Ok(result.to_json(inv.version)),
+        Err(e) => {
+            undo.unwind(&e).await;
+            Err(e)
+        }
+    }
+}
+
+async fn steps(
+    inv: &Invocation,
+    ctx: &Ctx,
+    ds: &config::datastore::Datastore,
+    netns_path: &Path,
+    netns_file: &std::fs::File,
+    mtu: u32,
+    undo: &mut UndoStack,
+) -> Result<CniResult> {
+    // 1. Addresses from the IPAM plugin. Its DEL is pushed before its output is read: an
+    //    unreadable answer may still stand for an allocation.
+    let out = delegate::exec(&ctx.ipam_plugin, "ADD", &inv.stdin).await;
+    if out.is_ok() {
+        undo.push(Undo::IpamDel {
+            plugin: ctx.ipam_plugin.clone(),
+            stdin: inv.stdin.clone(),
+        });
+    }
+    let ipam = CniResult::parse(&out?, "the IPAM plugin's result")?;
+    // Calico gives every pod host prefixes, whatever subnet the IPAM plugin reports.
+    let addresses: Vec<IpNet> = ipam
+        .ips
+        .iter()
+        .map(|ip| crate::result::host_prefix(ip.address.addr()))
+        .collect();
+    if addresses.is_empty() {
+        return Err(CniError::new(
+            IPAM_FAILURE,
+            "the IPAM plugin returned no addresses",
+            format!("plugin {}", ctx.ipam_plugin.display()),
+        ));
+    }
+    failpoint("after-ipam")?;
+
+    // 2. The veth, host side configured here (this thread is in the host namespace).
+    let (h, task) = netns::connect_here()?;
+    let host = host_side(&h, ctx, netns_file, mtu, undo).await;
+    task.abort();
+    let host = host?;
+    failpoint("after-veth")?;
+
+    // 3. The pod side, in the pod's namespace.
+    let (ifname, addrs) = (inv.env.ifname.clone(), addresses.clone());
+    let pod_if = netns::run_in(netns_path, move |h| pod::configure(h, ifname, addrs)).await?;
+    failpoint("after-pod")?;
+
+    // 4. The endpoint felix programs the host from.
+    let endpoint = wep::build(&ctx.id, &ctx.host_ifname, &pod_if.mac, &addresses);
+    ds.apply(&endpoint).await?;
+    undo.push(Undo::Wep {
+        ds: ds.clone(),
+        id: ctx.id.clone(),
+    });
+    failpoint("after-wep")?;
+    tracing::info!(wep = %ctx.id.wep_name(), iface = %ctx.host_ifname, ?addresses, "pod networked");
+
+    Ok(CniResult {
+        cni_version: inv.cni_version().to_string(),
+        interfaces: vec![
+            Interface {
+                name: host.name,
+                mac: Some(link::format_mac(&host.mac)),
+                ..Interface::default()
+            },
+            Interface {
+                name: inv.env.ifname.clone(),
+                mac: Some(pod_if.mac),
+                sandbox: Some(netns_path.display().to_string()),
+                ..Interface::default()
+            },
+        ],
+        ips: addresses
+            .iter()
+            .map(|a| IpConfig {
+                address: *a,
+                gateway: None,
+                interface: Some(1),
+            })
+            .collect(),
+        routes: pod::expected_routes(&addresses)
+            .into_iter()
+            .filter(|(_, gw)| gw.is_some())
+            .map(|(dst, gw)| Route { dst, gw })
+            .collect(),
+        dns: ipam.dns,
+    })
+}
+
+async fn host_side(
+    h: &rtnetlink::Handle,
+    ctx: &Ctx,
+    netns_file: &std::fs::File,
+    mtu: u32,
+    undo: &mut UndoStack,
+) -> Result<link::Link> {
+    let name = &ctx.host_ifname;
+    // A leftover of an earlier sandbox of the same pod (Calico removes it the same way).
+    if link::delete_by_name(h, name).await? {
+        tracing::warn!(iface = %name, "removed a stale host interface of this pod");
+    }
+    let host = link::create_veth(h, name, &ctx.id.endpoint, netns_file, mtu).await?;
+    undo.push(Undo::HostLink { name: name.clone() });
+    sysctl::apply_host(Path::new("/proc/sys"), name)?;
+    link::set_up(h, host.index, name).await?;
+    Ok(host)
+}
