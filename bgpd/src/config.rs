@@ -179,7 +179,10 @@ impl PeerConfig {
 
     fn validate(&self, field: &str, local_as: u32) -> Result<(), ConfigError> {
         if self.as_number == 0 {
-            return Err(invalid(format!("{field}.asNumber"), "AS 0 is reserved (RFC 7607)"));
+            return Err(invalid(
+                format!("{field}.asNumber"),
+                "AS 0 is reserved (RFC 7607)",
+            ));
         }
         if let Some(n) = &self.name
             && !valid_name(n)
@@ -203,14 +206,20 @@ impl PeerConfig {
         {
             return Err(invalid(
                 format!("{field}.password"),
-                format!("must be 1-{MAX_PASSWORD_LEN} bytes (TCP MD5 key), got {}", p.len()),
+                format!(
+                    "must be 1-{MAX_PASSWORD_LEN} bytes (TCP MD5 key), got {}",
+                    p.len()
+                ),
             ));
         }
         // RFC 4271 4.2: hold time 0 or at least 3 seconds.
         if matches!(self.hold_time, 1 | 2) {
             return Err(invalid(
                 format!("{field}.holdTime"),
-                format!("{} s: must be 0 or at least 3 (RFC 4271 4.2)", self.hold_time),
+                format!(
+                    "{} s: must be 0 or at least 3 (RFC 4271 4.2)",
+                    self.hold_time
+                ),
             ));
         }
         if let Some(k) = self.keepalive_time
@@ -219,15 +228,24 @@ impl PeerConfig {
         {
             return Err(invalid(
                 format!("{field}.keepaliveTime"),
-                format!("{k} s: must be between 1 and holdTime - 1 ({})", self.hold_time - 1),
+                format!(
+                    "{k} s: must be between 1 and holdTime - 1 ({})",
+                    self.hold_time - 1
+                ),
             ));
         }
         if self.families.is_empty() {
-            return Err(invalid(format!("{field}.families"), "at least one of ipv4, ipv6"));
+            return Err(invalid(
+                format!("{field}.families"),
+                "at least one of ipv4, ipv6",
+            ));
         }
         let mut seen = HashSet::new();
         if let Some(f) = self.families.iter().find(|f| !seen.insert(**f)) {
-            return Err(invalid(format!("{field}.families"), format!("{f:?} listed twice")));
+            return Err(invalid(
+                format!("{field}.families"),
+                format!("{f:?} listed twice"),
+            ));
         }
         if let Some(h) = self.ttl_security
             && !(1..=254).contains(&h)
@@ -242,7 +260,10 @@ impl PeerConfig {
         {
             return Err(invalid(
                 format!("{field}.sourceAddress"),
-                format!("{s} is not in the address family of the peer {}", self.address),
+                format!(
+                    "{s} is not in the address family of the peer {}",
+                    self.address
+                ),
             ));
         }
         if self.route_reflector_client && self.as_number != local_as {
@@ -303,7 +324,11 @@ impl Config {
         let cfg: Config = serde_path_to_error::deserialize(de).map_err(|e| {
             let field = e.path().to_string();
             ConfigError::Parse {
-                field: if field == "." { "(document)".into() } else { field },
+                field: if field == "." {
+                    "(document)".into()
+                } else {
+                    field
+                },
                 message: e.into_inner().to_string(),
             }
         })?;
@@ -325,7 +350,10 @@ impl Config {
         }
         // RFC 6286 2.1: a non-zero 4-octet identifier.
         if self.router_id.is_unspecified() {
-            return Err(invalid("routerId", "0.0.0.0 is not a BGP Identifier (RFC 6286)"));
+            return Err(invalid(
+                "routerId",
+                "0.0.0.0 is not a BGP Identifier (RFC 6286)",
+            ));
         }
         if self.listen.port == 0 {
             return Err(invalid("listen.port", "port 0 is not a port"));
@@ -427,7 +455,10 @@ metricsListen: 127.0.0.1:9092
         assert_eq!(c.effective_cluster_id(), Some("10.0.0.1".parse().unwrap()));
         let f = c.peers[0].fsm_config(c.as_number, c.router_id);
         assert_eq!((f.hold_time, f.max_prefixes), (90, Some(1000)));
-        assert!(!f.capabilities.contains(&Capability::Multiprotocol(Family::IPV6_UNICAST)));
+        assert!(
+            !f.capabilities
+                .contains(&Capability::Multiprotocol(Family::IPV6_UNICAST))
+        );
     }
 
     #[test]
@@ -441,29 +472,41 @@ metricsListen: 127.0.0.1:9092
 
     #[test]
     fn unknown_field_is_named() {
-        let e = err("asNumber: 1\nrouterId: 1.1.1.1\npeers:\n  - address: 1.2.3.4\n    asNumber: 2\n    holdtime: 3\n");
+        let e = err(
+            "asNumber: 1\nrouterId: 1.1.1.1\npeers:\n  - address: 1.2.3.4\n    asNumber: 2\n    holdtime: 3\n",
+        );
         assert!(e.contains("peers[0]") && e.contains("holdtime"), "{e}");
     }
 
     #[test]
     fn bad_values_name_their_field() {
-        let base = "asNumber: 1\nrouterId: 1.1.1.1\npeers:\n  - address: 10.0.0.2\n    asNumber: 2\n";
+        let base =
+            "asNumber: 1\nrouterId: 1.1.1.1\npeers:\n  - address: 10.0.0.2\n    asNumber: 2\n";
         for (extra, field) in [
             ("    holdTime: 2\n", "peers[0].holdTime"),
             ("    keepaliveTime: 300\n", "peers[0].keepaliveTime"),
             ("    ttlSecurity: 0\n", "peers[0].ttlSecurity"),
             ("    sourceAddress: \"fd00::1\"\n", "peers[0].sourceAddress"),
             ("    families: []\n", "peers[0].families"),
-            ("    routeReflectorClient: true\n", "peers[0].routeReflectorClient"),
+            (
+                "    routeReflectorClient: true\n",
+                "peers[0].routeReflectorClient",
+            ),
             ("    name: \"bad name\"\n", "peers[0].name"),
-            (&format!("    password: {}\n", "x".repeat(81)), "peers[0].password"),
+            (
+                &format!("    password: {}\n", "x".repeat(81)),
+                "peers[0].password",
+            ),
             ("    port: nope\n", "peers[0].port"),
         ] {
             let e = err(&format!("{base}{extra}"));
             assert!(e.contains(field), "{extra:?}: {e}");
         }
         assert!(err("asNumber: 1\nrouterId: 0.0.0.0\n").contains("routerId"));
-        assert!(err("asNumber: 1\nrouterId: 1.1.1.1\noriginate: [10.0.0.1/24]\n").contains("originate[0]"));
+        assert!(
+            err("asNumber: 1\nrouterId: 1.1.1.1\noriginate: [10.0.0.1/24]\n")
+                .contains("originate[0]")
+        );
         let dup = format!("{base}  - address: 10.0.0.2\n    asNumber: 3\n");
         assert!(err(&dup).contains("peers[1].address"));
     }

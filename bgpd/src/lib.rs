@@ -4,7 +4,9 @@
 //! (the per-session state machine of RFC 4271 section 8). Neither touches
 //! sockets, clocks or async runtimes.
 
+pub mod config;
 pub mod fsm;
+pub mod peer;
 pub mod policy;
 pub mod rib;
 pub mod wire;

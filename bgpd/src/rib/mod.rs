@@ -212,8 +212,9 @@ impl Rib {
         // A withdrawal of something we do not hold changes nothing (RFC 4271
         // 9 allows withdrawing unknown routes).
         let edit = edit?;
+        let change = change_of(&self.peers, self.local_as, prefix, edit);
         self.bump_down(peer, 1);
-        change_of(&self.peers, self.local_as, prefix, edit)
+        change
     }
 
     /// Drop every path of `peer` (session down, RFC 4271 8.2.2 "deletes all
