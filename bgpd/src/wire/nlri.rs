@@ -179,7 +179,9 @@ pub(crate) fn decode_prefixes(
 }
 
 /// Encode prefixes; `add_path` says whether path identifiers are sent, and
-/// then every entry must carry one (RFC 7911 3).
+/// then every entry must carry one (RFC 7911 3). Without ADD-PATH for the
+/// family a path identifier is not part of the wire format and is not sent
+/// (the RIB has already picked the single path to advertise).
 pub(crate) fn encode_prefixes(
     nlri: &[Nlri],
     family: Family,
