@@ -198,9 +198,11 @@ impl Side {
                 sets.push(set);
             }
         }
+        // iptables takes one -s/-d per rule: a lone notNet is inline only when the
+        // positive side did not use the flag already.
         match self.v4_nets(&e.not_nets, "notNets")?.as_slice() {
             [] => {}
-            [one] => m.push(format!("! {} {one}", self.addr_flag)),
+            [one] if nets.len() != 1 => m.push(format!("! {} {one}", self.addr_flag)),
             many => {
                 let set = SetSpec::nets(many);
                 m.push(format!(

@@ -152,6 +152,30 @@ fn one_net_is_inline_several_are_a_set() {
 }
 
 #[test]
+fn one_net_and_one_not_net_use_one_address_flag() {
+    let mut rule = Rule::default();
+    rule.destination.nets = vec!["172.16.0.0/12".into()];
+    rule.destination.not_nets = vec!["172.16.0.1".into()];
+    let r = render(&rule, None).unwrap();
+    assert_eq!(r.bodies[0].matches("-d ").count(), 1, "{}", r.bodies[0]);
+    assert_eq!(
+        r.bodies[0],
+        format!(
+            "-d 172.16.0.0/12 -m set ! --match-set {} dst -j MARK --set-xmark 0x10000/0x10000",
+            r.sets[0].name
+        )
+    );
+    // Without a positive net the lone notNet is inline.
+    rule.destination.nets.clear();
+    let r = render(&rule, None).unwrap();
+    assert!(
+        r.bodies[0].starts_with("! -d 172.16.0.1/32 "),
+        "{}",
+        r.bodies[0]
+    );
+}
+
+#[test]
 fn ipv6_only_rules_are_left_out() {
     let mut rule = Rule::default();
     rule.destination.nets = vec!["fd00::/64".into()];
