@@ -11,9 +11,11 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde::Serialize;
 
+use crate::AffinityState;
 use crate::Ipam;
 use crate::config::IpamConfig;
 use crate::error::{Exhaustion, IpamError, Result};
+use crate::handle::HandleState;
 use crate::pool::PoolSpec;
 use crate::retry::{MAX_ATTEMPTS, backoff, failpoint, is_conflict};
 use crate::store::BlockState;
@@ -42,6 +44,14 @@ pub struct Assigned {
     pub block: IpNet,
     /// The block's sequence number at allocation; pass it back on release.
     pub sequence: u64,
+}
+
+/// Which copy of the block the first allocation attempt works on.
+enum First {
+    /// This client's cached copy (read when there is none).
+    Cache,
+    /// A copy just read.
+    Given(Box<BlockState>),
 }
 
 /// Whose blocks an allocation may use.
@@ -124,23 +134,45 @@ impl Ipam {
         // (1a) The block this client allocated from last, from cache: one round trip.
         if let Some(cidr) = self.hot_block(host, version).filter(|c| in_pools(c)) {
             out.extend(
-                self.alloc_in_block(&cidr, need(out), args, Use::Affine(host), true)
+                self.alloc_in_block(&cidr, need(out), args, Use::Affine(host), First::Cache)
                     .await?,
             );
         }
-        // (1b) All confirmed affine blocks (after repairing half-done claims).
+        // (1b) All confirmed affine blocks (after repairing half-done claims), read in
+        // parallel; only those with free addresses are tried.
         let mut affine_count = 0u32;
+        let mut config = None;
         if need(out) > 0 {
-            self.repair_pending(host, version).await?;
-            for a in self.host_affinities(host, version).await? {
-                if a.state != crate::AffinityState::Confirmed {
-                    continue;
+            let (affs, cfg) =
+                futures::try_join!(self.host_affinities(host, version), self.get_config())?;
+            config = Some(cfg);
+            let mut confirmed: Vec<IpNet> = affs
+                .iter()
+                .filter(|a| a.state == AffinityState::Confirmed)
+                .map(|a| a.cidr)
+                .collect();
+            if affs.iter().any(|a| a.state != AffinityState::Confirmed) {
+                confirmed.extend(self.repair_pending(&affs, host).await?);
+            }
+            affine_count = confirmed.len() as u32;
+            let wanted: Vec<IpNet> = confirmed.into_iter().filter(|c| in_pools(c)).collect();
+            let states =
+                futures::future::try_join_all(wanted.iter().map(|c| self.read_block(c))).await?;
+            for st in states.into_iter().flatten() {
+                if need(out) == 0 {
+                    break;
                 }
-                affine_count += 1;
-                if need(out) > 0 && in_pools(&a.cidr) {
+                if st.block.free_count() > 0 && st.block.is_affine_to(host) {
+                    let cidr = st.block.cidr;
                     out.extend(
-                        self.alloc_in_block(&a.cidr, need(out), args, Use::Affine(host), false)
-                            .await?,
+                        self.alloc_in_block(
+                            &cidr,
+                            need(out),
+                            args,
+                            Use::Affine(host),
+                            First::Given(Box::new(st)),
+                        )
+                        .await?,
                     );
                 }
             }
@@ -149,7 +181,10 @@ impl Ipam {
             return Ok(());
         }
         // (2) Claim new blocks, up to the per-host cap.
-        let cfg: IpamConfig = self.get_config().await?;
+        let cfg: IpamConfig = match config {
+            Some(c) => c,
+            None => self.get_config().await?,
+        };
         let limit = match args.max_blocks_per_host {
             Some(0) | None => cfg.effective_max_blocks(),
             Some(n) => n,
@@ -168,8 +203,14 @@ impl Ipam {
                         affine_count += 1;
                     }
                     out.extend(
-                        self.alloc_in_block(&c.cidr, need(out), args, Use::Affine(host), true)
-                            .await?,
+                        self.alloc_in_block(
+                            &c.cidr,
+                            need(out),
+                            args,
+                            Use::Affine(host),
+                            First::Cache,
+                        )
+                        .await?,
                     );
                 }
                 None => {
@@ -198,8 +239,14 @@ impl Ipam {
             if b.free_count() > 0 && in_pools(&b.cidr) && !b.is_affine_to(host) {
                 tracing::info!(host, block = %b.cidr, "borrowing from a block of another host");
                 out.extend(
-                    self.alloc_in_block(&b.cidr, need(out), args, Use::Any, false)
-                        .await?,
+                    self.alloc_in_block(
+                        &b.cidr,
+                        need(out),
+                        args,
+                        Use::Any,
+                        First::Given(Box::new(st.clone())),
+                    )
+                    .await?,
                 );
             }
         }
@@ -212,37 +259,46 @@ impl Ipam {
     /// Allocates up to `num` addresses from one block in one transaction (block + handle),
     /// re-reading and retrying on conflicts. Returns fewer (or none) when the block is full,
     /// missing, or not usable under `usage`.
+    ///
+    /// The first attempt works on `first` (a cached or just-listed copy of the block) and on
+    /// the cached handle, or assumes the handle is new (the CNI case); both are guarded by
+    /// their mod revisions, so a wrong guess costs one conflict and a re-read, never a
+    /// wrong write.
     async fn alloc_in_block(
         &self,
         cidr: &IpNet,
         num: usize,
         args: &AutoAssignArgs,
         usage: Use<'_>,
-        try_cache: bool,
+        first: First,
     ) -> Result<Vec<Assigned>> {
         if num == 0 {
             return Ok(Vec::new());
         }
         let handle_id = args.handle_id.as_str();
-        let mut cached = try_cache;
+        let mut first = Some(first);
         for attempt in 0..MAX_ATTEMPTS {
             if attempt > 0 {
                 backoff(attempt).await;
             }
-            let (block, handle) = if cached {
-                match self.cached_block(cidr) {
-                    Some(b) => (
-                        Some(b),
-                        self.cached_handle(handle_id)
-                            .unwrap_or_else(|| crate::handle::HandleState::absent(handle_id)),
-                    ),
-                    None => {
-                        cached = false;
-                        futures::try_join!(self.read_block(cidr), self.read_handle(handle_id))?
-                    }
+            let guess = first.take();
+            let from_cache = matches!(guess, Some(First::Cache));
+            let block = match guess {
+                Some(First::Cache) => match self.cached_block(cidr) {
+                    Some(b) => Some(b),
+                    None => self.read_block(cidr).await?,
+                },
+                Some(First::Given(b)) => Some(*b),
+                None => None,
+            };
+            let (block, handle) = match block {
+                Some(b) => {
+                    let h = self
+                        .cached_handle(handle_id)
+                        .unwrap_or_else(|| HandleState::absent(handle_id));
+                    (Some(b), h)
                 }
-            } else {
-                futures::try_join!(self.read_block(cidr), self.read_handle(handle_id))?
+                None => futures::try_join!(self.read_block(cidr), self.read_handle(handle_id))?,
             };
             let Some(mut st): Option<BlockState> = block else {
                 return Ok(Vec::new());
@@ -253,9 +309,8 @@ impl Ipam {
                 return Ok(Vec::new());
             }
             if st.block.free_count() == 0 {
-                if cached {
+                if from_cache {
                     // The cached copy may predate releases by other clients.
-                    cached = false;
                     continue;
                 }
                 return Ok(Vec::new());
@@ -286,7 +341,7 @@ impl Ipam {
                     if !is_conflict(&e) {
                         return Err(e);
                     }
-                    cached = false;
+                    self.forget_handle(handle_id);
                 }
             }
         }

@@ -56,6 +56,9 @@ pub(crate) struct Claimed {
     pub new: bool,
 }
 
+/// Claims tried from the cached block set before listing all blocks.
+const FAST_CLAIM_TRIES: usize = 3;
+
 /// What the claim walk needs to know about an existing block.
 struct Existing {
     owner: Option<String>,
@@ -86,6 +89,24 @@ impl Ipam {
         let Some(version) = pools.first().map(|p| crate::keys::family(&p.cidr)) else {
             return Ok(None);
         };
+        // Fast path for long-lived clients: walk past blocks known to exist and claim the
+        // first unknown one; a block created meanwhile by someone else just fails the claim.
+        if let Some(known) = self.known_blocks(version) {
+            let mut tries = 0;
+            'walk: for pool in pools {
+                for cidr in candidate_blocks(pool, host).filter(|c| !known.contains(c)) {
+                    let won = self.try_claim(&cidr, host).await?;
+                    self.mark_known(cidr);
+                    if won {
+                        return Ok(Some(Claimed { cidr, new: true }));
+                    }
+                    tries += 1;
+                    if tries >= FAST_CLAIM_TRIES {
+                        break 'walk;
+                    }
+                }
+            }
+        }
         let existing: HashMap<IpNet, Existing> = self
             .list_blocks(version)
             .await?
@@ -108,6 +129,7 @@ impl Ipam {
                 match existing.get(&cidr) {
                     None => {
                         if self.try_claim(&cidr, host).await? {
+                            self.mark_known(cidr);
                             return Ok(Some(Claimed { cidr, new: true }));
                         }
                     }
@@ -236,9 +258,13 @@ impl Ipam {
     /// Repairs `host`'s non-confirmed affinities, as a crash between claim steps leaves them:
     /// block ours -> confirm; block missing or someone else's -> remove the affinity.
     /// Returns the blocks that became confirmed.
-    pub(crate) async fn repair_pending(&self, host: &str, version: u8) -> Result<Vec<IpNet>> {
+    pub(crate) async fn repair_pending(
+        &self,
+        affs: &[crate::affinity::AffinityEntry],
+        host: &str,
+    ) -> Result<Vec<IpNet>> {
         let mut confirmed = Vec::new();
-        for a in self.host_affinities(host, version).await? {
+        for a in affs {
             if a.state == AffinityState::Confirmed {
                 continue;
             }

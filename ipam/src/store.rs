@@ -53,6 +53,9 @@ pub(crate) struct Cache {
     handles: HashMap<String, HandleState>,
     /// (host, family) -> block the host allocated from last.
     hot: HashMap<(String, u8), IpNet>,
+    /// Family -> block CIDRs known to exist (from the last listing plus own claims). Lets
+    /// the claim walk skip taken blocks without listing every block again.
+    known: HashMap<u8, std::collections::HashSet<IpNet>>,
 }
 
 #[derive(Clone)]
@@ -176,7 +179,20 @@ impl Ipam {
                 mod_revision: kv.mod_revision,
             });
         }
+        let known = out.iter().map(|s| s.block.cidr).collect();
+        self.cache().known.insert(version, known);
         Ok(out)
+    }
+
+    /// Block CIDRs of `version` known to exist, if a listing was done.
+    pub(crate) fn known_blocks(&self, version: u8) -> Option<std::collections::HashSet<IpNet>> {
+        self.cache().known.get(&version).cloned()
+    }
+
+    pub(crate) fn mark_known(&self, cidr: IpNet) {
+        if let Some(k) = self.cache().known.get_mut(&crate::keys::family(&cidr)) {
+            k.insert(cidr);
+        }
     }
 
     pub(crate) async fn read_handle(&self, id: &str) -> Result<HandleState> {

@@ -137,7 +137,7 @@ async fn release_with_stale_sequence_cannot_free_reallocated_ip() {
         sequence_number: Some(first.sequence),
         handle: None,
     };
-    assert!(e.ipam.release_ips(&[rel.clone()]).await.unwrap().is_empty());
+    assert!(e.ipam.release_ips(std::slice::from_ref(&rel)).await.unwrap().is_empty());
     let again = e.ipam.auto_assign(&args("n", "h-new", 1)).await.unwrap();
     assert_eq!(again[0].ip, first.ip);
     assert_ne!(again[0].sequence, first.sequence);
@@ -169,7 +169,7 @@ async fn release_with_stale_sequence_cannot_free_reallocated_ip() {
         sequence_number: Some(again[0].sequence),
         handle: Some("h-new".into()),
     };
-    assert!(e.ipam.release_ips(&[ok.clone()]).await.unwrap().is_empty());
+    assert!(e.ipam.release_ips(std::slice::from_ref(&ok)).await.unwrap().is_empty());
     assert!(
         e.ipam
             .datastore()

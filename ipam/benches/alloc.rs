@@ -1,0 +1,188 @@
+//! IPAM throughput and latency against a real etcd, beside the raw rate of single-key CAS
+//! transactions on the same etcd in the same run.
+//!
+//! `cargo bench -p ipam --bench alloc` (env `IPAM_BENCH_OPS` = allocations per client).
+
+use std::time::{Duration, Instant};
+
+use config::datastore::{Datastore, TxnOp};
+use config::testing::EtcdServer;
+use ipam::{AutoAssignArgs, Ipam, PoolSource, PoolSpec, ReleaseOptions};
+
+struct Stats {
+    ops: usize,
+    wall: Duration,
+    lat: Vec<Duration>,
+}
+
+impl Stats {
+    fn merge(parts: Vec<Vec<Duration>>, wall: Duration) -> Stats {
+        let mut lat: Vec<Duration> = parts.into_iter().flatten().collect();
+        lat.sort();
+        Stats {
+            ops: lat.len(),
+            wall,
+            lat,
+        }
+    }
+    fn rate(&self) -> f64 {
+        self.ops as f64 / self.wall.as_secs_f64()
+    }
+    fn pct(&self, p: usize) -> f64 {
+        self.lat[(self.lat.len() * p / 100).min(self.lat.len() - 1)].as_secs_f64() * 1e3
+    }
+}
+
+async fn raw_cas(ds: &Datastore, tag: &str, clients: usize, ops: usize) -> Stats {
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..clients)
+        .map(|c| {
+            let ds = ds.clone();
+            let key = format!("/bench/cas/{tag}-{c}");
+            tokio::spawn(async move {
+                let mut rev = ds.create_raw(&key, b"0".to_vec()).await.unwrap();
+                let mut lat = Vec::with_capacity(ops);
+                for n in 0..ops {
+                    let t = Instant::now();
+                    let op = TxnOp::Update {
+                        key: key.clone(),
+                        value: n.to_string().into_bytes(),
+                        mod_revision: rev,
+                    };
+                    rev = ds.txn(vec![op]).await.unwrap();
+                    lat.push(t.elapsed());
+                }
+                lat
+            })
+        })
+        .collect();
+    let mut parts = Vec::new();
+    for t in tasks {
+        parts.push(t.await.unwrap());
+    }
+    Stats::merge(parts, start.elapsed())
+}
+
+/// Each client is one node allocating `ops` addresses, then releasing them all.
+/// `cold`: a fresh `Ipam` (empty cache) per call, as the one-shot CNI plugin has.
+async fn ipam_run(
+    ds: &Datastore,
+    tag: &str,
+    clients: usize,
+    ops: usize,
+    cold: bool,
+) -> (Stats, Stats) {
+    let pools = PoolSource::Static(vec![PoolSpec::new("10.0.0.0/12".parse().unwrap(), 26)]);
+    let ds = ds.clone();
+    let mk = move || Ipam::new(ds.clone(), pools.clone());
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..clients)
+        .map(|c| {
+            let ipam = mk();
+            let mk = mk.clone();
+            let tag = tag.to_string();
+            tokio::spawn(async move {
+                let mut lat = Vec::with_capacity(ops);
+                let mut got = Vec::with_capacity(ops);
+                for n in 0..ops {
+                    let args = AutoAssignArgs {
+                        num_v4: 1,
+                        handle_id: format!("k8s-pod-network.{tag}-{c}-{n}"),
+                        attrs: [("pod".to_string(), format!("p{n}"))].into(),
+                        hostname: format!("{tag}-node-{c}"),
+                        ..AutoAssignArgs::default()
+                    };
+                    let t = Instant::now();
+                    let ipam = if cold { mk() } else { ipam.clone() };
+                    let a = ipam.auto_assign(&args).await.unwrap();
+                    lat.push(t.elapsed());
+                    got.push((a[0], args.handle_id));
+                }
+                (lat, got, ipam)
+            })
+        })
+        .collect();
+    let mut parts = Vec::new();
+    let mut held = Vec::new();
+    for t in tasks {
+        let (lat, got, ipam) = t.await.unwrap();
+        parts.push(lat);
+        held.push((got, ipam));
+    }
+    let alloc = Stats::merge(parts, start.elapsed());
+    let start = Instant::now();
+    let tasks: Vec<_> = held
+        .into_iter()
+        .map(|(got, ipam)| {
+            let mk = mk.clone();
+            tokio::spawn(async move {
+                let mut lat = Vec::with_capacity(got.len());
+                for (a, h) in got {
+                    let ipam = if cold { mk() } else { ipam.clone() };
+                    let t = Instant::now();
+                    let opts = ReleaseOptions {
+                        ip: a.ip,
+                        sequence_number: Some(a.sequence),
+                        handle: Some(h),
+                    };
+                    assert!(ipam.release_ips(&[opts]).await.unwrap().is_empty());
+                    lat.push(t.elapsed());
+                }
+                lat
+            })
+        })
+        .collect();
+    let mut parts = Vec::new();
+    for t in tasks {
+        parts.push(t.await.unwrap());
+    }
+    (alloc, Stats::merge(parts, start.elapsed()))
+}
+
+fn row(name: &str, s: &Stats, base: Option<&Stats>) {
+    let ratio = base
+        .map(|b| format!("{:>6.0}%", 100.0 * s.rate() / b.rate()))
+        .unwrap_or_else(|| "      -".into());
+    println!(
+        "{name:<44} {:>7} {:>9.0} {:>8.2} {:>8.2} {ratio}",
+        s.ops,
+        s.rate(),
+        s.pct(50),
+        s.pct(99)
+    );
+}
+
+fn main() {
+    let ops: usize = std::env::var("IPAM_BENCH_OPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let etcd = EtcdServer::start().await;
+        let ds = etcd.datastore().await;
+        // Warm up connections and etcd.
+        raw_cas(&ds, "warm", 8, 50).await;
+        let cas1 = raw_cas(&ds, "one", 1, ops).await;
+        let cas8 = raw_cas(&ds, "eight", 8, ops).await;
+        let (a1, r1) = ipam_run(&ds, "w1", 1, ops, false).await;
+        let (a8, r8) = ipam_run(&ds, "w8", 8, ops, false).await;
+        let (c8, cr8) = ipam_run(&ds, "c8", 8, ops / 2, true).await;
+        println!();
+        println!(
+            "{:<44} {:>7} {:>9} {:>8} {:>8} {:>7}",
+            "operation (one etcd, same run)", "ops", "ops/s", "p50 ms", "p99 ms", "vs CAS"
+        );
+        row("raw single-key CAS txn, 1 client", &cas1, None);
+        row("raw single-key CAS txn, 8 clients", &cas8, None);
+        row("auto_assign, 1 client", &a1, Some(&cas1));
+        row("auto_assign, 8 clients (8 nodes)", &a8, Some(&cas8));
+        row("release_ips, 1 client", &r1, Some(&cas1));
+        row("release_ips, 8 clients", &r8, Some(&cas8));
+        row("auto_assign, 8 clients, cold client/op", &c8, Some(&cas8));
+        row("release_ips, 8 clients, cold client/op", &cr8, Some(&cas8));
+    });
+}
