@@ -164,7 +164,11 @@ impl Task {
         }
         let Some(conn) = &self.conn else { return };
         let mut out = BytesMut::new();
-        for u in updates {
+        for mut u in updates {
+            if !self.ectx.four_octet_as {
+                // RFC 6793 4.2.2: AS_TRANS plus AS4_PATH for an OLD speaker.
+                u.attributes = wire::attribute::as4::to_two_octet(&u.attributes);
+            }
             if let Err(e) = wire::encode(&Message::Update(Box::new(u)), &self.ectx, &mut out) {
                 warn!(peer = %self.name, error = %e, "UPDATE not encodable; not sent");
             }

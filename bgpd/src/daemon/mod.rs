@@ -1,0 +1,368 @@
+//! The owner task: one [`Daemon`] holds the RIB, the peers and their
+//! Adj-RIBs-Out, and reacts to three inputs — session events from peer
+//! tasks, [`ConfigUpdate`]s (peers and originated prefixes can change at
+//! run time, which is how the datastore-driven mode will drive it), and
+//! queries from the control socket and metrics endpoint. Handlers are
+//! synchronous apart from channel sends; all spawning is in [`crate::peer`].
+
+mod routes;
+pub mod status;
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use ipnet::IpNet;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+
+use crate::config::{Config, PeerConfig};
+use crate::fib::Fib;
+use crate::fsm::{DownReason, NegotiatedSession, State, StopReason};
+use crate::peer::{
+    self, CommandSender, Listener, PeerCommand, PeerDirectory, PeerEvent, Transport,
+};
+use crate::policy::Policy;
+use crate::rib::{AdjRibOut, PeerId, Rib};
+use crate::wire::Family;
+
+pub use status::{PeerStatus, RouteView, StatusReport};
+
+/// Run-time changes to what the daemon does.
+#[derive(Debug, Clone)]
+pub enum ConfigUpdate {
+    AddPeer(Box<PeerConfig>),
+    /// Remove the peer with this address (Cease "peer de-configured").
+    RemovePeer(IpAddr),
+    /// The complete set of prefixes to originate.
+    SetOriginated(Vec<IpNet>),
+}
+
+/// Questions for the owner task; answers are snapshots.
+#[derive(Debug)]
+pub enum Query {
+    Status(oneshot::Sender<StatusReport>),
+    /// Routes: all, or the longest match for an address.
+    Routes {
+        for_ip: Option<IpAddr>,
+        reply: oneshot::Sender<Vec<RouteView>>,
+    },
+}
+
+#[derive(Debug)]
+enum Control {
+    Config(ConfigUpdate, oneshot::Sender<Result<(), String>>),
+    Query(Query),
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// How other tasks reach the daemon (clone freely).
+#[derive(Clone, Debug)]
+pub struct DaemonHandle {
+    tx: mpsc::UnboundedSender<Control>,
+}
+
+impl DaemonHandle {
+    pub async fn update(&self, u: ConfigUpdate) -> Result<(), String> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Control::Config(u, tx))
+            .map_err(|_| "daemon stopped".to_string())?;
+        rx.await.map_err(|_| "daemon stopped".to_string())?
+    }
+
+    pub async fn status(&self) -> Option<StatusReport> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(Control::Query(Query::Status(tx))).ok()?;
+        rx.await.ok()
+    }
+
+    pub async fn routes(&self, for_ip: Option<IpAddr>) -> Option<Vec<RouteView>> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Control::Query(Query::Routes { for_ip, reply: tx }))
+            .ok()?;
+        rx.await.ok()
+    }
+
+    /// Send Cease to every peer, clean up the FIB, stop; returns when done.
+    pub async fn shutdown(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(Control::Shutdown(tx)).is_ok() {
+            let _ = rx.await;
+        }
+    }
+}
+
+/// Counters of one peer (Prometheus and `show protocols all`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PeerStats {
+    pub updates_in: u64,
+    pub updates_out: u64,
+    /// Prefixes announced to us (including replaced ones).
+    pub prefixes_received: u64,
+    pub withdraws_received: u64,
+    /// Prefixes refused by import policy or RFC 7606 treat-as-withdraw.
+    pub prefixes_rejected: u64,
+}
+
+pub(crate) struct Peer {
+    pub cfg: PeerConfig,
+    pub name: String,
+    pub tx: CommandSender,
+    pub task: JoinHandle<()>,
+    pub state: State,
+    pub since: SystemTime,
+    pub last_error: Option<DownReason>,
+    pub negotiated: Option<Box<NegotiatedSession>>,
+    pub local: Option<SocketAddr>,
+    pub adj_out: AdjRibOut,
+    pub stats: PeerStats,
+    pub eor: HashSet<Family>,
+}
+
+/// Everything needed to start.
+pub struct DaemonOptions {
+    pub config: Config,
+    /// `None`: run without touching the kernel FIB.
+    pub fib: Option<Fib>,
+    /// `None`: no listening socket (every peer must be active).
+    pub listener: Option<Listener>,
+    /// Delete stale proto-186 routes this long after start at the latest
+    /// (earlier once every peer sent End-of-RIB).
+    pub stale_sweep_after: Duration,
+}
+
+pub struct Daemon {
+    policy: Policy,
+    rib: Rib,
+    peers: BTreeMap<PeerId, Peer>,
+    next_id: u32,
+    directory: PeerDirectory,
+    listener: Option<Arc<Listener>>,
+    events_tx: peer::EventSender,
+    fib: Option<Fib>,
+    keep_fib_on_exit: bool,
+    originated: BTreeSet<IpNet>,
+    started: SystemTime,
+    swept: bool,
+    sweep_deadline: tokio::time::Instant,
+}
+
+impl Daemon {
+    /// Build the daemon, spawn its peers, return the owner future and a handle.
+    pub fn start(
+        opts: DaemonOptions,
+    ) -> (DaemonHandle, impl std::future::Future<Output = ()> + Send) {
+        let cfg = opts.config;
+        let (events_tx, events_rx) = mpsc::channel(1024);
+        let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
+        let directory = PeerDirectory::default();
+        let listener = opts.listener.map(Arc::new);
+        if let Some(l) = &listener {
+            let _accept = l.spawn_accept(directory.clone());
+        }
+        let mut d = Daemon {
+            policy: Policy {
+                local_as: cfg.as_number,
+                router_id: cfg.router_id,
+                cluster_id: cfg.effective_cluster_id(),
+            },
+            rib: Rib::new(cfg.as_number, cfg.router_id),
+            peers: BTreeMap::new(),
+            next_id: 1,
+            directory,
+            listener,
+            events_tx,
+            fib: opts.fib,
+            keep_fib_on_exit: cfg.keep_fib_on_exit,
+            originated: BTreeSet::new(),
+            started: SystemTime::now(),
+            swept: false,
+            sweep_deadline: tokio::time::Instant::now() + opts.stale_sweep_after,
+        };
+        for p in &cfg.peers {
+            if let Err(e) = d.add_peer(p.clone()) {
+                warn!(peer = %p.name(), error = %e, "peer not started");
+            }
+        }
+        d.set_originated(cfg.originate.clone());
+        let handle = DaemonHandle { tx: ctl_tx };
+        (handle, d.run(events_rx, ctl_rx))
+    }
+
+    async fn run(
+        mut self,
+        mut events: mpsc::Receiver<(PeerId, PeerEvent)>,
+        mut ctl: mpsc::UnboundedReceiver<Control>,
+    ) {
+        let mut batch = Vec::with_capacity(256);
+        loop {
+            let sweep_pending = !self.swept && self.fib.is_some();
+            tokio::select! {
+                n = events.recv_many(&mut batch, 256) => {
+                    if n == 0 {
+                        break;
+                    }
+                    for (id, e) in batch.drain(..) {
+                        self.on_event(id, e);
+                    }
+                    self.flush();
+                }
+                c = ctl.recv() => match c {
+                    Some(Control::Shutdown(tx)) => {
+                        self.shutdown().await;
+                        let _ = tx.send(());
+                        return;
+                    }
+                    Some(Control::Config(u, tx)) => {
+                        let r = self.on_config(u);
+                        self.flush();
+                        let _ = tx.send(r);
+                    }
+                    Some(Control::Query(q)) => self.on_query(q),
+                    None => {
+                        self.shutdown().await;
+                        return;
+                    }
+                },
+                _ = tokio::time::sleep_until(self.sweep_deadline), if sweep_pending => self.sweep(),
+            }
+        }
+    }
+
+    fn on_config(&mut self, u: ConfigUpdate) -> Result<(), String> {
+        match u {
+            ConfigUpdate::AddPeer(p) => self.add_peer(*p),
+            ConfigUpdate::RemovePeer(addr) => self.remove_peer(addr),
+            ConfigUpdate::SetOriginated(v) => {
+                self.set_originated(v);
+                Ok(())
+            }
+        }
+    }
+
+    fn add_peer(&mut self, cfg: PeerConfig) -> Result<(), String> {
+        let mut check = Config {
+            as_number: self.policy.local_as,
+            router_id: self.policy.router_id,
+            cluster_id: None,
+            listen: Default::default(),
+            peers: self.peers.values().map(|p| p.cfg.clone()).collect(),
+            originate: Vec::new(),
+            fib: false,
+            keep_fib_on_exit: false,
+            control_socket: None,
+            metrics_listen: None,
+        };
+        check.peers.push(cfg.clone());
+        check.validate().map_err(|e| e.to_string())?;
+        let id = PeerId(self.next_id);
+        self.next_id += 1;
+        let name = cfg.name();
+        if let (Some(l), Some(pw)) = (&self.listener, &cfg.password)
+            && let Err(e) = l.set_md5(cfg.address, Some(pw))
+        {
+            return Err(format!(
+                "TCP MD5 key for {} on the listener: {e}",
+                cfg.address
+            ));
+        }
+        let transport = Transport {
+            address: cfg.address,
+            port: cfg.port,
+            password: cfg.password.clone(),
+            ttl_security: cfg.ttl_security,
+            source_address: cfg.source_address,
+        };
+        let fsm_cfg = cfg.fsm_config(self.policy.local_as, self.policy.router_id);
+        let (tx, task) = peer::spawn(id, name.clone(), transport, fsm_cfg, self.events_tx.clone());
+        self.directory
+            .lock()
+            .expect("peer directory lock")
+            .insert(cfg.address, tx.clone());
+        let _ = tx.send(PeerCommand::Start);
+        info!(peer = %name, address = %cfg.address, asn = cfg.as_number, "peer added");
+        self.peers.insert(
+            id,
+            Peer {
+                cfg,
+                name,
+                tx,
+                task,
+                state: State::Idle,
+                since: SystemTime::now(),
+                last_error: None,
+                negotiated: None,
+                local: None,
+                adj_out: AdjRibOut::new(),
+                stats: PeerStats::default(),
+                eor: HashSet::new(),
+            },
+        );
+        Ok(())
+    }
+
+    fn remove_peer(&mut self, addr: IpAddr) -> Result<(), String> {
+        let id = self
+            .peers
+            .iter()
+            .find(|(_, p)| p.cfg.address == addr)
+            .map(|(id, _)| *id)
+            .ok_or_else(|| format!("no peer with address {addr}"))?;
+        let p = self.peers.remove(&id).expect("found above");
+        self.directory
+            .lock()
+            .expect("peer directory lock")
+            .remove(&addr);
+        if let (Some(l), Some(_)) = (&self.listener, &p.cfg.password) {
+            let _ = l.set_md5(addr, None);
+        }
+        let (tx, _rx) = oneshot::channel();
+        let _ =
+            p.tx.send(PeerCommand::Exit(StopReason::PeerDeconfigured, tx));
+        let changes = self.rib.remove_peer(id);
+        self.apply_changes(changes);
+        info!(peer = %p.name, address = %addr, "peer removed");
+        Ok(())
+    }
+
+    fn sweep(&mut self) {
+        if let Some(f) = &self.fib {
+            f.sweep();
+        }
+        self.swept = true;
+    }
+
+    async fn shutdown(&mut self) {
+        info!(
+            peers = self.peers.len(),
+            "shutting down: Cease to every peer"
+        );
+        let mut waits = Vec::new();
+        for p in self.peers.values() {
+            let (tx, rx) = oneshot::channel();
+            if p.tx
+                .send(PeerCommand::Exit(StopReason::AdminShutdown, tx))
+                .is_ok()
+            {
+                waits.push(rx);
+            }
+        }
+        let all = futures::future::join_all(waits);
+        let _ = tokio::time::timeout(Duration::from_secs(5), all).await;
+        if let Some(f) = &self.fib {
+            if self.keep_fib_on_exit {
+                f.flush().await;
+                info!("kernel routes kept for graceful restart");
+            } else {
+                f.remove_all().await;
+            }
+        }
+        for p in self.peers.values() {
+            p.task.abort();
+        }
+    }
+}
