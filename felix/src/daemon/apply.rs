@@ -1,0 +1,285 @@
+//! One dataplane apply: takes a [`DesiredState`] and makes the kernel match it,
+//! in the order that never leaves a dangling reference: routes, neighbours,
+//! sysctls, then ipsets before the iptables rules that use them (filter, nat),
+//! then stale ipsets once no rule references them.
+//!
+//! Each part remembers what it last applied successfully and is skipped when
+//! unchanged, unless a refresh (tampering repair) or a link event forces it.
+//! A failed part is retried at the next apply (the owner loop schedules one).
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use thiserror::Error;
+use tracing::{debug, warn};
+
+use crate::calc::DesiredState;
+use crate::dataplane::ipsets::{IpSet, IpsetError, Ipsets};
+use crate::dataplane::iptables::{DesiredTable, Iptables, IptablesError};
+use crate::dataplane::neighbors::{NeighborError, NeighborSpec, NeighborSyncer};
+use crate::dataplane::netlink::Netlink;
+use crate::dataplane::routes::{DesiredRoutes, RouteError, RouteSpec, RouteSpecError, RouteSyncer};
+use crate::dataplane::sysctl::{SysctlError, configure_interface};
+use crate::metrics::Metrics;
+
+#[derive(Debug, Error)]
+pub enum ApplyError {
+    #[error("routes: {0}")]
+    Routes(#[from] RouteError),
+    #[error("routes: desired set rejected: {0}")]
+    RouteSpec(#[from] RouteSpecError),
+    #[error("routes: {0} write(s) failed, first: {1}")]
+    RouteWrites(usize, String),
+    #[error("neighbours: {0}")]
+    Neighbors(#[from] NeighborError),
+    #[error("ipsets: {0}")]
+    Ipsets(#[from] IpsetError),
+    #[error("iptables: {0}")]
+    Iptables(#[from] IptablesError),
+}
+
+/// Parts to redo even when their desired state did not change.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Force {
+    pub routes: bool,
+    pub iptables: bool,
+}
+
+/// What one apply did, for logs and tests.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ApplySummary {
+    pub routes_replaced: usize,
+    pub routes_deleted: usize,
+    pub iptables_restores: u32,
+    pub ipsets_written: bool,
+    pub sysctl_interfaces: usize,
+}
+
+/// The kernel side of felix, owned by the daemon loop.
+pub struct Applier {
+    routes: RouteSyncer,
+    neighbors: NeighborSyncer,
+    iptables: Iptables,
+    ipsets: Ipsets,
+    proc_sys: PathBuf,
+    metrics: Arc<Metrics>,
+    last_routes: Option<Vec<RouteSpec>>,
+    last_neighbors: Option<Vec<NeighborSpec>>,
+    last_ipsets: Option<Vec<IpSet>>,
+    last_filter: Option<DesiredTable>,
+    last_nat: Option<DesiredTable>,
+    /// Our set names present in the kernel after the last stale-set sweep.
+    swept_sets: Option<BTreeSet<String>>,
+    /// Interfaces whose sysctls are set (forgotten when the link changes).
+    sysctl_done: BTreeSet<String>,
+}
+
+impl Applier {
+    pub fn new(nl: Netlink, iptables: Iptables, metrics: Arc<Metrics>) -> Self {
+        Self {
+            routes: RouteSyncer::new(nl.clone()),
+            neighbors: NeighborSyncer::new(nl),
+            iptables,
+            ipsets: Ipsets::new(),
+            proc_sys: PathBuf::from(crate::dataplane::sysctl::PROC_SYS),
+            metrics,
+            last_routes: None,
+            last_neighbors: None,
+            last_ipsets: None,
+            last_filter: None,
+            last_nat: None,
+            swept_sets: None,
+            sysctl_done: BTreeSet::new(),
+        }
+    }
+
+    /// Whether a link event for `ifname` calls for an apply: a route waits for
+    /// it, or it is (or was) one of our workload interfaces.
+    pub fn link_changed(&mut self, ifname: &str, desired_interfaces: &[String]) -> bool {
+        let ours = desired_interfaces.iter().any(|i| i == ifname);
+        if ours {
+            // A recreated interface starts with default sysctls.
+            self.sysctl_done.remove(ifname);
+        }
+        self.routes.on_link_added(ifname) || ours
+    }
+
+    /// Forgets which interfaces were configured, so the next apply re-checks
+    /// every sysctl (periodic refresh).
+    pub fn recheck_sysctls(&mut self) {
+        self.sysctl_done.clear();
+    }
+
+    /// Makes the kernel match `desired`; see the module doc.
+    pub async fn apply(
+        &mut self,
+        desired: &DesiredState,
+        force: Force,
+    ) -> Result<ApplySummary, ApplyError> {
+        let mut summary = ApplySummary::default();
+        // Routes first: they gate reachability of new workloads and are cheap.
+        // A new workload's traffic is still dropped by the dispatch chains until
+        // its endpoint chains exist, so this order never opens a hole.
+        let routes_result = self.apply_routes(desired, force.routes, &mut summary).await;
+        let neigh_result = self.apply_neighbors(desired, force.routes).await;
+        summary.sysctl_interfaces = self.apply_sysctls(&desired.interfaces);
+        let tables_result = self
+            .apply_tables(desired, force.iptables, &mut summary)
+            .await;
+        routes_result?;
+        neigh_result?;
+        tables_result?;
+        Ok(summary)
+    }
+
+    async fn apply_routes(
+        &mut self,
+        desired: &DesiredState,
+        force: bool,
+        summary: &mut ApplySummary,
+    ) -> Result<(), ApplyError> {
+        if !force && self.last_routes.as_ref() == Some(&desired.routes) {
+            return Ok(());
+        }
+        self.last_routes = None;
+        let started = Instant::now();
+        self.routes
+            .set_desired(DesiredRoutes::new(desired.routes.iter().cloned())?);
+        let report = self.routes.apply().await;
+        self.metrics
+            .route_table_list_seconds
+            .observe(started.elapsed().as_secs_f64());
+        let report = report?;
+        summary.routes_replaced = report.replaced;
+        summary.routes_deleted = report.deleted;
+        if let Some(first) = report.failures.first() {
+            self.metrics
+                .route_errors
+                .inc_by(report.failures.len() as u64);
+            return Err(ApplyError::RouteWrites(
+                report.failures.len(),
+                format!("{:?} {}: {}", first.op, first.route, first.message),
+            ));
+        }
+        if !report.pending.is_empty() {
+            debug!(
+                pending = report.pending.len(),
+                "routes waiting for their interface"
+            );
+        }
+        self.last_routes = Some(desired.routes.clone());
+        Ok(())
+    }
+
+    async fn apply_neighbors(
+        &mut self,
+        desired: &DesiredState,
+        force: bool,
+    ) -> Result<(), ApplyError> {
+        if !force && self.last_neighbors.as_ref() == Some(&desired.neighbors) {
+            return Ok(());
+        }
+        self.last_neighbors = None;
+        self.neighbors.set_desired(desired.neighbors.clone());
+        let report = self.neighbors.apply().await?;
+        for (n, e) in &report.failures {
+            warn!(neighbor = ?n, error = %e, "neighbour write failed");
+        }
+        // Entries pending on a missing interface are redone on its link event.
+        if report.failures.is_empty() {
+            self.last_neighbors = Some(desired.neighbors.clone());
+        }
+        Ok(())
+    }
+
+    /// Sets sysctls on interfaces not configured yet. An interface that does not
+    /// exist yet is retried on its link event. Returns how many were configured.
+    fn apply_sysctls(&mut self, interfaces: &[String]) -> usize {
+        let wanted: BTreeSet<&str> = interfaces.iter().map(String::as_str).collect();
+        self.sysctl_done.retain(|i| wanted.contains(i.as_str()));
+        let mut configured = 0;
+        for ifname in interfaces {
+            if self.sysctl_done.contains(ifname) {
+                continue;
+            }
+            match configure_interface(&self.proc_sys, ifname) {
+                Ok(written) => {
+                    if !written.is_empty() {
+                        debug!(%ifname, keys = written.len(), "interface sysctls set");
+                    }
+                    configured += 1;
+                    self.sysctl_done.insert(ifname.clone());
+                }
+                Err(SysctlError::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound =>
+                {
+                    debug!(%ifname, "interface not there yet; sysctls wait for it");
+                }
+                Err(error) => warn!(%ifname, %error, "setting interface sysctls failed"),
+            }
+        }
+        configured
+    }
+
+    async fn apply_tables(
+        &mut self,
+        desired: &DesiredState,
+        force: bool,
+        summary: &mut ApplySummary,
+    ) -> Result<(), ApplyError> {
+        if force || self.last_ipsets.as_ref() != Some(&desired.ipsets) {
+            self.last_ipsets = None;
+            match self.ipsets.sync(&desired.ipsets).await {
+                Ok(outcome) => {
+                    self.metrics.ipset_calls.inc_by(outcome.attempts.into());
+                    summary.ipsets_written = outcome.attempts > 0;
+                    self.last_ipsets = Some(desired.ipsets.clone());
+                }
+                Err(e) => {
+                    self.metrics.ipset_errors.inc();
+                    // Rules must not reference sets that do not exist: stop here.
+                    return Err(e.into());
+                }
+            }
+        }
+        for (table, last) in [
+            (&desired.filter, &mut self.last_filter),
+            (&desired.nat, &mut self.last_nat),
+        ] {
+            if !force && last.as_ref() == Some(table) {
+                continue;
+            }
+            *last = None;
+            match self.iptables.sync_table(table).await {
+                Ok(outcome) => {
+                    self.metrics
+                        .iptables_restore_calls
+                        .inc_by(outcome.attempts.into());
+                    summary.iptables_restores += outcome.attempts;
+                    *last = Some(table.clone());
+                }
+                Err(e) => {
+                    if let IptablesError::Restore { attempts, .. } = &e {
+                        self.metrics
+                            .iptables_restore_calls
+                            .inc_by((*attempts).into());
+                    }
+                    self.metrics.iptables_restore_errors.inc();
+                    return Err(e.into());
+                }
+            }
+        }
+        let names: BTreeSet<String> = desired.ipsets.iter().map(|s| s.name.clone()).collect();
+        if force || self.swept_sets.as_ref() != Some(&names) {
+            self.swept_sets = None;
+            let removed = self.ipsets.remove_stale(&desired.ipsets).await?;
+            if !removed.is_empty() {
+                debug!(?removed, "stale ipsets removed");
+            }
+            self.swept_sets = Some(names);
+        }
+        Ok(())
+    }
+}

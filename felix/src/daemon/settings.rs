@@ -1,0 +1,185 @@
+//! felix's own settings from the environment, with Calico's variable names
+//! (`FELIX_<FIELD IN CAPITALS>`). Pure: parsed from a lookup closure.
+
+use std::time::Duration;
+
+use thiserror::Error;
+
+/// Which iptables tools to drive (`--iptables-backend`, `FELIX_IPTABLESBACKEND`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum BackendChoice {
+    /// The backend whose tables already hold rules (Calico's `Auto`).
+    #[default]
+    Auto,
+    Nft,
+    Legacy,
+}
+
+/// Settings of the daemon loop and its servers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FelixConfig {
+    pub node: String,
+    pub backend: BackendChoice,
+    /// `FELIX_HEALTHHOST` (default `localhost`), `FELIX_HEALTHPORT` (9099).
+    pub health_host: String,
+    pub health_port: u16,
+    /// `FELIX_PROMETHEUSMETRICSHOST` (default all addresses), `FELIX_PROMETHEUSMETRICSPORT` (9091).
+    pub metrics_host: String,
+    pub metrics_port: u16,
+    /// `FELIX_ROUTEREFRESHINTERVAL` in seconds (default 90; 0 disables).
+    pub route_refresh: Option<Duration>,
+    /// `FELIX_IPTABLESREFRESHINTERVAL` in seconds (default 90; 0 disables).
+    pub iptables_refresh: Option<Duration>,
+    /// `FELIX_APPLYMININTERVALMS`: minimum time between two applies during a burst
+    /// of updates (default 20 ms). An update arriving when felix is idle is
+    /// applied at once.
+    pub apply_min_interval: Duration,
+}
+
+pub const DEFAULT_REFRESH: Duration = Duration::from_secs(90);
+pub const DEFAULT_APPLY_MIN_INTERVAL: Duration = Duration::from_millis(20);
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("invalid {name}={value:?}: {reason}")]
+pub struct ConfigError {
+    pub name: &'static str,
+    pub value: String,
+    pub reason: &'static str,
+}
+
+impl FelixConfig {
+    /// Defaults for `node`.
+    pub fn new(node: &str) -> Self {
+        Self {
+            node: node.into(),
+            backend: BackendChoice::Auto,
+            health_host: "localhost".into(),
+            health_port: 9099,
+            metrics_host: "0.0.0.0".into(),
+            metrics_port: 9091,
+            route_refresh: Some(DEFAULT_REFRESH),
+            iptables_refresh: Some(DEFAULT_REFRESH),
+            apply_min_interval: DEFAULT_APPLY_MIN_INTERVAL,
+        }
+    }
+
+    /// Overrides the defaults with the `FELIX_*` variables `lookup` knows.
+    pub fn from_lookup(
+        node: &str,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let mut c = Self::new(node);
+        let get = |name: &'static str| {
+            lookup(name)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+                .map(|v| (name, v))
+        };
+        let number = |(name, value): (&'static str, String)| {
+            value.parse::<u64>().map_err(|_| ConfigError {
+                name,
+                value,
+                reason: "not a non-negative integer",
+            })
+        };
+        let port = |(name, value): (&'static str, String)| {
+            value.parse::<u16>().map_err(|_| ConfigError {
+                name,
+                value,
+                reason: "not a port number (0-65535)",
+            })
+        };
+        let interval = |secs: u64| (secs > 0).then(|| Duration::from_secs(secs));
+        if let Some(v) = get("FELIX_HEALTHHOST") {
+            c.health_host = v.1;
+        }
+        if let Some(v) = get("FELIX_HEALTHPORT") {
+            c.health_port = port(v)?;
+        }
+        if let Some(v) = get("FELIX_PROMETHEUSMETRICSHOST") {
+            c.metrics_host = v.1;
+        }
+        if let Some(v) = get("FELIX_PROMETHEUSMETRICSPORT") {
+            c.metrics_port = port(v)?;
+        }
+        if let Some(v) = get("FELIX_ROUTEREFRESHINTERVAL") {
+            c.route_refresh = interval(number(v)?);
+        }
+        if let Some(v) = get("FELIX_IPTABLESREFRESHINTERVAL") {
+            c.iptables_refresh = interval(number(v)?);
+        }
+        if let Some(v) = get("FELIX_APPLYMININTERVALMS") {
+            c.apply_min_interval = Duration::from_millis(number(v)?);
+        }
+        if let Some((name, value)) = get("FELIX_IPTABLESBACKEND") {
+            c.backend = match value.to_ascii_lowercase().as_str() {
+                "auto" => BackendChoice::Auto,
+                "nft" => BackendChoice::Nft,
+                "legacy" => BackendChoice::Legacy,
+                _ => {
+                    return Err(ConfigError {
+                        name,
+                        value,
+                        reason: "not one of Auto, NFT, Legacy",
+                    });
+                }
+            };
+        }
+        Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lookup(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+    }
+
+    #[test]
+    fn defaults_are_calicos() {
+        let c = FelixConfig::from_lookup("n1", lookup(&[])).unwrap();
+        assert_eq!(c, FelixConfig::new("n1"));
+        assert_eq!((c.health_port, c.metrics_port), (9099, 9091));
+        assert_eq!(c.route_refresh, Some(Duration::from_secs(90)));
+    }
+
+    #[test]
+    fn env_overrides_and_zero_disables_refresh() {
+        let c = FelixConfig::from_lookup(
+            "n1",
+            lookup(&[
+                ("FELIX_HEALTHPORT", "19099"),
+                ("FELIX_ROUTEREFRESHINTERVAL", "0"),
+                ("FELIX_IPTABLESREFRESHINTERVAL", "5"),
+                ("FELIX_IPTABLESBACKEND", "Legacy"),
+                ("FELIX_APPLYMININTERVALMS", "50"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.health_port, 19099);
+        assert_eq!(c.route_refresh, None);
+        assert_eq!(c.iptables_refresh, Some(Duration::from_secs(5)));
+        assert_eq!(c.backend, BackendChoice::Legacy);
+        assert_eq!(c.apply_min_interval, Duration::from_millis(50));
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let err =
+            FelixConfig::from_lookup("n1", lookup(&[("FELIX_HEALTHPORT", "99999")])).unwrap_err();
+        assert_eq!(err.name, "FELIX_HEALTHPORT");
+        let err = FelixConfig::from_lookup("n1", lookup(&[("FELIX_ROUTEREFRESHINTERVAL", "-1")]))
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("FELIX_ROUTEREFRESHINTERVAL=\"-1\""),
+            "{err}"
+        );
+    }
+}

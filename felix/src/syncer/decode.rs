@@ -1,0 +1,218 @@
+//! Pure decoding of datastore keys and values into calculation [`Update`]s.
+//!
+//! The key is the truth about an object's identity (as in Calico's etcdv3 backend):
+//! `metadata.name`/`namespace` are taken from it, so that the deletion of a key
+//! always removes exactly what its puts created. `metadata.resourceVersion` is
+//! dropped, so that a re-listed but unchanged object compares equal to the one the
+//! calculation holds and costs nothing.
+
+use config::datastore::{RESOURCE_ROOT, resource_prefix};
+use config::model::{
+    AnyResource, GlobalNetworkPolicy, IPPool, NetworkPolicy, Profile, ResourceKind,
+    WorkloadEndpoint,
+};
+use ipam::{AffinityState, BlockAffinity};
+use thiserror::Error;
+
+use crate::calc::{PolicyKey, Update, WepKey};
+
+/// One prefix felix watches.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Watched {
+    /// All objects of one resource kind.
+    Resource(ResourceKind),
+    /// This node's IPAM block affinities (`/calico/ipam/v2/host/<node>/`).
+    Affinities { node: String },
+}
+
+impl Watched {
+    /// Every prefix felix needs for its model: all workload endpoints (remote ones
+    /// feed ipsets), pools, both policy kinds, profiles, and this node's affinities.
+    pub fn all(node: &str) -> Vec<Watched> {
+        [
+            ResourceKind::WorkloadEndpoint,
+            ResourceKind::IPPool,
+            ResourceKind::NetworkPolicy,
+            ResourceKind::GlobalNetworkPolicy,
+            ResourceKind::Profile,
+        ]
+        .into_iter()
+        .map(Watched::Resource)
+        .chain([Watched::Affinities { node: node.into() }])
+        .collect()
+    }
+
+    /// The etcd key prefix (ends with `/`).
+    pub fn prefix(&self) -> String {
+        match self {
+            Watched::Resource(kind) => match kind {
+                ResourceKind::WorkloadEndpoint => resource_prefix::<WorkloadEndpoint>(None),
+                ResourceKind::IPPool => resource_prefix::<IPPool>(None),
+                ResourceKind::NetworkPolicy => resource_prefix::<NetworkPolicy>(None),
+                ResourceKind::GlobalNetworkPolicy => resource_prefix::<GlobalNetworkPolicy>(None),
+                ResourceKind::Profile => resource_prefix::<Profile>(None),
+                other => format!("{RESOURCE_ROOT}{}/", other.plural()),
+            },
+            // Both families: `.../host/<node>/ipv4/block/...` and `.../ipv6/...`.
+            Watched::Affinities { node } => {
+                let v4 = ipam::keys::host_affinity_prefix(node, 4);
+                v4.strip_suffix("ipv4/block/").unwrap_or(&v4).to_string()
+            }
+        }
+    }
+
+    /// A short label for logs and metrics.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Watched::Resource(kind) => kind.plural(),
+            Watched::Affinities { .. } => "blockaffinities",
+        }
+    }
+}
+
+/// Why a key or value was not turned into an update.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum DecodeError {
+    #[error("key {key}: not of the form {expected}")]
+    BadKey { key: String, expected: &'static str },
+    #[error("key {key}: value is not JSON: {reason}")]
+    NotJson { key: String, reason: String },
+    #[error("key {key}: value is not a valid {kind}: {reason}")]
+    Undecodable {
+        key: String,
+        kind: &'static str,
+        reason: String,
+    },
+    #[error("key {key}: {kind} fails validation: {reason}")]
+    Invalid {
+        key: String,
+        kind: &'static str,
+        reason: String,
+    },
+}
+
+/// `<namespace>/<name>` or `<name>` after the kind's prefix.
+fn key_identity(
+    kind: ResourceKind,
+    key: &str,
+    prefix: &str,
+) -> Result<(Option<String>, String), DecodeError> {
+    let bad = || DecodeError::BadKey {
+        key: key.into(),
+        expected: if kind.namespaced() {
+            "<prefix><namespace>/<name>"
+        } else {
+            "<prefix><name>"
+        },
+    };
+    let rest = key.strip_prefix(prefix).ok_or_else(bad)?;
+    let parts: Vec<&str> = rest.split('/').collect();
+    match (kind.namespaced(), parts.as_slice()) {
+        (true, [ns, name]) if !ns.is_empty() && !name.is_empty() => {
+            Ok((Some(ns.to_string()), name.to_string()))
+        }
+        (false, [name]) if !name.is_empty() => Ok((None, name.to_string())),
+        _ => Err(bad()),
+    }
+}
+
+impl Watched {
+    /// The update for a put of `value` at `key`. `Ok(None)` for objects the
+    /// calculation does not use.
+    pub fn decode_put(&self, key: &str, value: &[u8]) -> Result<Option<Update>, DecodeError> {
+        match self {
+            Watched::Resource(kind) => decode_resource(*kind, &self.prefix(), key, value),
+            Watched::Affinities { node } => decode_affinity(node, key, value).map(Some),
+        }
+    }
+
+    /// The update for the deletion of `key`.
+    pub fn decode_delete(&self, key: &str) -> Result<Option<Update>, DecodeError> {
+        match self {
+            Watched::Resource(kind) => {
+                let (ns, name) = key_identity(*kind, key, &self.prefix())?;
+                let ns = ns.unwrap_or_default();
+                Ok(match kind {
+                    ResourceKind::WorkloadEndpoint => {
+                        Some(Update::WepDeleted(WepKey::new(&ns, &name)))
+                    }
+                    ResourceKind::NetworkPolicy => {
+                        Some(Update::PolicyDeleted(PolicyKey::namespaced(&ns, &name)))
+                    }
+                    ResourceKind::GlobalNetworkPolicy => {
+                        Some(Update::PolicyDeleted(PolicyKey::Global(name)))
+                    }
+                    ResourceKind::Profile => Some(Update::ProfileDeleted(name)),
+                    ResourceKind::IPPool => Some(Update::PoolDeleted(name)),
+                    _ => None,
+                })
+            }
+            Watched::Affinities { node } => {
+                let (_, block) = affinity_key(node, key)?;
+                Ok(Some(Update::BlockAffinityRemoved(block)))
+            }
+        }
+    }
+}
+
+fn decode_resource(
+    kind: ResourceKind,
+    prefix: &str,
+    key: &str,
+    value: &[u8],
+) -> Result<Option<Update>, DecodeError> {
+    let (namespace, name) = key_identity(kind, key, prefix)?;
+    let json: serde_json::Value =
+        serde_json::from_slice(value).map_err(|e| DecodeError::NotJson {
+            key: key.into(),
+            reason: e.to_string(),
+        })?;
+    let mut resource =
+        AnyResource::from_value(kind, json).map_err(|reason| DecodeError::Undecodable {
+            key: key.into(),
+            kind: kind.kind_name(),
+            reason,
+        })?;
+    let meta = resource.meta_mut();
+    meta.name = name;
+    meta.namespace = namespace;
+    meta.resource_version = None;
+    config::validate::validate(&resource).map_err(|errors| DecodeError::Invalid {
+        key: key.into(),
+        kind: kind.kind_name(),
+        reason: errors.to_string(),
+    })?;
+    Ok(Update::from_resource(resource))
+}
+
+fn affinity_key(node: &str, key: &str) -> Result<(String, ipnet::IpNet), DecodeError> {
+    match ipam::keys::parse_affinity_key(key) {
+        Some((host, block)) if host == node => Ok((host, block)),
+        _ => Err(DecodeError::BadKey {
+            key: key.into(),
+            expected: "/calico/ipam/v2/host/<this node>/ipv<4|6>/block/<cidr with - for />",
+        }),
+    }
+}
+
+/// Only a confirmed, not deleted affinity makes the block ours (REFERENCE.md
+/// section 3: a pending affinity does not count as ownership).
+fn decode_affinity(node: &str, key: &str, value: &[u8]) -> Result<Update, DecodeError> {
+    let (_, block) = affinity_key(node, key)?;
+    let affinity: BlockAffinity =
+        serde_json::from_slice(value).map_err(|e| DecodeError::Undecodable {
+            key: key.into(),
+            kind: "BlockAffinity",
+            reason: e.to_string(),
+        })?;
+    Ok(
+        if affinity.state == AffinityState::Confirmed && !affinity.deleted {
+            Update::BlockAffinityConfirmed(block)
+        } else {
+            Update::BlockAffinityRemoved(block)
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests;

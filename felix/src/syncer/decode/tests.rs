@@ -1,0 +1,89 @@
+use super::*;
+
+const NP: &str = "/calico/resources/v3/projectcalico.org/networkpolicies/";
+
+fn np_json(selector: &str, protocol: &str) -> Vec<u8> {
+    format!(
+        r#"{{"kind":"NetworkPolicy","apiVersion":"projectcalico.org/v3",
+        "metadata":{{"name":"ignored","namespace":"other","resourceVersion":"7"}},
+        "spec":{{"selector":"{selector}","ingress":[{{"action":"Allow","protocol":"{protocol}"}}]}}}}"#
+    )
+    .into_bytes()
+}
+
+#[test]
+fn prefixes() {
+    let all = Watched::all("node-1");
+    let prefixes: Vec<String> = all.iter().map(Watched::prefix).collect();
+    assert!(prefixes.contains(&NP.to_string()), "{prefixes:?}");
+    assert!(
+        prefixes.contains(&"/calico/ipam/v2/host/node-1/".to_string()),
+        "{prefixes:?}"
+    );
+    assert_eq!(all.len(), 6);
+}
+
+#[test]
+fn key_is_the_identity_and_resource_version_is_dropped() {
+    let w = Watched::Resource(ResourceKind::NetworkPolicy);
+    let update = w
+        .decode_put(&format!("{NP}ns1/p1"), &np_json("app == 'b'", "TCP"))
+        .unwrap()
+        .unwrap();
+    let Update::NetworkPolicySet(p) = update else {
+        panic!("{update:?}")
+    };
+    assert_eq!(p.metadata.name, "p1");
+    assert_eq!(p.metadata.namespace.as_deref(), Some("ns1"));
+    assert_eq!(p.metadata.resource_version, None);
+    assert!(matches!(
+        w.decode_delete(&format!("{NP}ns1/p1")).unwrap(),
+        Some(Update::PolicyDeleted(PolicyKey::Namespaced { namespace, name })) if namespace == "ns1" && name == "p1"
+    ));
+}
+
+#[test]
+fn invalid_objects_are_errors_naming_the_key() {
+    let w = Watched::Resource(ResourceKind::NetworkPolicy);
+    let key = format!("{NP}ns1/bad");
+    let err = w.decode_put(&key, &np_json("app == ", "TCP")).unwrap_err();
+    assert!(matches!(err, DecodeError::Invalid { .. }), "{err:?}");
+    assert!(err.to_string().contains(&key), "{err}");
+    let err = w.decode_put(&key, &np_json("all()", "NOPE")).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            DecodeError::Undecodable { .. } | DecodeError::Invalid { .. }
+        ),
+        "{err:?}"
+    );
+    let err = w.decode_put(&key, b"{not json").unwrap_err();
+    assert!(matches!(err, DecodeError::NotJson { .. }), "{err:?}");
+    let err = w
+        .decode_put(&format!("{NP}toodeep/a/b"), &np_json("all()", "TCP"))
+        .unwrap_err();
+    assert!(matches!(err, DecodeError::BadKey { .. }), "{err:?}");
+}
+
+#[test]
+fn affinities_only_confirmed_counts() {
+    let w = Watched::Affinities {
+        node: "node-1".into(),
+    };
+    let key = "/calico/ipam/v2/host/node-1/ipv4/block/10.244.1.0-26";
+    let block: ipnet::IpNet = "10.244.1.0/26".parse().unwrap();
+    let put = |v: &str| w.decode_put(key, v.as_bytes()).unwrap().unwrap();
+    assert!(
+        matches!(put(r#"{"state":"confirmed"}"#), Update::BlockAffinityConfirmed(b) if b == block)
+    );
+    assert!(matches!(put(r#"{"state":"pending"}"#), Update::BlockAffinityRemoved(b) if b == block));
+    assert!(matches!(
+        put(r#"{"state":"confirmed","deleted":true}"#),
+        Update::BlockAffinityRemoved(_)
+    ));
+    assert!(
+        matches!(w.decode_delete(key).unwrap(), Some(Update::BlockAffinityRemoved(b)) if b == block)
+    );
+    let other = "/calico/ipam/v2/host/node-2/ipv4/block/10.244.1.0-26";
+    assert!(w.decode_put(other, br#"{"state":"confirmed"}"#).is_err());
+}
