@@ -266,9 +266,32 @@ impl Host {
             Path::new("/usr/lib/cni").join(plugin)
         };
         let mut cmd = tokio::process::Command::new("ip");
-        cmd.args(["netns", "exec", &self.ns_name])
-            .arg(&binary)
-            .env_clear()
+        cmd.args(["netns", "exec", &self.ns_name]).arg(&binary);
+        self.spawn(cmd, command, pod, conf, extra_env).await
+    }
+
+    /// Like [`run`](Self::run), but spawns the binary directly from this thread (which is
+    /// in the host namespace), so that a measurement holds the plugin and nothing else.
+    pub async fn run_direct(
+        &self,
+        plugin: &str,
+        command: &str,
+        pod: &Pod,
+        conf: &Value,
+    ) -> Outcome {
+        let cmd = tokio::process::Command::new(self.bin_dir.join(plugin));
+        self.spawn(cmd, command, pod, conf, &[]).await
+    }
+
+    async fn spawn(
+        &self,
+        mut cmd: tokio::process::Command,
+        command: &str,
+        pod: &Pod,
+        conf: &Value,
+        extra_env: &[(&str, &str)],
+    ) -> Outcome {
+        cmd.env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("CNI_COMMAND", command)
             .env("CNI_CONTAINERID", &pod.container_id)
