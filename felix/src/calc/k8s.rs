@@ -117,6 +117,8 @@ pub fn convert_network_policy(np: &knet::NetworkPolicy) -> Result<NetworkPolicy,
 }
 
 type FieldError = (String, String);
+/// Ports per protocol: `None` protocol = any; an empty list = every port.
+type PortsByProtocol = Vec<(Option<Protocol>, Vec<Port>)>;
 
 /// One rule per (peer, protocol); no peers = any peer, no ports = any port.
 fn rules(
@@ -164,7 +166,7 @@ fn rules(
 fn ports_by_protocol(
     ports: &[knet::NetworkPolicyPort],
     at: &str,
-) -> Result<Vec<(Option<Protocol>, Vec<Port>)>, FieldError> {
+) -> Result<PortsByProtocol, FieldError> {
     if ports.is_empty() {
         return Ok(vec![(None, Vec::new())]);
     }

@@ -25,7 +25,7 @@ pub enum RuleError {
     BadSelector {
         field: String,
         value: String,
-        source: ParseError,
+        source: Box<ParseError>,
     },
     #[error(
         "{field}: ports need a protocol that has ports (TCP, UDP, SCTP), the rule has {protocol}"
@@ -263,7 +263,7 @@ impl Side {
         Selector::parse(s).map_err(|source| RuleError::BadSelector {
             field: format!("{}.{field}", self.name),
             value: s.into(),
-            source,
+            source: Box::new(source),
         })
     }
 
