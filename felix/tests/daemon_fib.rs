@@ -25,7 +25,7 @@ fn felix_routes() -> Vec<String> {
 #[test]
 fn endpoints_and_affinities_become_routes() {
     let prefix = daemon_harness::unique_prefix();
-    let node_ns = Netns::new(&format!("{prefix}-node"));
+    let node_ns = Netns::new_node(&format!("{prefix}-node"));
     let node = format!("{prefix}-n");
     let pod_a = Pod::new(&node_ns, "ns1", "pod-a", "10.65.0.2", 1);
     let ns_path = node_ns.path();

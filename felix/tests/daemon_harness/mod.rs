@@ -71,6 +71,19 @@ impl Netns {
         ns
     }
 
+    /// A node namespace: like [`Netns::new`], plus a default route out of a
+    /// veth whose peer is down (traffic to unknown destinations dies there).
+    /// Proxy ARP answers a pod's ARP for 169.254.1.1 only when the node has a
+    /// unicast route to it through another interface, as a real host's default
+    /// route is.
+    pub fn new_node(name: &str) -> Self {
+        let ns = Self::new(name);
+        ns.exec("ip link add upl0 type veth peer name upl1");
+        ns.exec("ip link set upl0 up");
+        ns.exec("ip route add default dev upl0");
+        ns
+    }
+
     pub fn path(&self) -> PathBuf {
         PathBuf::from("/var/run/netns").join(&self.name)
     }
