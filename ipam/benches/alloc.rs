@@ -2,7 +2,12 @@
 //! transactions on the same etcd in the same run.
 //!
 //! `cargo bench -p ipam --bench alloc` (env `IPAM_BENCH_OPS` = allocations per client).
+//!
+//! Besides rates and latencies it prints, per operation, the etcd requests that etcd itself
+//! counted (its `/metrics`), and the latency of the allocations that opened a new block
+//! (the slow path: a block claim), so round trips are measured rather than guessed.
 
+use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 use config::datastore::{Datastore, TxnOp};
@@ -13,6 +18,49 @@ struct Stats {
     ops: usize,
     wall: Duration,
     lat: Vec<Duration>,
+}
+
+/// gRPC requests etcd has handled, by method (Range, Txn, ...), from its Prometheus metrics.
+fn etcd_requests(endpoint: &str) -> std::collections::BTreeMap<String, f64> {
+    let addr = endpoint.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).expect("connect to etcd metrics");
+    write!(s, "GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut body = String::new();
+    s.read_to_string(&mut body).unwrap();
+    let mut out = std::collections::BTreeMap::new();
+    for line in body.lines() {
+        let Some(rest) = line.strip_prefix("grpc_server_handled_total{") else {
+            continue;
+        };
+        let Some(m) = rest.split("grpc_method=\"").nth(1) else {
+            continue;
+        };
+        let method = m.split('"').next().unwrap_or_default().to_string();
+        let n: f64 = line
+            .rsplit(' ')
+            .next()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0);
+        *out.entry(method).or_insert(0.0) += n;
+    }
+    out
+}
+
+/// Requests per operation between two metric snapshots, e.g. "Range 0.31 Txn 1.02".
+fn per_op(
+    before: &std::collections::BTreeMap<String, f64>,
+    after: &std::collections::BTreeMap<String, f64>,
+    ops: usize,
+) -> String {
+    after
+        .iter()
+        .filter(|(m, _)| *m == "Range" || *m == "Txn")
+        .map(|(m, n)| {
+            let d = n - before.get(m).copied().unwrap_or(0.0);
+            format!("{m} {:.3}", d / ops as f64)
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl Stats {
@@ -71,7 +119,7 @@ async fn ipam_run(
     clients: usize,
     ops: usize,
     cold: bool,
-) -> (Stats, Stats) {
+) -> (Stats, Stats, Vec<Duration>) {
     let pools = PoolSource::Static(vec![PoolSpec::new("10.0.0.0/12".parse().unwrap(), 26)]);
     let ds = ds.clone();
     let mk = move || Ipam::new(ds.clone(), pools.clone());
@@ -84,6 +132,9 @@ async fn ipam_run(
             tokio::spawn(async move {
                 let mut lat = Vec::with_capacity(ops);
                 let mut got = Vec::with_capacity(ops);
+                // Latencies of the allocations that landed in a block other than the previous one.
+                let mut new_block = Vec::new();
+                let mut last_block = None;
                 for n in 0..ops {
                     let args = AutoAssignArgs {
                         num_v4: 1,
@@ -96,18 +147,24 @@ async fn ipam_run(
                     let ipam = if cold { mk() } else { ipam.clone() };
                     let a = ipam.auto_assign(&args).await.unwrap();
                     lat.push(t.elapsed());
+                    if last_block != Some(a[0].block) {
+                        new_block.push(t.elapsed());
+                        last_block = Some(a[0].block);
+                    }
                     got.push((a[0], args.handle_id));
                 }
-                (lat, got, ipam)
+                (lat, got, ipam, new_block)
             })
         })
         .collect();
     let mut parts = Vec::new();
     let mut held = Vec::new();
+    let mut new_block = Vec::new();
     for t in tasks {
-        let (lat, got, ipam) = t.await.unwrap();
+        let (lat, got, ipam, nb) = t.await.unwrap();
         parts.push(lat);
         held.push((got, ipam));
+        new_block.extend(nb);
     }
     let alloc = Stats::merge(parts, start.elapsed());
     let start = Instant::now();
@@ -136,7 +193,7 @@ async fn ipam_run(
     for t in tasks {
         parts.push(t.await.unwrap());
     }
-    (alloc, Stats::merge(parts, start.elapsed()))
+    (alloc, Stats::merge(parts, start.elapsed()), new_block)
 }
 
 fn row(name: &str, s: &Stats, base: Option<&Stats>) {
@@ -166,11 +223,34 @@ fn main() {
         let ds = etcd.datastore().await;
         // Warm up connections and etcd.
         raw_cas(&ds, "warm", 8, 50).await;
+        let ep = etcd.endpoint();
         let cas1 = raw_cas(&ds, "one", 1, ops).await;
         let cas8 = raw_cas(&ds, "eight", 8, ops).await;
-        let (a1, r1) = ipam_run(&ds, "w1", 1, ops, false).await;
-        let (a8, r8) = ipam_run(&ds, "w8", 8, ops, false).await;
-        let (c8, cr8) = ipam_run(&ds, "c8", 8, ops / 2, true).await;
+        let m0 = etcd_requests(&ep);
+        let (a1, r1, _) = ipam_run(&ds, "w1", 1, ops, false).await;
+        let m1 = etcd_requests(&ep);
+        let (a8, r8, nb8) = ipam_run(&ds, "w8", 8, ops, false).await;
+        let m2 = etcd_requests(&ep);
+        let (c8, cr8, _) = ipam_run(&ds, "c8", 8, ops / 2, true).await;
+        let m3 = etcd_requests(&ep);
+        println!();
+        println!(
+            "etcd requests per allocate+release cycle: 1 client: {}; 8 clients: {}; cold: {}",
+            per_op(&m0, &m1, ops),
+            per_op(&m1, &m2, 8 * ops),
+            per_op(&m2, &m3, 8 * (ops / 2)),
+        );
+        if !nb8.is_empty() {
+            let mut nb = nb8;
+            nb.sort();
+            let ms = |d: Duration| d.as_secs_f64() * 1e3;
+            println!(
+                "8 clients: {} allocations opened a new block: p50 {:.2} ms, max {:.2} ms",
+                nb.len(),
+                ms(nb[nb.len() / 2]),
+                ms(nb[nb.len() - 1]),
+            );
+        }
         println!();
         println!(
             "{:<44} {:>7} {:>9} {:>8} {:>8} {:>7}",

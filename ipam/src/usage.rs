@@ -33,6 +33,7 @@ pub struct PoolUsage {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Usage {
     pub pools: Vec<PoolUsage>,
+    /// Ordered by address (IPv4 first), as calicoctl prints them.
     pub blocks: Vec<BlockUsage>,
 }
 
@@ -74,6 +75,9 @@ impl Ipam {
                 usage.blocks.push(bu);
             }
         }
+        // etcd lists keys in byte order ("10.0.0.128-26" before "10.0.0.64-26"); calicoctl
+        // prints blocks by address. `IpNet` orders IPv4 before IPv6, then numerically.
+        usage.blocks.sort_by_key(|b| b.cidr);
         Ok(usage)
     }
 }

@@ -137,7 +137,13 @@ async fn release_with_stale_sequence_cannot_free_reallocated_ip() {
         sequence_number: Some(first.sequence),
         handle: None,
     };
-    assert!(e.ipam.release_ips(std::slice::from_ref(&rel)).await.unwrap().is_empty());
+    assert!(
+        e.ipam
+            .release_ips(std::slice::from_ref(&rel))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let again = e.ipam.auto_assign(&args("n", "h-new", 1)).await.unwrap();
     assert_eq!(again[0].ip, first.ip);
     assert_ne!(again[0].sequence, first.sequence);
@@ -169,7 +175,13 @@ async fn release_with_stale_sequence_cannot_free_reallocated_ip() {
         sequence_number: Some(again[0].sequence),
         handle: Some("h-new".into()),
     };
-    assert!(e.ipam.release_ips(std::slice::from_ref(&ok)).await.unwrap().is_empty());
+    assert!(
+        e.ipam
+            .release_ips(std::slice::from_ref(&ok))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert!(
         e.ipam
             .datastore()
@@ -727,6 +739,31 @@ async fn usage_per_pool_and_block() {
     assert_eq!(
         per_block,
         vec![(Some("n1".into()), 3), (Some("n2".into()), 1)]
+    );
+
+    // Blocks come by address, not by etcd's key order ("10.12.0.128-26" < "10.12.0.64-26").
+    e.ipam
+        .claim_affinity(net("10.12.0.0/24"), "n3")
+        .await
+        .unwrap();
+    let order: Vec<IpNet> = e
+        .ipam
+        .ip_usage()
+        .await
+        .unwrap()
+        .blocks
+        .iter()
+        .map(|b| b.cidr)
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "10.12.0.0/26",
+            "10.12.0.64/26",
+            "10.12.0.128/26",
+            "10.12.0.192/26"
+        ]
+        .map(net)
     );
 }
 
