@@ -5,7 +5,7 @@
 //! and the handle (created, or updated at its mod revision): a crash can never leave an
 //! address without its handle count or a handle count without its address.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 
 use ipnet::IpNet;
@@ -131,22 +131,41 @@ impl Ipam {
         let start = out.len();
         let need = |out: &Vec<Assigned>| num - (out.len() - start);
 
-        // (1a) The block this client allocated from last, from cache: one round trip.
-        if let Some(cidr) = self.hot_block(host, version).filter(|c| in_pools(c)) {
+        // (1a) The block this client allocated from last, from cache, when the cached copy
+        // has room: one transaction. (A cached full block is re-checked in (1b).)
+        if let Some(st) = self
+            .hot_block(host, version)
+            .filter(|c| in_pools(c))
+            .and_then(|c| self.cached_block(&c))
+            .filter(|st| st.block.free_count() > 0)
+        {
+            let cidr = st.block.cidr;
             out.extend(
-                self.alloc_in_block(&cidr, need(out), args, Use::Affine(host), First::Cache)
-                    .await?,
+                self.alloc_in_block(
+                    &cidr,
+                    need(out),
+                    args,
+                    Use::Affine(host),
+                    First::Given(Box::new(st)),
+                )
+                .await?,
             );
         }
-        // (1b) All confirmed affine blocks (after repairing half-done claims), read in
-        // parallel; only those with free addresses are tried.
-        let mut affine_count = 0u32;
+        // (1b) All confirmed affine blocks (after repairing half-done claims); only those
+        // with free addresses are tried. The affinity list, the config and a revision check
+        // of the cached copies of our blocks go out together; only blocks that changed
+        // since (or were never cached) are read.
+        let mut confirmed: Vec<IpNet> = Vec::new();
         let mut config = None;
         if need(out) > 0 {
-            let (affs, cfg) =
-                futures::try_join!(self.host_affinities(host, version), self.get_config())?;
+            let cached = self.cached_affine_blocks(host, version);
+            let (affs, cfg, current) = futures::try_join!(
+                self.host_affinities(host, version),
+                self.get_config(),
+                self.still_current(&cached)
+            )?;
             config = Some(cfg);
-            let mut confirmed: Vec<IpNet> = affs
+            confirmed = affs
                 .iter()
                 .filter(|a| a.state == AffinityState::Confirmed)
                 .map(|a| a.cidr)
@@ -154,19 +173,31 @@ impl Ipam {
             if affs.iter().any(|a| a.state != AffinityState::Confirmed) {
                 confirmed.extend(self.repair_pending(&affs, host).await?);
             }
-            affine_count = confirmed.len() as u32;
-            let wanted: Vec<IpNet> = confirmed.into_iter().filter(|c| in_pools(c)).collect();
-            let states =
-                futures::future::try_join_all(wanted.iter().map(|c| self.read_block(c))).await?;
-            for st in states.into_iter().flatten() {
+            let mut known: HashMap<IpNet, BlockState> = cached
+                .into_iter()
+                .filter(|st| current.contains(&st.block.cidr))
+                .map(|st| (st.block.cidr, st))
+                .collect();
+            let wanted: Vec<IpNet> = confirmed.iter().copied().filter(in_pools).collect();
+            let to_read: Vec<IpNet> = wanted
+                .iter()
+                .filter(|c| !known.contains_key(c))
+                .copied()
+                .collect();
+            let read =
+                futures::future::try_join_all(to_read.iter().map(|c| self.read_block(c))).await?;
+            known.extend(read.into_iter().flatten().map(|st| (st.block.cidr, st)));
+            for cidr in &wanted {
                 if need(out) == 0 {
                     break;
                 }
+                let Some(st) = known.remove(cidr) else {
+                    continue;
+                };
                 if st.block.free_count() > 0 && st.block.is_affine_to(host) {
-                    let cidr = st.block.cidr;
                     out.extend(
                         self.alloc_in_block(
-                            &cidr,
+                            cidr,
                             need(out),
                             args,
                             Use::Affine(host),
@@ -189,6 +220,10 @@ impl Ipam {
             Some(0) | None => cfg.effective_max_blocks(),
             Some(n) => n,
         };
+        // Blocks affine to the host count against the cap; a block of ours that only lacked
+        // its affinity key (claim result `new: false`) does not count again.
+        let mut affine_count = confirmed.len() as u32;
+        let mut affine: HashSet<IpNet> = confirmed.into_iter().collect();
         let mut reason = Exhaustion::AutoAllocateDisabled;
         let mut rounds = 0;
         while need(out) > 0 && cfg.auto_allocate_blocks {
@@ -197,11 +232,16 @@ impl Ipam {
                 reason = Exhaustion::MaxBlocksPerHost { limit };
                 break;
             }
-            match self.claim_block(host, &pools, &cfg).await? {
+            match self
+                .claim_block(host, &pools, &affine, need(out), args)
+                .await?
+            {
                 Some(c) => {
                     if c.new {
                         affine_count += 1;
                     }
+                    affine.insert(c.cidr);
+                    out.extend(c.assigned);
                     out.extend(
                         self.alloc_in_block(
                             &c.cidr,

@@ -2,14 +2,19 @@
 //!
 //! Candidates walk a pool's blocks in order from a start index derived from an FNV-1 hash
 //! of the node name (as Calico seeds its walk with one), so a node keeps returning to the
-//! same region of the pool and concurrent nodes rarely race for the same block.
+//! same region of the pool and concurrent nodes rarely race for the same block. The hash is
+//! mixed before use: FNV-1 of `node-1` and `node-2` differs only in the low bits, and a
+//! start of `hash mod n` would put such nodes on adjacent blocks, every claim racing the
+//! neighbours' (Calico feeds the hash to Go's PRNG as a seed, which spreads them too).
 //!
-//! The claim itself: write the affinity `pending` (create-if-absent), then in ONE
-//! transaction create the block with `affinity: host:<node>` and mark the affinity
-//! `confirmed`. If the block already exists for another node, our pending affinity is
-//! removed and the next candidate is tried.
+//! `auto_assign` claims a free candidate in one transaction together with its first
+//! allocation (`claim_alloc`). The step-by-step claim here serves `calicoctl ipam claim`
+//! and finishes claims a crash left half done: write the affinity `pending`
+//! (create-if-absent), then in ONE transaction create the block with
+//! `affinity: host:<node>` and mark the affinity `confirmed`. If the block already exists
+//! for another node, our pending affinity is removed and the next candidate is tried.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ipnet::IpNet;
@@ -17,8 +22,9 @@ use ipnet::IpNet;
 use config::datastore::{DatastoreError, TxnOp};
 
 use crate::affinity::{AffinityState, BlockAffinity};
+use crate::assign::{Assigned, AutoAssignArgs};
 use crate::block::AllocationBlock;
-use crate::config::IpamConfig;
+use crate::claim_alloc::ClaimAlloc;
 use crate::error::{IpamError, Result};
 use crate::handle::encode;
 use crate::keys::{affinity_key, block_key};
@@ -40,23 +46,38 @@ pub fn fnv1_32(data: &[u8]) -> u32 {
     h
 }
 
+/// SplitMix64's finalizer: every input bit affects every output bit, so hashes that differ
+/// in one low bit land far apart.
+fn mix64(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Index of the first block `host` tries among `n`.
+pub fn walk_start(host: &str, n: u128) -> u128 {
+    u128::from(mix64(u64::from(fnv1_32(host.as_bytes())))) % n
+}
+
 /// The blocks of `pool` in the order `host` tries them: every block exactly once, starting
-/// at `fnv1_32(host) mod num_blocks` and wrapping around.
+/// at [`walk_start`] and wrapping around.
 pub fn candidate_blocks<'a>(pool: &'a PoolSpec, host: &str) -> impl Iterator<Item = IpNet> + 'a {
     let n = pool.num_blocks();
-    let start = u128::from(fnv1_32(host.as_bytes())) % n;
+    let start = walk_start(host, n);
     (0..n).map(move |k| pool.nth_block((start + k) % n))
 }
 
 /// A block obtained for a host by [`Ipam::claim_block`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Claimed {
     pub cidr: IpNet,
     /// False when the block already was the host's (it counts against no new limit).
     pub new: bool,
+    /// Addresses allocated by the claiming transaction itself (may be none).
+    pub assigned: Vec<Assigned>,
 }
 
-/// Claims tried from the cached block set before listing all blocks.
+/// Unknown candidates tried before listing all blocks to see which exist.
 const FAST_CLAIM_TRIES: usize = 3;
 
 /// What the claim walk needs to know about an existing block.
@@ -68,7 +89,7 @@ struct Existing {
     claim_time: Option<String>,
 }
 
-fn new_block_sequence() -> u64 {
+pub(crate) fn new_block_sequence() -> u64 {
     // As Calico: seed the sequence with the time, so a deleted and re-created block never
     // hands out an (ordinal, sequence) pair seen before.
     SystemTime::now()
@@ -78,32 +99,40 @@ fn new_block_sequence() -> u64 {
 }
 
 impl Ipam {
-    /// Finds and claims a block for `host` in `pools`, or `None` when every block exists and
-    /// none is reclaimable.
+    /// Finds and claims a block for `host` in `pools`, allocating up to `num` addresses of
+    /// it for `args` in the claiming transaction where it can; `None` when every block
+    /// exists and none is reclaimable. `affine`: blocks `host` has an affinity to already
+    /// (skipped by the walk: they exist).
     pub(crate) async fn claim_block(
         &self,
         host: &str,
         pools: &[PoolSpec],
-        _cfg: &IpamConfig,
+        affine: &HashSet<IpNet>,
+        num: usize,
+        args: &AutoAssignArgs,
     ) -> Result<Option<Claimed>> {
         let Some(version) = pools.first().map(|p| crate::keys::family(&p.cidr)) else {
             return Ok(None);
         };
-        // Fast path for long-lived clients: walk past blocks known to exist and claim the
-        // first unknown one; a block created meanwhile by someone else just fails the claim.
-        if let Some(known) = self.known_blocks(version) {
-            let mut tries = 0;
-            'walk: for pool in pools {
-                for cidr in candidate_blocks(pool, host).filter(|c| !known.contains(c)) {
-                    let won = self.try_claim(&cidr, host).await?;
-                    self.mark_known(cidr);
-                    if won {
-                        return Ok(Some(Claimed { cidr, new: true }));
-                    }
-                    tries += 1;
-                    if tries >= FAST_CLAIM_TRIES {
-                        break 'walk;
-                    }
+        // Fast path: walk past blocks known to exist (ours, and those of the last listing)
+        // and claim the first other one; a block that exists after all just fails its
+        // create guard. Listing every block costs far more than a few failed claims.
+        let known = self.known_blocks(version).unwrap_or_default();
+        let mut tries = 0;
+        'walk: for pool in pools {
+            for cidr in
+                candidate_blocks(pool, host).filter(|c| !known.contains(c) && !affine.contains(c))
+            {
+                if let Some(assigned) = self.claim_one(&cidr, host, num, args).await? {
+                    return Ok(Some(Claimed {
+                        cidr,
+                        new: true,
+                        assigned,
+                    }));
+                }
+                tries += 1;
+                if tries >= FAST_CLAIM_TRIES {
+                    break 'walk;
                 }
             }
         }
@@ -128,15 +157,22 @@ impl Ipam {
             for cidr in candidate_blocks(pool, host) {
                 match existing.get(&cidr) {
                     None => {
-                        if self.try_claim(&cidr, host).await? {
-                            self.mark_known(cidr);
-                            return Ok(Some(Claimed { cidr, new: true }));
+                        if let Some(assigned) = self.claim_one(&cidr, host, num, args).await? {
+                            return Ok(Some(Claimed {
+                                cidr,
+                                new: true,
+                                assigned,
+                            }));
                         }
                     }
                     Some(e) if e.owner.as_deref() == Some(host) && e.free > 0 => {
                         // Ours with space but not in our confirmed list: repair the affinity.
                         self.ensure_confirmed(host, &cidr).await?;
-                        return Ok(Some(Claimed { cidr, new: false }));
+                        return Ok(Some(Claimed {
+                            cidr,
+                            new: false,
+                            assigned: Vec::new(),
+                        }));
                     }
                     Some(e)
                         if e.empty
@@ -166,13 +202,36 @@ impl Ipam {
                 Ok(()) => {
                     tracing::info!(block = %cidr, from = %owner, to = host, "reclaiming empty block");
                     if self.try_claim(&cidr, host).await? {
-                        return Ok(Some(Claimed { cidr, new: true }));
+                        return Ok(Some(Claimed {
+                            cidr,
+                            new: true,
+                            assigned: Vec::new(),
+                        }));
                     }
                 }
                 Err(e) => tracing::debug!(block = %cidr, error = %e, "empty block not reclaimed"),
             }
         }
         Ok(None)
+    }
+
+    /// Claims the absent block `cidr` with its first allocation; `None` when it exists.
+    async fn claim_one(
+        &self,
+        cidr: &IpNet,
+        host: &str,
+        num: usize,
+        args: &AutoAssignArgs,
+    ) -> Result<Option<Vec<Assigned>>> {
+        match self.claim_with_allocation(cidr, host, num, args).await? {
+            ClaimAlloc::Done(assigned) => Ok(Some(assigned)),
+            ClaimAlloc::Taken => Ok(None),
+            ClaimAlloc::AffinityExists => {
+                let won = self.try_claim(cidr, host).await?;
+                self.mark_known(*cidr);
+                Ok(won.then(Vec::new))
+            }
+        }
     }
 
     /// Claims `cidr` for `host`. `Ok(true)` when the block now exists with our affinity and
@@ -314,7 +373,7 @@ mod tests {
             sorted,
             (0..4).map(|i| pool.nth_block(i)).collect::<Vec<_>>()
         );
-        let start = (fnv1_32(b"node-a") % 4) as u128;
+        let start = walk_start("node-a", 4);
         assert_eq!(a[0], pool.nth_block(start));
         assert_eq!(a[1], pool.nth_block((start + 1) % 4));
         // Different hosts start at different places in a large pool.
@@ -323,5 +382,14 @@ mod tests {
             .map(|i| candidate_blocks(&big, &format!("node-{i}")).next().unwrap())
             .collect();
         assert!(starts.len() >= 18, "hash spreads node starts: {starts:?}");
+        // Names differing in the last character must not start on neighbouring blocks
+        // (their walks would race for the same blocks on every claim).
+        let n = PoolSpec::new("10.0.0.0/12".parse().unwrap(), 26).num_blocks();
+        let mut idx: Vec<u128> = (0..8)
+            .map(|i| walk_start(&format!("node-{i}"), n))
+            .collect();
+        idx.sort();
+        let min_gap = idx.windows(2).map(|w| w[1] - w[0]).min().unwrap();
+        assert!(min_gap > 20, "starts {idx:?} too close ({min_gap} blocks)");
     }
 }

@@ -10,6 +10,7 @@ pub mod assign;
 pub mod block;
 pub mod check;
 pub mod claim;
+mod claim_alloc;
 mod claimtime;
 pub mod config;
 pub mod error;

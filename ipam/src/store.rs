@@ -2,12 +2,12 @@
 //! handles this client wrote last. The cache only saves reads: every write is guarded by the
 //! cached mod revision, so a stale entry turns into a conflict, a re-read and a retry.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use ipnet::IpNet;
 
-use config::datastore::{Datastore, TxnOp};
+use config::datastore::{Datastore, DatastoreError, TxnOp};
 
 use crate::block::AllocationBlock;
 use crate::error::{IpamError, Result};
@@ -43,6 +43,9 @@ impl BlockState {
         }
     }
 }
+
+/// Compares per revision-check transaction, below etcd's default `--max-txn-ops` (128).
+const TXN_COMPARES: usize = 100;
 
 /// Entries kept per cache map before it is cleared (bounds memory of long-lived clients).
 const CACHE_LIMIT: usize = 4096;
@@ -271,6 +274,48 @@ impl Ipam {
                 c.handles.insert(h.id.clone(), h);
             }
         }
+    }
+
+    /// Cached copies of the blocks of `version` affine to `host`.
+    pub(crate) fn cached_affine_blocks(&self, host: &str, version: u8) -> Vec<BlockState> {
+        self.cache()
+            .blocks
+            .values()
+            .filter(|st| {
+                crate::keys::family(&st.block.cidr) == version && st.block.is_affine_to(host)
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// The blocks among `cached` still at their cached revision, found by one read-only
+    /// transaction of revision compares per chunk: no block value is transferred, so a
+    /// node's full blocks are re-checked at the cost of one small request.
+    pub(crate) async fn still_current(&self, cached: &[BlockState]) -> Result<HashSet<IpNet>> {
+        let checks = cached.chunks(TXN_COMPARES).map(|chunk| async move {
+            let ops = chunk
+                .iter()
+                .map(|st| TxnOp::CheckRevision {
+                    key: block_key(&st.block.cidr),
+                    mod_revision: st.mod_revision,
+                })
+                .collect();
+            match self.ds.txn(ops).await {
+                Ok(_) => Ok(HashSet::new()),
+                Err(DatastoreError::Conflict { keys }) => Ok(keys.into_iter().collect()),
+                Err(e) => Err(IpamError::from(e)),
+            }
+        });
+        let changed: HashSet<String> = futures::future::try_join_all(checks)
+            .await?
+            .into_iter()
+            .flatten()
+            .collect();
+        Ok(cached
+            .iter()
+            .map(|st| st.block.cidr)
+            .filter(|c| !changed.contains(&block_key(c)))
+            .collect())
     }
 
     /// A cached block holding `ip`, if any.

@@ -45,9 +45,20 @@ fn child_entry() {
                 ds,
                 ipam::PoolSource::Static(vec![pool(&get("IPAM_POOL"), 28)]),
             );
-            ipam.auto_assign(&args(&get("IPAM_HOST"), &get("IPAM_LABEL"), 1))
-                .await
-                .unwrap();
+            let host = get("IPAM_HOST");
+            if std::env::var(ipam::retry::FAILPOINT_ENV).as_deref() == Ok("after-affinity-pending")
+            {
+                // auto_assign claims in one transaction; the step-by-step claim (pending,
+                // then block + confirmed) is what `calicoctl ipam claim` runs.
+                let block = pool(&get("IPAM_POOL"), 28).nth_block(0);
+                ipam.claim_affinity(block, &host).await.unwrap();
+            } else {
+                let a = args(&host, &get("IPAM_LABEL"), 1);
+                // A fresh host's first allocation claims its block in the same transaction
+                // (after-block-claim); the second allocates from that block (after-allocation).
+                ipam.auto_assign(&a).await.unwrap();
+                ipam.auto_assign(&a).await.unwrap();
+            }
         }),
         other => panic!("unknown role {other}"),
     }
@@ -262,8 +273,9 @@ async fn allocator_killed_at_each_failpoint_leaves_repairable_state() {
         // The next allocation on that host succeeds and repairs.
         let mine = format!("parent-{fp}");
         let got = e.ipam.auto_assign(&args(&host, &mine, 1)).await.unwrap();
-        if fp == "after-allocation" {
-            // The child's allocation was committed (block and handle together).
+        if fp != "after-affinity-pending" {
+            // The child's allocation was committed (block and handle together; at
+            // after-block-claim, with the claim itself).
             let h = e
                 .ipam
                 .datastore()
@@ -272,8 +284,12 @@ async fn allocator_killed_at_each_failpoint_leaves_repairable_state() {
                 .unwrap();
             assert!(h.is_some(), "{fp}: child's handle written with its address");
             let freed = e.ipam.release_by_handle(&child_handle).await.unwrap();
-            assert_eq!(freed.len(), 1);
-            assert_ne!(freed[0], got[0].ip, "{fp}: never the same address twice");
+            let committed = if fp == "after-allocation" { 2 } else { 1 };
+            assert_eq!(freed.len(), committed, "{fp}: {freed:?}");
+            assert!(
+                !freed.contains(&got[0].ip),
+                "{fp}: never the same address twice"
+            );
         }
         live.insert(mine);
         let in_use = InUse {
