@@ -15,20 +15,19 @@ use config::selector::Selector;
 use ipnet::IpNet;
 
 use super::error::CalcError;
-use super::ipsets::{EndpointView, NamespaceLabels, SetSpec, pool_sets};
+use super::ipsets::{EndpointView, NamespaceLabels, SetSpec};
 use super::model::{CalcInput, Changed, NAMESPACE_PROFILE_PREFIX, PolicyKey, Update, WepKey};
 use super::names::{Direction, policy_chain};
-use super::policy::endpoint::{
-    EndpointPlan, EndpointToHostAction, dispatch_chains, endpoint_chain_for, nat_chains,
-    static_filter_chains,
-};
+use super::policy::endpoint::{EndpointPlan, EndpointToHostAction, endpoint_chain_for};
 use super::policy::rule::NamedPorts;
 use super::policy::{RenderedChains, render_policy, render_profile};
 use super::routes::{LocalNetworking, local_networking};
-use crate::dataplane::ipsets::{IpSet, SetType};
-use crate::dataplane::iptables::{Chain, DesiredTable, Family, Table, standard_jumps};
+use crate::dataplane::ipsets::IpSet;
+use crate::dataplane::iptables::{Chain, DesiredTable};
 use crate::dataplane::neighbors::NeighborSpec;
 use crate::dataplane::routes::RouteSpec;
+
+mod assemble;
 
 /// Settings that change the rendering.
 #[derive(Clone, Debug, Default)]
@@ -442,85 +441,6 @@ impl Calculator {
             endpoint_chain_for(Direction::Egress, &ifname, &plan(Direction::Egress)),
         ];
         self.ep_chains.insert(key.clone(), (ifname, chains));
-    }
-
-    /// Builds the output from the caches.
-    pub fn assemble(&self) -> DesiredState {
-        let mut errors = Vec::new();
-        let mut by_ifname: BTreeMap<&str, &WepKey> = BTreeMap::new();
-        let mut ep_chains = Vec::new();
-        for (key, (ifname, chains)) in &self.ep_chains {
-            if let Some(first) = by_ifname.get(ifname.as_str()) {
-                errors.push(CalcError::Endpoint {
-                    endpoint: format!("{}/{}", key.namespace, key.name),
-                    reason: format!(
-                        "interface {ifname} is already used by {}/{}",
-                        first.namespace, first.name
-                    ),
-                });
-                continue;
-            }
-            by_ifname.insert(ifname, key);
-            ep_chains.extend(chains.iter().cloned());
-        }
-        let mut chains = static_filter_chains(self.config.endpoint_to_host);
-        chains.extend(dispatch_chains(by_ifname.keys().copied()));
-        ep_chains.sort_by(|a, b| a.name.cmp(&b.name));
-        chains.extend(ep_chains);
-        let mut policy_keys: Vec<&PolicyKey> = self.policies.keys().collect();
-        policy_keys.sort();
-        let mut policy_chains = Vec::new();
-        for key in policy_keys {
-            let p = &self.policies[key];
-            errors.extend(p.error.iter().cloned());
-            if !p.local_eps.is_empty() {
-                errors.extend(p.rendered.errors.iter().cloned());
-                policy_chains.extend(p.rendered.chains.iter().cloned());
-            }
-        }
-        policy_chains.sort_by(|a, b| a.name.cmp(&b.name));
-        chains.extend(policy_chains);
-        let mut profile_names: Vec<&String> = self.profiles.keys().collect();
-        profile_names.sort();
-        for name in profile_names {
-            errors.extend(self.profiles[name].errors.iter().cloned());
-            chains.extend(self.profiles[name].chains.iter().cloned());
-        }
-        let filter = DesiredTable::new(Table::Filter, chains, standard_jumps(Table::Filter));
-
-        let [masq, all] = pool_sets(self.input.pools.values());
-        let nat = DesiredTable::new(
-            Table::Nat,
-            nat_chains(!masq.members.is_empty()),
-            standard_jumps(Table::Nat),
-        );
-        let mut ipsets: Vec<IpSet> = self
-            .sets
-            .iter()
-            .filter_map(|(name, state)| {
-                let spec = state.spec.as_ref()?;
-                let mut members: BTreeSet<IpNet> = state.members.keys().copied().collect();
-                members.extend(spec.fixed_members());
-                Some(IpSet {
-                    name: name.clone(),
-                    kind: SetType::HashNet,
-                    family: Family::V4,
-                    members,
-                })
-            })
-            .collect();
-        ipsets.extend([masq, all]);
-        ipsets.sort_by(|a, b| a.name.cmp(&b.name));
-        errors.extend(self.networking.errors.iter().cloned());
-        DesiredState {
-            filter,
-            nat,
-            ipsets,
-            routes: self.networking.routes.clone(),
-            neighbors: self.networking.neighbors.clone(),
-            interfaces: self.networking.interfaces.clone(),
-            errors,
-        }
     }
 }
 
