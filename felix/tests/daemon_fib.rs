@@ -152,3 +152,64 @@ fn endpoints_and_affinities_become_routes() {
     });
     drop(pod_a);
 }
+
+#[test]
+fn periodic_refresh_repairs_tampering() {
+    let prefix = daemon_harness::unique_prefix();
+    let node_ns = Netns::new_node(&format!("{prefix}-node"));
+    let node = format!("{prefix}-n");
+    let pod = Pod::new(&node_ns, "ns1", "pod-a", "10.65.0.2", 1);
+    let ns_path = node_ns.path();
+    let (iface, wep, wep_json) = (
+        pod.iface.clone(),
+        pod.wep_name(&node),
+        pod.wep_json(&node, &[]),
+    );
+    in_ns(&node_ns, move || async move {
+        let etcd = EtcdServer::start().await;
+        let ds = etcd.datastore().await;
+        put_json(
+            &ds,
+            &key("profiles", None, "kns.ns1"),
+            &kns_profile("ns1", &[]),
+        )
+        .await;
+        put_json(&ds, &key("workloadendpoints", Some("ns1"), &wep), &wep_json).await;
+        let env = [
+            ("FELIX_ROUTEREFRESHINTERVAL", "1"),
+            ("FELIX_IPTABLESREFRESHINTERVAL", "1"),
+        ];
+        let _felix = Felix::start(&node, &etcd.endpoint(), &env);
+        let p = ns_path.clone();
+        eventually(WAIT, "felix ready", || {
+            http_get(p.clone(), 9099, "/readiness").is_some_and(|(c, _)| c == 200)
+        })
+        .await;
+        let want = format!("10.65.0.2 dev {iface} scope link");
+        assert!(felix_routes().contains(&want));
+        let chain = format!("cali-tw-{iface}");
+        let rules = || run("iptables-save", &["-t", "filter"]);
+        assert!(rules().contains(&format!("-A {chain} ")));
+
+        // Someone deletes our route and empties our chain and a jump rule.
+        run("ip", &["route", "del", "10.65.0.2/32", "dev", &iface]);
+        run("iptables", &["-F", &chain]);
+        let forward = run("iptables", &["-S", "FORWARD"]);
+        let first = forward.lines().nth(1).unwrap_or_default();
+        assert!(first.contains("-j cali-FORWARD"), "{forward}");
+        run("iptables", &["-D", "FORWARD", "1"]);
+        assert!(!felix_routes().contains(&want));
+        eventually(Duration::from_secs(5), "route repaired", || {
+            felix_routes().contains(&want)
+        })
+        .await;
+        eventually(Duration::from_secs(5), "rules repaired", || {
+            let r = rules();
+            r.contains(&format!("-A {chain} "))
+                && r.contains("-A FORWARD")
+                && r.contains("-j cali-FORWARD")
+        })
+        .await;
+    });
+    drop(pod);
+}
