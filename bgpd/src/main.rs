@@ -1,4 +1,7 @@
-//! `bgpd --config FILE`: the BGP speaker daemon.
+//! `bgpd --config FILE`: the BGP speaker daemon, configured from a file; or
+//! `bgpd --datastore`: configured from the Calico datastore (mesh, BGPPeers, route
+//! reflection, this node's IPAM blocks) and kept in step with it, as Calico's confd does
+//! for BIRD.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -20,8 +23,21 @@ use bgpd::peer::Listener;
 )]
 struct Args {
     /// YAML configuration file.
-    #[arg(long, short = 'c')]
-    config: PathBuf,
+    #[arg(
+        long,
+        short = 'c',
+        required_unless_present = "datastore",
+        conflicts_with = "datastore"
+    )]
+    config: Option<PathBuf>,
+    /// Take the configuration from the Calico datastore (etcd) for node NODENAME.
+    #[arg(long)]
+    datastore: bool,
+    /// This node's name in the datastore (with --datastore).
+    #[arg(long, env = "NODENAME")]
+    node_name: Option<String>,
+    #[command(flatten)]
+    etcd: config::settings::EtcdArgs,
     /// Control socket path (overrides `controlSocket`).
     #[arg(long, short = 's')]
     control_socket: Option<PathBuf>,
@@ -45,14 +61,47 @@ fn main() -> anyhow::Result<()> {
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .init();
     let args = Args::parse();
-    let cfg = Config::load(&args.config).context("configuration refused")?;
-    tokio::runtime::Builder::new_multi_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .build()?
-        .block_on(run(args, cfg))
+        .build()?;
+    match &args.config {
+        Some(path) => {
+            let cfg = Config::load(path).context("configuration refused")?;
+            runtime.block_on(run(args, cfg, None))
+        }
+        None => runtime.block_on(run_from_datastore(args)),
+    }
 }
 
-async fn run(args: Args, cfg: Config) -> anyhow::Result<()> {
+/// Calico mode: read the node's BGP configuration from etcd, then follow changes.
+async fn run_from_datastore(args: Args) -> anyhow::Result<()> {
+    let settings = config::settings::Settings::from_env_and_args(&args.etcd)?;
+    let node = args
+        .node_name
+        .clone()
+        .or(settings.node_name.clone())
+        .context("--datastore needs the node name: set NODENAME or --node-name")?;
+    let ds = config::datastore::Datastore::connect(&settings.etcd).await?;
+    let (desired, revision) = bgpd::calico::initial(&ds, &node)
+        .await
+        .with_context(|| format!("reading node {node}'s BGP configuration"))?;
+    let cfg = bgpd::calico::daemon_config(&desired, true, None, None);
+    let follower: Follower =
+        Box::new(move |handle| Box::pin(bgpd::calico::follow(ds, node, handle, desired, revision)));
+    run(args, cfg, Some(follower)).await
+}
+
+/// Keeps a running daemon in step with its configuration source (Calico mode); returns
+/// only when it cannot go on.
+type Follower = Box<
+    dyn FnOnce(
+            bgpd::daemon::DaemonHandle,
+        )
+            -> futures::future::BoxFuture<'static, Result<(), bgpd::calico::CalicoError>>
+        + Send,
+>;
+
+async fn run(args: Args, cfg: Config, follower: Option<Follower>) -> anyhow::Result<()> {
     let fib = if cfg.fib && !args.no_fib {
         Some(Fib::start().await.context("starting FIB install")?)
     } else {
@@ -85,10 +134,24 @@ async fn run(args: Args, cfg: Config) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("metrics on {m}"))?;
     }
+    let mut follow = follower.map(|f| tokio::spawn(f(handle.clone())));
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut failure = None;
     tokio::select! {
         _ = term.recv() => info!("SIGTERM"),
         _ = tokio::signal::ctrl_c() => info!("SIGINT"),
+        done = async { follow.as_mut().expect("guarded").await }, if follow.is_some() => {
+            let reason = match done {
+                Ok(Ok(())) => "the datastore follower ended".to_string(),
+                Ok(Err(e)) => e.to_string(),
+                Err(e) => format!("the datastore follower panicked: {e}"),
+            };
+            error!(error = %reason, "stopping");
+            failure = Some(reason);
+        }
+    }
+    if let Some(task) = &follow {
+        task.abort();
     }
     handle.shutdown().await;
     if let Err(e) = owner.await {
@@ -96,5 +159,8 @@ async fn run(args: Args, cfg: Config) -> anyhow::Result<()> {
     }
     let _ = std::fs::remove_file(&control);
     info!("bgpd stopped");
-    Ok(())
+    match failure {
+        Some(reason) => anyhow::bail!(reason),
+        None => Ok(()),
+    }
 }

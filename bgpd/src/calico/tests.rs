@@ -1,0 +1,224 @@
+use std::net::IpAddr;
+
+use config::model::{AnyResource, parse_documents};
+use ipnet::IpNet;
+
+use super::*;
+use crate::daemon::ConfigUpdate;
+
+fn node(name: &str, ip: &str, extra_bgp: &str, labels: &str) -> String {
+    format!(
+        "apiVersion: projectcalico.org/v3\nkind: Node\nmetadata:\n  name: {name}\n  labels: {{{labels}}}\nspec:\n  bgp:\n    ipv4Address: {ip}/16\n{extra_bgp}---\n"
+    )
+}
+
+fn view(yaml: &str) -> ClusterView {
+    let mut v = ClusterView::default();
+    for r in parse_documents(yaml).unwrap() {
+        match r {
+            AnyResource::Node(n) => v.nodes.push(n),
+            AnyResource::BGPPeer(p) => v.peers.push(p),
+            AnyResource::BGPConfiguration(c) => v.bgp_config = Some(c),
+            AnyResource::IPPool(p) => v.pools.push(p),
+            other => panic!("unexpected {:?}", other.kind()),
+        }
+    }
+    v
+}
+
+fn three_nodes() -> String {
+    node("node1", "172.18.0.11", "", "")
+        + &node("node2", "172.18.0.12", "", "")
+        + &node("node3", "172.18.0.13", "    asNumber: 65003\n", "")
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+fn net(s: &str) -> IpNet {
+    s.parse().unwrap()
+}
+
+#[test]
+fn full_mesh_with_lower_address_connecting() {
+    let v = view(&three_nodes());
+    let d1 = desired(&v, "node1").unwrap();
+    assert_eq!(d1.identity.as_number, 64512);
+    assert_eq!(d1.identity.router_id.to_string(), "172.18.0.11");
+    assert_eq!(d1.identity.cluster_id, None);
+    let names: Vec<String> = d1.peers.values().map(|p| p.name()).collect();
+    assert_eq!(names, ["Mesh_172_18_0_12", "Mesh_172_18_0_13"]);
+    assert!(
+        d1.peers.values().all(|p| !p.passive),
+        "lowest address connects to all"
+    );
+    assert_eq!(d1.peers[&ip("172.18.0.13")].as_number, 65003);
+
+    let d3 = desired(&v, "node3").unwrap();
+    assert_eq!(d3.identity.as_number, 65003);
+    assert!(
+        d3.peers.values().all(|p| p.passive),
+        "highest address waits for all"
+    );
+    let d2 = desired(&v, "node2").unwrap();
+    assert!(!d2.peers[&ip("172.18.0.13")].passive);
+    assert!(d2.peers[&ip("172.18.0.11")].passive);
+}
+
+#[test]
+fn mesh_off_means_no_peers_and_default_as_comes_from_bgp_configuration() {
+    let yaml = three_nodes()
+        + "apiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata: {name: default}\nspec: {nodeToNodeMeshEnabled: false, asNumber: 64600}\n";
+    let d = desired(&view(&yaml), "node1").unwrap();
+    assert!(d.peers.is_empty());
+    assert_eq!(d.identity.as_number, 64600);
+}
+
+const RR_PEERING: &str = "apiVersion: projectcalico.org/v3
+kind: BGPPeer
+metadata: {name: peer-with-route-reflectors}
+spec:
+  nodeSelector: all()
+  peerSelector: route-reflector == 'true'
+---
+";
+
+#[test]
+fn route_reflector_recipe() {
+    let yaml = node("node1", "172.18.0.11", "", "")
+        + &node("node2", "172.18.0.12", "", "")
+        + &node(
+            "rr1",
+            "172.18.0.2",
+            "    routeReflectorClusterID: 224.0.0.1\n",
+            "route-reflector: 'true'",
+        )
+        + &node(
+            "rr2",
+            "172.18.0.3",
+            "    routeReflectorClusterID: 224.0.0.1\n",
+            "route-reflector: 'true'",
+        )
+        + RR_PEERING
+        + "apiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata: {name: default}\nspec: {nodeToNodeMeshEnabled: false}\n";
+    let v = view(&yaml);
+
+    let client = desired(&v, "node1").unwrap();
+    let names: Vec<String> = client.peers.values().map(|p| p.name()).collect();
+    assert_eq!(names, ["Node_172_18_0_2", "Node_172_18_0_3"]);
+    assert!(client.peers.values().all(|p| !p.route_reflector_client));
+
+    let rr = desired(&v, "rr1").unwrap();
+    assert_eq!(rr.identity.cluster_id, Some("224.0.0.1".parse().unwrap()));
+    // Clients reach the RR through the symmetric selector peering; the other RR of the
+    // same cluster is a plain iBGP peer.
+    assert!(rr.peers[&ip("172.18.0.11")].route_reflector_client);
+    assert!(rr.peers[&ip("172.18.0.12")].route_reflector_client);
+    assert!(!rr.peers[&ip("172.18.0.3")].route_reflector_client);
+    assert_eq!(rr.peers.len(), 3);
+    // 172.18.0.2 < 172.18.0.11: the RR connects, the client waits.
+    assert!(!rr.peers[&ip("172.18.0.11")].passive);
+    assert!(client.peers[&ip("172.18.0.2")].passive);
+}
+
+#[test]
+fn route_reflector_leaves_the_mesh_but_clients_keep_it() {
+    let yaml = three_nodes()
+        + &node(
+            "rr1",
+            "172.18.0.2",
+            "    routeReflectorClusterID: 224.0.0.1\n",
+            "route-reflector: 'true'",
+        )
+        + RR_PEERING;
+    let v = view(&yaml);
+    let n1 = desired(&v, "node1").unwrap();
+    assert_eq!(n1.peers[&ip("172.18.0.12")].name(), "Mesh_172_18_0_12");
+    assert_eq!(n1.peers[&ip("172.18.0.2")].name(), "Node_172_18_0_2");
+    let rr = desired(&v, "rr1").unwrap();
+    assert!(rr.peers.values().all(|p| p.name().starts_with("Node_")));
+    // node3 is in another AS: a peer, but not a reflection client.
+    assert!(!rr.peers[&ip("172.18.0.13")].route_reflector_client);
+}
+
+#[test]
+fn explicit_peers_global_and_per_node() {
+    let yaml = three_nodes()
+        + "apiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: {name: tor}\nspec: {peerIP: '10.0.0.1:1790', asNumber: 64500}\n---\n"
+        + "apiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: {name: n2only}\nspec: {node: node2, peerIP: 10.0.0.2, asNumber: 64501}\n---\n"
+        + "apiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: {name: over-mesh}\nspec: {node: node1, peerIP: 172.18.0.12, asNumber: 64512}\n";
+    let v = view(&yaml);
+    let d1 = desired(&v, "node1").unwrap();
+    let tor = &d1.peers[&ip("10.0.0.1")];
+    assert_eq!(
+        (tor.name().as_str(), tor.port, tor.as_number),
+        ("Global_10_0_0_1", 1790, 64500)
+    );
+    assert!(!d1.peers.contains_key(&ip("10.0.0.2")));
+    // An explicit peer replaces the mesh session to the same address.
+    assert_eq!(d1.peers[&ip("172.18.0.12")].name(), "Node_172_18_0_12");
+    let d2 = desired(&v, "node2").unwrap();
+    assert_eq!(d2.peers[&ip("10.0.0.2")].name(), "Node_10_0_0_2");
+}
+
+#[test]
+fn exports_only_confirmed_blocks_and_borrowed_addresses_inside_exported_pools() {
+    let yaml = three_nodes()
+        + "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {name: pods}\nspec: {cidr: 10.244.0.0/16}\n---\n"
+        + "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {name: quiet}\nspec: {cidr: 10.99.0.0/16, disableBGPExport: true}\n";
+    let mut v = view(&yaml);
+    v.affine_blocks = vec![
+        net("10.244.1.0/26"),
+        net("10.99.0.0/26"),
+        net("192.168.0.0/26"),
+    ];
+    v.borrowed = vec![ip("10.244.7.5"), ip("10.244.1.9"), ip("10.99.3.3")];
+    let d = desired(&v, "node1").unwrap();
+    let got: Vec<String> = d.originate.iter().map(ToString::to_string).collect();
+    assert_eq!(got, ["10.244.1.0/26", "10.244.7.5/32"]);
+}
+
+#[test]
+fn unknown_node_or_missing_address_is_an_error() {
+    let v = view(&three_nodes());
+    assert_eq!(
+        desired(&v, "node9"),
+        Err(DesiredError::NoSuchNode("node9".into()))
+    );
+    let bare =
+        view("apiVersion: projectcalico.org/v3\nkind: Node\nmetadata: {name: bare}\nspec: {}\n");
+    assert!(matches!(
+        desired(&bare, "bare"),
+        Err(DesiredError::NoAddress { .. })
+    ));
+}
+
+#[test]
+fn updates_diff_peers_and_prefixes() {
+    let v = view(&three_nodes());
+    let old = desired(&v, "node1").unwrap();
+    let mut new = old.clone();
+    new.peers.remove(&ip("172.18.0.13"));
+    new.peers.get_mut(&ip("172.18.0.12")).unwrap().hold_time = 90;
+    new.originate.insert(net("10.244.0.0/26"));
+    let ups = updates(&old, &new);
+    let text: Vec<String> = ups
+        .iter()
+        .map(|u| match u {
+            ConfigUpdate::RemovePeer(ip) => format!("remove {ip}"),
+            ConfigUpdate::AddPeer(p) => format!("add {} hold {}", p.address, p.hold_time),
+            ConfigUpdate::SetOriginated(p) => format!("originate {p:?}"),
+        })
+        .collect();
+    assert_eq!(
+        text,
+        [
+            "remove 172.18.0.12",
+            "remove 172.18.0.13",
+            "add 172.18.0.12 hold 90",
+            "originate [10.244.0.0/26]"
+        ]
+    );
+    assert!(updates(&old, &old).is_empty());
+}
