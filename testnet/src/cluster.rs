@@ -64,6 +64,8 @@ pub struct Cluster {
     pub work: tempfile_dir::Dir,
     // Drop order matters: pods, then node daemons, then nodes, then etcd and the fabric.
     pub pods: Vec<Pod>,
+    /// Kubernetes namespaces whose `kns.` profile exists.
+    pub namespaces: Vec<String>,
     pub nodes: Vec<Node>,
     pub etcd: Option<Daemon>,
     pub fabric: Netns,
@@ -127,6 +129,7 @@ impl Cluster {
             prefix,
             work,
             pods: Vec::new(),
+            namespaces: Vec::new(),
             nodes: Vec::new(),
             etcd: None,
             fabric,
@@ -205,6 +208,17 @@ impl Cluster {
             "eth0",
         ])?;
         ns.ip(&["link", "set", "eth0", "up"])?;
+        // Like a real node, a default gateway: proxy ARP on the cali interfaces answers
+        // for 169.254.1.1 only when the node has a route to it.
+        ns.ip(&[
+            "route",
+            "add",
+            "default",
+            "via",
+            FABRIC_GATEWAY,
+            "dev",
+            "eth0",
+        ])?;
         ns.sysctl("net.ipv4.ip_forward", "1")?;
         self.nodes.push(Node {
             name: name.to_string(),
@@ -302,8 +316,23 @@ impl Cluster {
         Ok(())
     }
 
+    /// Creates the namespace's `kns.<ns>` profile (allow all, namespace label) as Calico's
+    /// kube-controllers does for every Kubernetes namespace, once.
+    fn ensure_namespace(&mut self, namespace: &str) -> Result<()> {
+        if self.namespaces.iter().any(|n| n == namespace) {
+            return Ok(());
+        }
+        let profile = format!(
+            "apiVersion: projectcalico.org/v3\nkind: Profile\nmetadata:\n  name: kns.{namespace}\nspec:\n  ingress:\n  - action: Allow\n  egress:\n  - action: Allow\n  labelsToApply:\n    projectcalico.org/name: {namespace}\n"
+        );
+        self.calicoctl(&["apply", "-f", "-"], Some(&profile))?;
+        self.namespaces.push(namespace.to_string());
+        Ok(())
+    }
+
     /// Wires a pod with the real CNI plugin (`calico` + `calico-ipam`), as kubelet would.
     pub fn add_pod(&mut self, node: &str, namespace: &str, name: &str) -> Result<String> {
+        self.ensure_namespace(namespace)?;
         let container_id = format!("{}{:04}{name}", self.prefix, self.pods.len());
         let ns = Netns::create(&format!("{}-pod-{}", self.prefix, self.pods.len()))?;
         let conf = self.cni_config(node);

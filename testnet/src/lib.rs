@@ -6,5 +6,6 @@
 pub mod cluster;
 pub mod daemon;
 pub mod netns;
+pub mod scenario;
 
 pub use cluster::{Cluster, Node, Pod};
