@@ -1,0 +1,159 @@
+//! Needs root. The whole system end to end: felix, bgpd (Calico mode), the CNI plugins,
+//! calicoctl and etcd, in a virtual cluster of network namespaces.
+
+use std::time::Duration;
+
+use testnet::scenario::{self, Shape};
+
+fn shape(route_reflector: bool) -> Shape {
+    Shape {
+        nodes: 3,
+        pods_per_node: 2,
+        route_reflector,
+    }
+}
+
+/// The peer rows of `calicoctl node status` on a node: (address, type, state, info).
+fn peer_rows(cluster: &testnet::Cluster, node: &str) -> Vec<Vec<String>> {
+    let n = cluster.node(node).unwrap();
+    let socket = n.bgp_socket(cluster.work.path());
+    let out = cluster
+        .calicoctl_in(
+            &n.ns,
+            &["node", "status", "--socket", socket.to_str().unwrap()],
+            None,
+        )
+        .unwrap();
+    out.lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| PEER"))
+        .map(|l| {
+            l.trim_matches('|')
+                .split('|')
+                .map(|c| c.trim().to_string())
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn full_mesh_cluster_routes_and_pings() {
+    let mut cluster = scenario::build(&shape(false)).expect("cluster");
+    scenario::wait_converged(&cluster, Duration::from_secs(60)).unwrap();
+    let pings = scenario::ping_across_nodes(&cluster).unwrap();
+    assert_eq!(pings.len(), 12);
+    for p in &pings {
+        assert!(p.ok, "{} -> {} ({}) failed", p.from, p.to, p.to_ip);
+    }
+    let rows = peer_rows(&cluster, "node1");
+    let expected: Vec<Vec<String>> = ["172.18.0.12", "172.18.0.13"]
+        .iter()
+        .map(|ip| vec![ip.to_string(), "node-to-node mesh".into(), "up".into()])
+        .collect();
+    let got: Vec<Vec<String>> = rows.iter().map(|r| r[..3].to_vec()).collect();
+    assert_eq!(got, expected);
+    assert!(rows.iter().all(|r| r[4] == "Established"));
+
+    // A node's BGP daemon stops: the others withdraw its block; it returns: routes return.
+    let node3_block = cluster
+        .routes("node3")
+        .unwrap()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("blackhole ")
+                .map(|r| r.split_whitespace().next().unwrap().to_string())
+        })
+        .unwrap();
+    let node3 = cluster
+        .nodes
+        .iter_mut()
+        .find(|n| n.name == "node3")
+        .unwrap();
+    let bgpd = node3
+        .daemons
+        .iter_mut()
+        .find(|d| d.name().ends_with("/bgpd"))
+        .unwrap();
+    bgpd.stop(Duration::from_secs(5));
+    testnet::daemon::wait_until(
+        "node3's block to be withdrawn",
+        Duration::from_secs(20),
+        || !cluster.routes("node1").unwrap().contains(&node3_block),
+    )
+    .unwrap();
+    assert!(
+        !cluster
+            .ping("pod-1-1", &cluster.pod("pod-3-1").unwrap().ip.clone(), 1)
+            .unwrap()
+    );
+    let socket = cluster
+        .node("node3")
+        .unwrap()
+        .bgp_socket(cluster.work.path());
+    cluster
+        .start_daemon(
+            "node3",
+            "bgpd",
+            &["--datastore", "--control-socket", socket.to_str().unwrap()],
+            &[],
+        )
+        .unwrap();
+    scenario::wait_converged(&cluster, Duration::from_secs(60)).unwrap();
+    let to = cluster.pod("pod-3-1").unwrap().ip.clone();
+    assert!(cluster.ping("pod-1-1", &to, 3).unwrap());
+}
+
+#[test]
+fn route_reflector_cluster_routes_and_pings() {
+    let cluster = scenario::build(&shape(true)).expect("cluster");
+    scenario::wait_converged(&cluster, Duration::from_secs(60)).unwrap();
+    for p in scenario::ping_across_nodes(&cluster).unwrap() {
+        assert!(p.ok, "{} -> {} ({}) failed", p.from, p.to, p.to_ip);
+    }
+    // Clients peer with the reflector only; the reflector with every client.
+    let rows = peer_rows(&cluster, "node1");
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0][..3], ["172.18.0.14", "node specific", "up"]);
+    let rr_rows = peer_rows(&cluster, "rr1");
+    assert_eq!(rr_rows.len(), 3, "{rr_rows:?}");
+    assert!(rr_rows.iter().all(|r| r[2] == "up"), "{rr_rows:?}");
+    // Reflected routes keep the originating node as next hop (RFC 4456).
+    let routes = cluster.routes("node1").unwrap();
+    let n2 = cluster.node("node2").unwrap().ip.clone();
+    assert!(
+        routes
+            .lines()
+            .any(|l| l.contains(&format!("via {n2} dev eth0 proto bgp"))),
+        "{routes}"
+    );
+}
+
+#[test]
+fn pod_churn_keeps_ipam_consistent_and_routes_right() {
+    let mut cluster = scenario::build(&Shape {
+        nodes: 2,
+        pods_per_node: 1,
+        route_reflector: false,
+    })
+    .expect("cluster");
+    scenario::wait_converged(&cluster, Duration::from_secs(60)).unwrap();
+    for i in 0..10 {
+        let name = format!("churn-{i}");
+        let ip = cluster.add_pod("node2", "default", &name).unwrap();
+        assert!(
+            cluster.ping("pod-1-1", &ip, 1).unwrap() || cluster.ping("pod-1-1", &ip, 3).unwrap()
+        );
+        cluster.delete_pod(&name).unwrap();
+        let routes = cluster.routes("node2").unwrap();
+        assert!(
+            !routes
+                .lines()
+                .any(|l| l.starts_with(&format!("{ip} dev cali"))),
+            "{routes}"
+        );
+    }
+    let check = cluster.calicoctl(&["ipam", "check"], None).unwrap();
+    assert!(
+        check.ends_with("Check complete; found 0 problems.\n"),
+        "{check}"
+    );
+}
