@@ -183,14 +183,15 @@ pub async fn release(
         }
         _ => return Err("give exactly one of --ip or --from-report".into()),
     };
-    let released = ipam(ds).release_ips(&targets).await.map_err(err)?;
-    let released: BTreeSet<IpAddr> = released.into_iter().collect();
+    // release_ips answers with the addresses that were not allocated.
+    let unallocated = ipam(ds).release_ips(&targets).await.map_err(err)?;
+    let unallocated: BTreeSet<IpAddr> = unallocated.into_iter().collect();
     let mut out = String::new();
     for t in &targets {
-        if released.contains(&t.ip) {
-            out.push_str(&format!("Successfully released IP {}\n", t.ip));
-        } else {
+        if unallocated.contains(&t.ip) {
             out.push_str(&format!("IP {} is not assigned\n", t.ip));
+        } else {
+            out.push_str(&format!("Successfully released IP {}\n", t.ip));
         }
     }
     Ok(out)
