@@ -18,6 +18,8 @@ pub struct Metrics {
     registry: Registry,
     /// Time of one whole dataplane apply (routes, neighbours, sysctls, ipsets, iptables).
     pub apply_time: Histogram,
+    /// Time of the calculation (model -> desired state) within an apply.
+    pub calc_time: Histogram,
     /// `iptables-restore` runs (attempts, retries included).
     pub iptables_restore_calls: IntCounter,
     /// Table syncs that failed after all retries.
@@ -88,6 +90,10 @@ impl Metrics {
             apply_time: histogram(
                 "felix_int_dataplane_apply_time_seconds",
                 "Time in seconds that it took to apply a dataplane update.",
+            ),
+            calc_time: histogram(
+                "felix_calc_graph_update_time_seconds",
+                "Time in seconds that it took to calculate the desired dataplane.",
             ),
             iptables_restore_calls: counter(
                 "felix_iptables_restore_calls",

@@ -19,8 +19,11 @@ use crate::calc::DesiredState;
 use crate::dataplane::ipsets::{IpSet, IpsetError, Ipsets};
 use crate::dataplane::iptables::{DesiredTable, Iptables, IptablesError};
 use crate::dataplane::neighbors::{NeighborError, NeighborSpec, NeighborSyncer};
-use crate::dataplane::netlink::Netlink;
-use crate::dataplane::routes::{DesiredRoutes, RouteError, RouteSpec, RouteSpecError, RouteSyncer};
+use crate::dataplane::netlink::{ENOENT, ESRCH, Netlink, errno};
+use crate::dataplane::routes::kernel::route_message;
+use crate::dataplane::routes::{
+    DesiredRoutes, KernelRoute, RouteError, RouteSpec, RouteSpecError, RouteSyncer, RouteTarget,
+};
 use crate::dataplane::sysctl::{SysctlError, configure_interface};
 use crate::metrics::Metrics;
 
@@ -58,7 +61,11 @@ pub struct ApplySummary {
 }
 
 /// The kernel side of felix, owned by the daemon loop.
+/// Route changes up to this many go through the fast path.
+const FAST_PATH_MAX_CHANGES: usize = 32;
+
 pub struct Applier {
+    nl: Netlink,
     routes: RouteSyncer,
     neighbors: NeighborSyncer,
     iptables: Iptables,
@@ -74,13 +81,18 @@ pub struct Applier {
     swept_sets: Option<BTreeSet<String>>,
     /// Interfaces whose sysctls are set (forgotten when the link changes).
     sysctl_done: BTreeSet<String>,
+    /// Interfaces that did not exist at the last attempt: retried on their
+    /// link event or at the refresh, not on every apply (a node with many
+    /// endpoints whose veths are not there yet would pay a failed open each).
+    sysctl_waiting: BTreeSet<String>,
 }
 
 impl Applier {
     pub fn new(nl: Netlink, iptables: Iptables, metrics: Arc<Metrics>) -> Self {
         Self {
             routes: RouteSyncer::new(nl.clone()),
-            neighbors: NeighborSyncer::new(nl),
+            neighbors: NeighborSyncer::new(nl.clone()),
+            nl,
             iptables,
             ipsets: Ipsets::new(),
             proc_sys: PathBuf::from(crate::dataplane::sysctl::PROC_SYS),
@@ -92,6 +104,7 @@ impl Applier {
             last_nat: None,
             swept_sets: None,
             sysctl_done: BTreeSet::new(),
+            sysctl_waiting: BTreeSet::new(),
         }
     }
 
@@ -102,6 +115,7 @@ impl Applier {
         if ours {
             // A recreated interface starts with default sysctls.
             self.sysctl_done.remove(ifname);
+            self.sysctl_waiting.remove(ifname);
         }
         self.routes.on_link_added(ifname) || ours
     }
@@ -110,6 +124,7 @@ impl Applier {
     /// every sysctl (periodic refresh).
     pub fn recheck_sysctls(&mut self) {
         self.sysctl_done.clear();
+        self.sysctl_waiting.clear();
     }
 
     /// Makes the kernel match `desired`; see the module doc.
@@ -143,8 +158,15 @@ impl Applier {
         if !force && self.last_routes.as_ref() == Some(&desired.routes) {
             return Ok(());
         }
-        self.last_routes = None;
         let started = Instant::now();
+        if !force && self.fast_routes(&desired.routes).await {
+            self.metrics
+                .route_table_list_seconds
+                .observe(started.elapsed().as_secs_f64());
+            self.last_routes = Some(desired.routes.clone());
+            return Ok(());
+        }
+        self.last_routes = None;
         self.routes
             .set_desired(DesiredRoutes::new(desired.routes.iter().cloned())?);
         let report = self.routes.apply().await;
@@ -173,6 +195,59 @@ impl Applier {
         Ok(())
     }
 
+    /// The fast path for a few changed routes: write just those, without the
+    /// full link and route dumps (which grow with the node's interface count).
+    /// Adds use `NLM_F_EXCL`, so a slot held by anyone (even a foreign route)
+    /// makes it fall back to the full sync, which sorts that out. False when
+    /// the fast path does not apply or did not complete.
+    async fn fast_routes(&mut self, desired: &[RouteSpec]) -> bool {
+        let Some(last) = &self.last_routes else {
+            return false;
+        };
+        let old: BTreeSet<&RouteSpec> = last.iter().collect();
+        let new: BTreeSet<&RouteSpec> = desired.iter().collect();
+        let added: Vec<&RouteSpec> = new.difference(&old).copied().collect();
+        let removed: Vec<&RouteSpec> = old.difference(&new).copied().collect();
+        if added.len() + removed.len() > FAST_PATH_MAX_CHANGES {
+            return false;
+        }
+        let Ok(specs) = DesiredRoutes::new(desired.iter().cloned()) else {
+            return false;
+        };
+        let handle = self.nl.handle().clone();
+        for (add, spec) in added
+            .iter()
+            .map(|s| (true, *s))
+            .chain(removed.iter().map(|s| (false, *s)))
+        {
+            let target = match spec {
+                RouteSpec::Blackhole { .. } => RouteTarget::Blackhole,
+                RouteSpec::Workload { ifname, .. } => match self.nl.link_index(ifname).await {
+                    Ok(Some(index)) => RouteTarget::Dev(index),
+                    // Interface gone: its routes went with it.
+                    Ok(None) if !add => continue,
+                    _ => return false,
+                },
+            };
+            let msg = route_message(&KernelRoute::felix(spec.dst(), target));
+            let result = if add {
+                handle.route().add(msg).execute().await
+            } else {
+                handle.route().del(msg).execute().await
+            };
+            match result {
+                Ok(()) => {}
+                Err(e) if !add && matches!(errno(&e), Some(ESRCH | ENOENT)) => {}
+                Err(e) => {
+                    debug!(route = ?spec, add, error = %e, "fast route write failed; full sync");
+                    return false;
+                }
+            }
+        }
+        self.routes.set_desired(specs);
+        true
+    }
+
     async fn apply_neighbors(
         &mut self,
         desired: &DesiredState,
@@ -199,9 +274,10 @@ impl Applier {
     fn apply_sysctls(&mut self, interfaces: &[String]) -> usize {
         let wanted: BTreeSet<&str> = interfaces.iter().map(String::as_str).collect();
         self.sysctl_done.retain(|i| wanted.contains(i.as_str()));
+        self.sysctl_waiting.retain(|i| wanted.contains(i.as_str()));
         let mut configured = 0;
         for ifname in interfaces {
-            if self.sysctl_done.contains(ifname) {
+            if self.sysctl_done.contains(ifname) || self.sysctl_waiting.contains(ifname) {
                 continue;
             }
             match configure_interface(&self.proc_sys, ifname) {
@@ -216,6 +292,7 @@ impl Applier {
                     if source.kind() == std::io::ErrorKind::NotFound =>
                 {
                     debug!(%ifname, "interface not there yet; sysctls wait for it");
+                    self.sysctl_waiting.insert(ifname.clone());
                 }
                 Err(error) => warn!(%ifname, %error, "setting interface sysctls failed"),
             }

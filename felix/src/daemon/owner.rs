@@ -163,12 +163,17 @@ impl Owner {
     async fn apply(&mut self, st: &mut State) {
         let started = std::time::Instant::now();
         st.pending = false;
+        // Pacing counts from the start of an apply: updates that arrive while a
+        // long apply runs are folded into one apply right after it.
+        st.last_apply = Some(Instant::now());
         let force = std::mem::take(&mut st.force);
         let desired = self.calc.desired();
+        self.metrics
+            .calc_time
+            .observe(started.elapsed().as_secs_f64());
         self.observe(&desired, st);
         let result = self.applier.apply(&desired, force).await;
         let elapsed = started.elapsed();
-        st.last_apply = Some(Instant::now());
         self.metrics.apply_time.observe(elapsed.as_secs_f64());
         match result {
             Ok(summary) => {

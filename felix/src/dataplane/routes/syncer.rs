@@ -116,9 +116,11 @@ impl RouteSyncer {
 
     /// Every main-table route, all protocols (needed to spot conflicts).
     async fn dump_main(&self) -> Result<Vec<KernelRoute>, RouteError> {
-        let (v4, v6) = futures::join!(self.dump_family(false), self.dump_family(true));
-        let mut routes = v4?;
-        routes.extend(v6?);
+        // One dump at a time: a netlink socket runs a single dump, and a second
+        // request while the first still has messages to send fails with EBUSY
+        // (netlink_dump_start), which happens once a table outgrows one read.
+        let mut routes = self.dump_family(false).await?;
+        routes.extend(self.dump_family(true).await?);
         Ok(routes)
     }
 
