@@ -10,7 +10,7 @@
 
 mod daemon_harness;
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -117,15 +117,15 @@ impl Drop for RouteMonitor {
     }
 }
 
-async fn ready(ns: &PathBuf) {
+async fn ready(ns: &Path) {
     eventually(WAIT, "felix ready", || {
-        http_get(ns.clone(), 9099, "/readiness").is_some_and(|(c, _)| c == 200)
+        http_get(ns.to_path_buf(), 9099, "/readiness").is_some_and(|(c, _)| c == 200)
     })
     .await;
 }
 
-fn metrics(ns: &PathBuf) -> String {
-    http_get(ns.clone(), 9091, "/metrics")
+fn metrics(ns: &Path) -> String {
+    http_get(ns.to_path_buf(), 9091, "/metrics")
         .expect("metrics served")
         .1
 }

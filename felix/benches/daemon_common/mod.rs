@@ -3,7 +3,7 @@
 
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::time::Duration;
 
 use config::datastore::{Datastore, TxnOp};
@@ -28,8 +28,10 @@ pub async fn create_many(ds: &Datastore, items: Vec<(String, serde_json::Value)>
 }
 
 /// (count, sum) of felix's apply-time histogram.
-pub fn apply_stats(ns: &PathBuf) -> (f64, f64) {
-    let body = http_get(ns.clone(), 9091, "/metrics").expect("metrics").1;
+pub fn apply_stats(ns: &Path) -> (f64, f64) {
+    let body = http_get(ns.to_path_buf(), 9091, "/metrics")
+        .expect("metrics")
+        .1;
     (
         metric(&body, "felix_int_dataplane_apply_time_seconds_count").unwrap_or(0.0),
         metric(&body, "felix_int_dataplane_apply_time_seconds_sum").unwrap_or(0.0),
@@ -37,15 +39,15 @@ pub fn apply_stats(ns: &PathBuf) -> (f64, f64) {
 }
 
 /// Waits until felix answers /readiness with 200.
-pub async fn wait_ready(ns: &PathBuf, limit: Duration) {
+pub async fn wait_ready(ns: &Path, limit: Duration) {
     daemon_harness::eventually(limit, "felix ready", || {
-        http_get(ns.clone(), 9099, "/readiness").is_some_and(|(c, _)| c == 200)
+        http_get(ns.to_path_buf(), 9099, "/readiness").is_some_and(|(c, _)| c == 200)
     })
     .await;
 }
 
 /// Waits until felix has finished more than `count` applies; returns the new (count, sum).
-pub async fn wait_applies_after(ns: &PathBuf, count: f64, limit: Duration) -> (f64, f64) {
+pub async fn wait_applies_after(ns: &Path, count: f64, limit: Duration) -> (f64, f64) {
     let deadline = std::time::Instant::now() + limit;
     loop {
         let stats = apply_stats(ns);

@@ -1,0 +1,142 @@
+//! NEEDS ROOT. Policy scale of the felix binary: 2,000 local workload endpoints
+//! (no veths: iptables is what is measured) and N policies (N = 100 and 500),
+//! each selecting a slice of the endpoints by label and allowing TCP from
+//! another slice. Measures the full sync (felix start -> /readiness 200), then
+//! 20 live changes of one policy (its port): felix's own apply time for that
+//! change and etcd write -> apply finished. A change should cost the same with
+//! 100 or 500 policies.
+//!
+//! Run: `cargo bench -p felix --bench daemon_policy`.
+
+mod daemon_common;
+
+use std::time::{Duration, Instant};
+
+use config::testing::EtcdServer;
+use daemon_common::daemon_harness::{self as h, Netns, in_ns};
+use daemon_common::*;
+use serde_json::json;
+
+const ENDPOINTS: usize = 2_000;
+const CHANGES: usize = 20;
+
+fn policy(i: usize, port: u16) -> (String, serde_json::Value) {
+    let name = format!("pol-{i}");
+    let value = json!({"apiVersion": "projectcalico.org/v3", "kind": "NetworkPolicy",
+        "metadata": {"name": name, "namespace": "bench"},
+        "spec": {"order": i, "selector": format!("app == 'app{}'", i % 50),
+            "ingress": [{"action": "Allow", "protocol": "TCP",
+                "source": {"selector": format!("role == 'r{}'", i % 20)},
+                "destination": {"ports": [port]}}],
+            "egress": [{"action": "Allow"}]}});
+    (h::key("networkpolicies", Some("bench"), &name), value)
+}
+
+struct Row {
+    policies: usize,
+    sync: Duration,
+    /// Mean calculation time over all applies (first one included).
+    calc: Duration,
+    apply: Vec<Duration>,
+    e2e: Vec<Duration>,
+}
+
+fn run(policies: usize) -> Row {
+    let prefix = h::unique_prefix();
+    let node_ns = Netns::new_node(&format!("{prefix}-node"));
+    let node = format!("{prefix}-n");
+    let path = node_ns.path();
+    in_ns(&node_ns, move || async move {
+        let etcd = EtcdServer::start().await;
+        let ds = etcd.datastore().await;
+        let mut items = vec![(
+            h::key("profiles", None, "kns.bench"),
+            h::kns_profile("bench", &[]),
+        )];
+        for i in 0..ENDPOINTS {
+            let pod = format!("p{i}");
+            let app = format!("app{}", i % 50);
+            let role = format!("r{}", i % 20);
+            let v = h::wep_json(
+                &node,
+                "bench",
+                &pod,
+                &format!("10.65.{}.{}", i / 250, i % 250 + 1),
+                &h::cali_name("bench", &pod),
+                "02:00:00:00:00:01",
+                &[("app", &app), ("role", &role)],
+            );
+            let name = v["metadata"]["name"].as_str().unwrap().to_string();
+            items.push((h::key("workloadendpoints", Some("bench"), &name), v));
+        }
+        items.extend((0..policies).map(|i| policy(i, 8000 + (i % 1000) as u16)));
+        create_many(&ds, items).await;
+
+        let started = Instant::now();
+        let _felix = h::Felix::start(&node, &etcd.endpoint(), &[]);
+        wait_ready(&path, Duration::from_secs(300)).await;
+        let sync = started.elapsed();
+        let (mut count, mut sum) = wait_applies_after(&path, 0.0, Duration::from_secs(5)).await;
+        let mut apply = Vec::new();
+        let mut e2e = Vec::new();
+        for k in 0..CHANGES {
+            let port = 20_000 + k as u16;
+            let (key, value) = policy(0, port);
+            let t0 = Instant::now();
+            h::put_json(&ds, &key, &value).await;
+            let (c, s) = wait_applies_after(&path, count, Duration::from_secs(30)).await;
+            e2e.push(t0.elapsed());
+            apply.push(Duration::from_secs_f64((s - sum) / (c - count)));
+            (count, sum) = (c, s);
+        }
+        let saved = h::run("iptables-save", &["-t", "filter"]);
+        assert!(
+            saved.contains(&format!("{}", 20_000 + CHANGES - 1)),
+            "last change not in the kernel"
+        );
+        apply.sort();
+        e2e.sort();
+        let body = h::probe::http_get(path.clone(), 9091, "/metrics")
+            .unwrap()
+            .1;
+        let m = |n: &str| h::probe::metric(&body, n).unwrap_or(0.0);
+        let calc = Duration::from_secs_f64(
+            m("felix_calc_graph_update_time_seconds_sum")
+                / m("felix_calc_graph_update_time_seconds_count"),
+        );
+        Row {
+            policies,
+            sync,
+            calc,
+            apply,
+            e2e,
+        }
+    })
+}
+
+fn main() {
+    let rows: Vec<Row> = [100, 500].into_iter().map(run).collect();
+    println!("\nfelix policy scale, {ENDPOINTS} local endpoints, {CHANGES} changes of one policy");
+    println!(
+        "{:>8} {:>12} {:>14} {:>14} {:>14} {:>14} {:>14}",
+        "policies",
+        "sync ms",
+        "calc mean ms",
+        "apply p50 ms",
+        "apply p99 ms",
+        "e2e p50 ms",
+        "e2e p99 ms"
+    );
+    for r in rows {
+        println!(
+            "{:>8} {:>12.0} {:>14} {:>14} {:>14} {:>14} {:>14}",
+            r.policies,
+            r.sync.as_secs_f64() * 1e3,
+            ms(r.calc),
+            ms(quantile(&r.apply, 0.5)),
+            ms(quantile(&r.apply, 0.99)),
+            ms(quantile(&r.e2e, 0.5)),
+            ms(quantile(&r.e2e, 0.99)),
+        );
+    }
+}
