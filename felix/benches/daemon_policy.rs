@@ -38,6 +38,8 @@ struct Row {
     /// Mean calculation time over all applies (first one included).
     calc: Duration,
     apply: Vec<Duration>,
+    /// Mean ms per phase over the changes.
+    phases: String,
     e2e: Vec<Duration>,
 }
 
@@ -77,6 +79,7 @@ fn run(policies: usize) -> Row {
         wait_ready(&path, Duration::from_secs(300)).await;
         let sync = started.elapsed();
         let (mut count, mut sum) = wait_applies_after(&path, 0.0, Duration::from_secs(5)).await;
+        let phases_before = phase_sums(&path);
         let mut apply = Vec::new();
         let mut e2e = Vec::new();
         for k in 0..CHANGES {
@@ -89,6 +92,7 @@ fn run(policies: usize) -> Row {
             apply.push(Duration::from_secs_f64((s - sum) / (c - count)));
             (count, sum) = (c, s);
         }
+        let phases = phase_report(&phases_before, &phase_sums(&path));
         let saved = h::run("iptables-save", &["-t", "filter"]);
         assert!(
             saved.contains(&format!("{}", 20_000 + CHANGES - 1)),
@@ -110,6 +114,7 @@ fn run(policies: usize) -> Row {
             calc,
             apply,
             e2e,
+            phases,
         }
     })
 }
@@ -127,7 +132,7 @@ fn main() {
         "e2e p50 ms",
         "e2e p99 ms"
     );
-    for r in rows {
+    for r in &rows {
         println!(
             "{:>8} {:>12.0} {:>14} {:>14} {:>14} {:>14} {:>14}",
             r.policies,
@@ -138,5 +143,8 @@ fn main() {
             ms(quantile(&r.e2e, 0.5)),
             ms(quantile(&r.e2e, 0.99)),
         );
+    }
+    for r in &rows {
+        println!("{} policies, per-change mean ms: {}", r.policies, r.phases);
     }
 }

@@ -107,6 +107,7 @@ fn main() {
         let mut apply_times = Vec::with_capacity(ADDITIONS);
         let mut puts = Vec::with_capacity(ADDITIONS);
         let (mut count, mut sum) = wait_applies_after(&path, 0.0, Duration::from_secs(5)).await;
+        let phases_before = phase_sums(&path);
         for k in 0..ADDITIONS {
             let i = LOCAL_PRESENT + k;
             let ip: Ipv4Addr = local_ip(i).parse().unwrap();
@@ -135,6 +136,7 @@ fn main() {
             apply_times.push(Duration::from_secs_f64((s - sum) / (c - count)));
             (count, sum) = (c, s);
         }
+        let phases = phase_report(&phases_before, &phase_sums(&path));
         latencies.sort();
         apply_times.sort();
         puts.sort();
@@ -147,6 +149,7 @@ fn main() {
             calc("felix_calc_graph_update_time_seconds_sum") * 1e3
                 / calc("felix_calc_graph_update_time_seconds_count")
         );
+        println!("per-addition mean ms: {phases}");
         println!(
             "\nfelix route latency, {PRESENT} endpoints present ({LOCAL_PRESENT} local), {ADDITIONS} additions"
         );

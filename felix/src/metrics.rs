@@ -10,7 +10,8 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use prometheus::{
-    Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
 };
 
 /// Every metric felix exports, registered in its own registry.
@@ -20,6 +21,9 @@ pub struct Metrics {
     pub apply_time: Histogram,
     /// Time of the calculation (model -> desired state) within an apply.
     pub calc_time: Histogram,
+    /// Time of each part of an apply (`routes`, `neighbors`, `sysctls`,
+    /// `ipsets`, `iptables`, `stale_ipsets`), to see where an apply goes.
+    pub apply_phase_time: HistogramVec,
     /// `iptables-restore` runs (attempts, retries included).
     pub iptables_restore_calls: IntCounter,
     /// Table syncs that failed after all retries.
@@ -86,7 +90,20 @@ impl Metrics {
         registry
             .register(Box::new(invalid.clone()))
             .expect("unique metric name");
+        let phases = HistogramVec::new(
+            HistogramOpts::new(
+                "felix_int_dataplane_apply_phase_seconds",
+                "Time in seconds that each part of a dataplane apply took.",
+            )
+            .buckets(APPLY_BUCKETS.to_vec()),
+            &["phase"],
+        )
+        .expect("valid histogram options");
+        registry
+            .register(Box::new(phases.clone()))
+            .expect("unique metric name");
         Arc::new(Metrics {
+            apply_phase_time: phases,
             apply_time: histogram(
                 "felix_int_dataplane_apply_time_seconds",
                 "Time in seconds that it took to apply a dataplane update.",

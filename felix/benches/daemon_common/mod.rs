@@ -71,3 +71,46 @@ pub fn quantile(sorted: &[Duration], q: f64) -> Duration {
 pub fn ms(d: Duration) -> String {
     format!("{:.2}", d.as_secs_f64() * 1e3)
 }
+
+/// The parts of an apply felix times (`felix_int_dataplane_apply_phase_seconds`),
+/// plus the calculation before it.
+pub const PHASES: &[&str] = &[
+    "calc",
+    "routes",
+    "neighbors",
+    "sysctls",
+    "ipsets",
+    "iptables",
+    "stale_ipsets",
+];
+
+/// Sum of seconds per phase (and the calculation) so far, plus the apply count.
+pub fn phase_sums(ns: &Path) -> (f64, Vec<f64>) {
+    let body = http_get(ns.to_path_buf(), 9091, "/metrics")
+        .expect("metrics")
+        .1;
+    let sums = PHASES
+        .iter()
+        .map(|p| {
+            let name = if *p == "calc" {
+                "felix_calc_graph_update_time_seconds_sum".to_string()
+            } else {
+                format!("felix_int_dataplane_apply_phase_seconds_sum{{phase=\"{p}\"}}")
+            };
+            metric(&body, &name).unwrap_or(0.0)
+        })
+        .collect();
+    let count = metric(&body, "felix_int_dataplane_apply_time_seconds_count").unwrap_or(0.0);
+    (count, sums)
+}
+
+/// Mean ms per apply of each phase between two [`phase_sums`] snapshots.
+pub fn phase_report(before: &(f64, Vec<f64>), after: &(f64, Vec<f64>)) -> String {
+    let n = (after.0 - before.0).max(1.0);
+    PHASES
+        .iter()
+        .zip(before.1.iter().zip(&after.1))
+        .map(|(p, (b, a))| format!("{p} {:.2}", (a - b) * 1e3 / n))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

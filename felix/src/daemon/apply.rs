@@ -137,9 +137,13 @@ impl Applier {
         // Routes first: they gate reachability of new workloads and are cheap.
         // A new workload's traffic is still dropped by the dispatch chains until
         // its endpoint chains exist, so this order never opens a hole.
+        let mut clock = Instant::now();
         let routes_result = self.apply_routes(desired, force.routes, &mut summary).await;
+        self.phase("routes", &mut clock);
         let neigh_result = self.apply_neighbors(desired, force.routes).await;
+        self.phase("neighbors", &mut clock);
         summary.sysctl_interfaces = self.apply_sysctls(&desired.interfaces);
+        self.phase("sysctls", &mut clock);
         let tables_result = self
             .apply_tables(desired, force.iptables, &mut summary)
             .await;
@@ -147,6 +151,16 @@ impl Applier {
         neigh_result?;
         tables_result?;
         Ok(summary)
+    }
+
+    /// Records the time since `clock` as `phase` and restarts the clock.
+    fn phase(&self, phase: &str, clock: &mut Instant) {
+        let now = Instant::now();
+        self.metrics
+            .apply_phase_time
+            .with_label_values(&[phase])
+            .observe((now - *clock).as_secs_f64());
+        *clock = now;
     }
 
     async fn apply_routes(
@@ -306,6 +320,7 @@ impl Applier {
         force: bool,
         summary: &mut ApplySummary,
     ) -> Result<(), ApplyError> {
+        let mut clock = Instant::now();
         if force || self.last_ipsets.as_ref() != Some(&desired.ipsets) {
             self.last_ipsets = None;
             match self.ipsets.sync(&desired.ipsets).await {
@@ -321,6 +336,7 @@ impl Applier {
                 }
             }
         }
+        self.phase("ipsets", &mut clock);
         for (table, last) in [
             (&desired.filter, &mut self.last_filter),
             (&desired.nat, &mut self.last_nat),
@@ -348,6 +364,7 @@ impl Applier {
                 }
             }
         }
+        self.phase("iptables", &mut clock);
         let names: BTreeSet<String> = desired.ipsets.iter().map(|s| s.name.clone()).collect();
         if force || self.swept_sets.as_ref() != Some(&names) {
             self.swept_sets = None;
@@ -357,6 +374,7 @@ impl Applier {
             }
             self.swept_sets = Some(names);
         }
+        self.phase("stale_ipsets", &mut clock);
         Ok(())
     }
 }
