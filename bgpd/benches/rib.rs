@@ -1,1 +1,117 @@
-fn main() {}
+//! RIB micro-benchmarks: best path selection over N candidates, and
+//! inserting /32s into the Loc-RIB; first prints the memory a million
+//! single-path /32s take (RSS growth / routes).
+
+use std::hint::black_box;
+use std::net::{IpAddr, Ipv4Addr};
+
+use bgpd::rib::{Candidate, PeerId, PeerInfo, Rib, RouteAttrs, select};
+use bgpd::wire::{AsPath, NextHop, Origin, PathAttributes};
+use criterion::{BenchmarkId, Criterion};
+use ipnet::{IpNet, Ipv4Net};
+
+fn attrs(path: Vec<u32>, med: u32, nh: Ipv4Addr) -> RouteAttrs {
+    RouteAttrs::new(
+        PathAttributes {
+            origin: Some(Origin::Igp),
+            as_path: Some(AsPath::sequence(path)),
+            med: Some(med),
+            ..Default::default()
+        },
+        NextHop::V4(nh),
+    )
+}
+
+fn infos(n: u32) -> Vec<PeerInfo> {
+    (0..n)
+        .map(|i| PeerInfo {
+            address: IpAddr::V4(Ipv4Addr::new(192, 0, 2, i as u8 + 1)),
+            router_id: Ipv4Addr::new(10, 0, 0, (i * 7 % 200) as u8 + 1),
+            asn: 65000 + i % 3,
+            internal: false,
+        })
+        .collect()
+}
+
+fn bench_select(c: &mut Criterion) {
+    let mut g = c.benchmark_group("best_path_select");
+    for n in [2u32, 4, 8, 16] {
+        let infos = infos(n);
+        let attrs: Vec<RouteAttrs> = (0..n)
+            .map(|i| {
+                attrs(
+                    vec![65000 + i % 3, 1],
+                    i % 4,
+                    Ipv4Addr::new(10, 1, 0, i as u8),
+                )
+            })
+            .collect();
+        let cands: Vec<Candidate<'_>> = (0..n as usize)
+            .map(|i| Candidate {
+                peer: PeerId(i as u32 + 1),
+                info: &infos[i],
+                path_id: 0,
+                attrs: &attrs[i],
+            })
+            .collect();
+        g.bench_with_input(BenchmarkId::from_parameter(n), &cands, |b, c| {
+            b.iter(|| select(black_box(c), 64512))
+        });
+    }
+    g.finish();
+}
+
+fn rib_with(n: u32) -> Rib {
+    let mut rib = Rib::new(64512, Ipv4Addr::new(10, 0, 0, 100));
+    rib.set_peer(PeerId(1), infos(1).remove(0));
+    let a = rib.intern(attrs(vec![65000], 0, Ipv4Addr::new(192, 0, 2, 1)));
+    for i in 0..n {
+        let p = IpNet::V4(Ipv4Net::new_assert(Ipv4Addr::from(0x0b00_0000 + i), 32));
+        rib.announce(PeerId(1), p, 0, a.clone());
+    }
+    rib
+}
+
+fn bench_insert(c: &mut Criterion) {
+    let mut g = c.benchmark_group("rib_insert");
+    g.sample_size(10);
+    g.bench_function("100k_v4_host_routes", |b| {
+        b.iter(|| black_box(rib_with(100_000)))
+    });
+    g.finish();
+}
+
+fn rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn memory_per_route() {
+    const N: u32 = 1_000_000;
+    let before = rss_kb();
+    let rib = rib_with(N);
+    let after = rss_kb();
+    assert_eq!(rib.len(), N as usize);
+    println!(
+        "memory: {} single-path /32 routes: {:.1} MB RSS growth, {:.1} bytes/route (Paths entry {} bytes)",
+        N,
+        (after - before) as f64 / 1024.0,
+        (after - before) as f64 * 1024.0 / N as f64,
+        std::mem::size_of::<bgpd::rib::Path>()
+    );
+    drop(rib);
+}
+
+fn main() {
+    memory_per_route();
+    let mut c = Criterion::default().configure_from_args();
+    bench_select(&mut c);
+    bench_insert(&mut c);
+    c.final_summary();
+}
