@@ -12,7 +12,7 @@ use crate::Ipam;
 use crate::error::{IpamError, Result};
 use crate::handle::{decode, encode};
 use crate::keys::{affinity_key, host_affinity_prefix, parse_affinity_key};
-use crate::retry::{MAX_ATTEMPTS, backoff, is_conflict};
+use crate::retry::{Retries, is_conflict};
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
 #[serde(rename_all = "camelCase")]
@@ -129,10 +129,8 @@ impl Ipam {
     pub(crate) async fn ensure_confirmed(&self, host: &str, cidr: &IpNet) -> Result<()> {
         let key = affinity_key(host, cidr);
         let value = encode(&BlockAffinity::new(AffinityState::Confirmed));
-        for attempt in 0..MAX_ATTEMPTS {
-            if attempt > 0 {
-                backoff(attempt).await;
-            }
+        let mut retries = Retries::new();
+        while retries.next().await {
             let res = match self.read_affinity(host, cidr).await? {
                 Some(a) if a.state == AffinityState::Confirmed => return Ok(()),
                 Some(a) => {
@@ -153,7 +151,7 @@ impl Ipam {
         }
         Err(IpamError::TooManyConflicts {
             what: format!("confirm affinity {key}"),
-            attempts: MAX_ATTEMPTS,
+            attempts: retries.attempts(),
         })
     }
 
@@ -240,10 +238,8 @@ impl Ipam {
         require_empty: bool,
         required_seq: Option<u64>,
     ) -> Result<()> {
-        for attempt in 0..MAX_ATTEMPTS {
-            if attempt > 0 {
-                backoff(attempt).await;
-            }
+        let mut retries = Retries::new();
+        while retries.next().await {
             let Some(aff) = self.read_affinity(host, &cidr).await? else {
                 return Err(IpamError::AffinityMismatch {
                     block: cidr,
@@ -316,7 +312,7 @@ impl Ipam {
         }
         Err(IpamError::TooManyConflicts {
             what: format!("release affinity of {cidr} for {host}"),
-            attempts: MAX_ATTEMPTS,
+            attempts: retries.attempts(),
         })
     }
 }

@@ -17,7 +17,7 @@ use crate::config::IpamConfig;
 use crate::error::{Exhaustion, IpamError, Result};
 use crate::handle::HandleState;
 use crate::pool::PoolSpec;
-use crate::retry::{MAX_ATTEMPTS, backoff, failpoint, is_conflict};
+use crate::retry::{MAX_ATTEMPTS, Retries, failpoint, is_conflict};
 use crate::store::BlockState;
 
 #[derive(Clone, Debug, Default)]
@@ -317,10 +317,8 @@ impl Ipam {
         }
         let handle_id = args.handle_id.as_str();
         let mut first = Some(first);
-        for attempt in 0..MAX_ATTEMPTS {
-            if attempt > 0 {
-                backoff(attempt).await;
-            }
+        let mut retries = Retries::new();
+        while retries.next().await {
             let guess = first.take();
             let from_cache = matches!(guess, Some(First::Cache));
             let block = match guess {
@@ -387,7 +385,7 @@ impl Ipam {
         }
         Err(IpamError::TooManyConflicts {
             what: format!("allocate from block {cidr}"),
-            attempts: MAX_ATTEMPTS,
+            attempts: retries.attempts(),
         })
     }
 
@@ -409,10 +407,8 @@ impl Ipam {
             .find(|p| p.cidr.contains(&ip) && p.validate().is_ok())
             .ok_or(IpamError::NotInPool { ip })?;
         let cidr = pool.block_for(ip).ok_or(IpamError::NotInPool { ip })?;
-        for attempt in 0..MAX_ATTEMPTS {
-            if attempt > 0 {
-                backoff(attempt).await;
-            }
+        let mut retries = Retries::new();
+        while retries.next().await {
             let (block, mut handle) =
                 futures::try_join!(self.read_block(&cidr), self.read_handle(handle_id))?;
             let Some(mut st) = block else {
@@ -446,7 +442,7 @@ impl Ipam {
         }
         Err(IpamError::TooManyConflicts {
             what: format!("assign {ip}"),
-            attempts: MAX_ATTEMPTS,
+            attempts: retries.attempts(),
         })
     }
 }

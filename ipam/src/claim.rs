@@ -29,7 +29,7 @@ use crate::error::{IpamError, Result};
 use crate::handle::encode;
 use crate::keys::{affinity_key, block_key};
 use crate::pool::PoolSpec;
-use crate::retry::{MAX_ATTEMPTS, backoff, failpoint, is_conflict};
+use crate::retry::{Retries, failpoint, is_conflict};
 use crate::{Ipam, claimtime};
 
 /// Another node's empty block may be taken over once its claim is this old (Calico's
@@ -239,10 +239,8 @@ impl Ipam {
     pub(crate) async fn try_claim(&self, cidr: &IpNet, host: &str) -> Result<bool> {
         let aff_key = affinity_key(host, cidr);
         let pending = encode(&BlockAffinity::new(AffinityState::Pending));
-        for attempt in 0..MAX_ATTEMPTS {
-            if attempt > 0 {
-                backoff(attempt).await;
-            }
+        let mut retries = Retries::new();
+        while retries.next().await {
             // Step 1: our affinity, pending (or whatever confirmed one a crash left).
             let aff_rev = match self.ds.create_raw(&aff_key, pending.clone()).await {
                 Ok(rev) => rev,
@@ -310,7 +308,7 @@ impl Ipam {
         }
         Err(IpamError::TooManyConflicts {
             what: format!("claim block {cidr} for {host}"),
-            attempts: MAX_ATTEMPTS,
+            attempts: retries.attempts(),
         })
     }
 

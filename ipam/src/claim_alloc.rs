@@ -23,7 +23,7 @@ use crate::claim::new_block_sequence;
 use crate::error::{IpamError, Result};
 use crate::handle::{HandleState, encode};
 use crate::keys::{affinity_key, block_key};
-use crate::retry::{MAX_ATTEMPTS, backoff, failpoint};
+use crate::retry::{Retries, failpoint};
 use crate::{Ipam, claimtime};
 
 /// Outcome of [`Ipam::claim_with_allocation`].
@@ -56,10 +56,8 @@ impl Ipam {
         let mut handle = self
             .cached_handle(handle_id)
             .unwrap_or_else(|| HandleState::absent(handle_id));
-        for attempt in 0..MAX_ATTEMPTS {
-            if attempt > 0 {
-                backoff(attempt).await;
-            }
+        let mut retries = Retries::new();
+        while retries.next().await {
             let mut block = AllocationBlock::new(*cidr, Some(host), new_block_sequence());
             block.affinity_claim_time = Some(claimtime::format(SystemTime::now()));
             let ordinals = block.auto_assign(num, handle_id, &args.attrs);
@@ -113,7 +111,7 @@ impl Ipam {
         }
         Err(IpamError::TooManyConflicts {
             what: format!("claim block {cidr} for {host} with its first allocation"),
-            attempts: MAX_ATTEMPTS,
+            attempts: retries.attempts(),
         })
     }
 }

@@ -13,7 +13,7 @@ use crate::block::{OrdinalRelease, ReleaseRefused, Released};
 use crate::error::{IpamError, Result};
 use crate::handle::HandleState;
 use crate::keys::block_key;
-use crate::retry::{MAX_ATTEMPTS, backoff, is_conflict};
+use crate::retry::{Retries, is_conflict};
 use crate::store::BlockState;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -63,10 +63,8 @@ impl Ipam {
         reqs: &[&ReleaseOptions],
     ) -> Result<Vec<IpAddr>> {
         let mut cached = true;
-        for attempt in 0..MAX_ATTEMPTS {
-            if attempt > 0 {
-                backoff(attempt).await;
-            }
+        let mut retries = Retries::new();
+        while retries.next().await {
             let st = if cached {
                 self.cached_block(cidr)
             } else {
@@ -137,7 +135,7 @@ impl Ipam {
         }
         Err(IpamError::TooManyConflicts {
             what: format!("release from block {cidr}"),
-            attempts: MAX_ATTEMPTS,
+            attempts: retries.attempts(),
         })
     }
 
@@ -190,10 +188,8 @@ impl Ipam {
     pub async fn release_by_handle(&self, handle_id: &str) -> Result<Vec<IpAddr>> {
         let mut freed = Vec::new();
         let mut read_once = false;
-        for attempt in 0..MAX_ATTEMPTS {
-            if attempt > 0 {
-                backoff(attempt).await;
-            }
+        let mut retries = Retries::new();
+        while retries.next().await {
             let h = self.read_handle(handle_id).await?;
             if h.mod_revision == 0 {
                 if read_once {
@@ -270,7 +266,7 @@ impl Ipam {
         }
         Err(IpamError::TooManyConflicts {
             what: format!("release handle {handle_id}"),
-            attempts: MAX_ATTEMPTS,
+            attempts: retries.attempts(),
         })
     }
 

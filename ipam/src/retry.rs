@@ -9,8 +9,50 @@ use rand::Rng;
 
 use crate::error::{IpamError, Result};
 
-/// Attempts before a conflicting operation gives up.
+/// A conflicting operation gives up only after this many attempts AND `MIN_PERSISTENCE`:
+/// counting alone would let a burst of contention (or a slow, loaded machine) starve one
+/// writer within a few seconds while others keep winning the CAS race.
 pub const MAX_ATTEMPTS: u32 = 100;
+pub const MIN_PERSISTENCE: Duration = Duration::from_secs(15);
+
+/// The retry budget of one optimistic operation:
+/// `let mut r = Retries::new(); while r.next().await { ... }`.
+pub struct Retries {
+    attempt: u32,
+    started: tokio::time::Instant,
+}
+
+impl Retries {
+    pub fn new() -> Retries {
+        Retries {
+            attempt: 0,
+            started: tokio::time::Instant::now(),
+        }
+    }
+
+    /// Backs off before every retry; false once the budget is spent.
+    pub async fn next(&mut self) -> bool {
+        if self.attempt > 0 {
+            if self.attempt >= MAX_ATTEMPTS && self.started.elapsed() >= MIN_PERSISTENCE {
+                return false;
+            }
+            backoff(self.attempt).await;
+        }
+        self.attempt += 1;
+        true
+    }
+
+    /// Attempts made so far.
+    pub fn attempts(&self) -> u32 {
+        self.attempt
+    }
+}
+
+impl Default for Retries {
+    fn default() -> Self {
+        Retries::new()
+    }
+}
 
 /// Whether an error means "someone else wrote first: re-read and try again".
 pub fn is_conflict(e: &IpamError) -> bool {
@@ -31,20 +73,18 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T>>,
 {
-    for attempt in 0..MAX_ATTEMPTS {
-        if attempt > 0 {
-            backoff(attempt).await;
-        }
+    let mut retries = Retries::new();
+    while retries.next().await {
         match op().await {
             Err(e) if is_conflict(&e) => {
-                tracing::debug!(what, attempt, "conflict, retrying");
+                tracing::debug!(what, attempt = retries.attempts(), "conflict, retrying");
             }
             other => return other,
         }
     }
     Err(IpamError::TooManyConflicts {
         what: what.to_string(),
-        attempts: MAX_ATTEMPTS,
+        attempts: retries.attempts(),
     })
 }
 
@@ -62,5 +102,29 @@ pub fn failpoint(name: &str) {
     {
         eprintln!("ipam: failpoint {name} reached, aborting");
         std::process::abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The budget outlasts both 100 attempts and 15 s, and still ends.
+    #[tokio::test(start_paused = true)]
+    async fn retries_persist_for_attempts_and_time_then_stop() {
+        let start = tokio::time::Instant::now();
+        let mut r = Retries::new();
+        let mut n = 0;
+        while r.next().await {
+            n += 1;
+            assert!(n < 10_000, "the budget never ends");
+        }
+        assert!(n >= MAX_ATTEMPTS, "gave up after {n} attempts");
+        assert!(
+            start.elapsed() >= MIN_PERSISTENCE,
+            "gave up after {:?}",
+            start.elapsed()
+        );
+        assert_eq!(r.attempts(), n);
     }
 }
