@@ -36,7 +36,7 @@ fn create_delta_swap_and_stale_removal() {
     in_netns(|| async {
         run("ipset", &["create", "KUBE-FOREIGN", "hash:ip"]);
         run("ipset", &["add", "KUBE-FOREIGN", "10.1.1.1"]);
-        let ipsets = Ipsets::new();
+        let mut ipsets = Ipsets::new();
         let pools =
             |r: std::ops::Range<u32>| r.map(|i| format!("10.{}.{}.0/24", 100 + i / 256, i % 256));
 
@@ -54,7 +54,18 @@ fn create_delta_swap_and_stale_removal() {
         assert_eq!(out.plan.create.len(), 3);
         assert_eq!(members("cali40pools"), desired[0].members);
         assert_eq!(members("cali40hosts"), desired[1].members);
-        assert_eq!(ipsets.sync(&desired).await.unwrap().attempts, 0, "in sync");
+        let out = ipsets.sync(&desired).await.unwrap();
+        assert_eq!((out.attempts, out.reads), (0, 0), "in sync, from memory");
+
+        // Tampering goes unseen until the refresh, which reads back and repairs.
+        run("ipset", &["del", "cali40hosts", "10.0.0.2"]);
+        let out = ipsets.sync(&desired).await.unwrap();
+        assert_eq!((out.attempts, out.reads), (0, 0));
+        ipsets.forget();
+        let out = ipsets.sync(&desired).await.unwrap();
+        assert_eq!((out.attempts, out.reads), (1, 1));
+        assert_eq!(out.plan.delta.len(), 1, "{out:?}");
+        assert_eq!(members("cali40hosts"), desired[1].members);
 
         // A rule uses the pools set across the swap below.
         run(

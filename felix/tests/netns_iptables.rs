@@ -75,7 +75,7 @@ fn first_sync_then_no_op_then_only_changed_chain() {
             "empty namespace defaults to nft"
         );
         foreign_setup();
-        let ipt = ipt();
+        let mut ipt = ipt();
         let desired = filter(&[
             "-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
             "-j DROP",
@@ -99,9 +99,13 @@ fn first_sync_then_no_op_then_only_changed_chain() {
         }
         assert_eq!(rules_of(&s, "cali-fw-caliaaaa").len(), 2);
 
-        // Second apply: read back equals desired, no restore at all.
+        // Second apply: planned from memory, no read-back, no restore.
         let out = ipt.sync_table(&desired).await.unwrap();
-        assert_eq!(out.attempts, 0, "{out:?}");
+        assert_eq!((out.attempts, out.reads), (0, 0), "{out:?}");
+        // After forgetting (the refresh), read back: equals desired, no restore.
+        ipt.forget();
+        let out = ipt.sync_table(&desired).await.unwrap();
+        assert_eq!((out.attempts, out.reads), (0, 1), "{out:?}");
         assert_eq!(
             without_comments(&save("filter")),
             without_comments(&s),
@@ -132,7 +136,7 @@ fn first_sync_then_no_op_then_only_changed_chain() {
 fn tampering_is_repaired_and_stale_chains_removed() {
     in_netns(|| async {
         foreign_setup();
-        let ipt = ipt();
+        let mut ipt = ipt();
         let mut desired = filter(&["-j DROP"]);
         desired.chains.push(chain("cali-old", &["-j RETURN"]));
         desired.chains[1].rules.push("-j cali-old".into());
@@ -148,9 +152,15 @@ fn tampering_is_repaired_and_stale_chains_removed() {
         run("iptables-nft", &["-A", "cali-fw-caliaaaa", "-j", "ACCEPT"]);
         run("iptables-nft", &["-I", "FORWARD", "1", "-j", "FOREIGN"]);
 
-        // And the desired state drops cali-old.
+        // Between refreshes felix trusts what it wrote: no read, no write.
+        let out = ipt.sync_table(&desired).await.unwrap();
+        assert_eq!((out.attempts, out.reads), (0, 0), "{out:?}");
+
+        // The refresh reads back and repairs, while the desired state drops cali-old.
+        ipt.forget();
         let desired = filter(&["-j DROP"]);
         let out = ipt.sync_table(&desired).await.unwrap();
+        assert_eq!(out.reads, 1);
         assert_eq!(out.plan.delete_chains, ["cali-old"]);
         assert_eq!(out.plan.write_chains, ["cali-FORWARD", "cali-fw-caliaaaa"]);
         assert_eq!(out.plan.fix_base_chains, ["FORWARD", "INPUT"]);
@@ -172,7 +182,7 @@ fn tampering_is_repaired_and_stale_chains_removed() {
 #[test]
 fn nat_jump_is_appended_once_into_a_fresh_table() {
     in_netns(|| async {
-        let ipt = ipt();
+        let mut ipt = ipt();
         let desired = DesiredTable::new(
             Table::Nat,
             vec![
@@ -189,7 +199,9 @@ fn nat_jump_is_appended_once_into_a_fresh_table() {
             "iptables-nft",
             &["-t", "nat", "-A", "POSTROUTING", "-j", "ACCEPT"],
         );
-        assert_eq!(ipt.sync_table(&desired).await.unwrap().attempts, 0);
+        ipt.forget();
+        let out = ipt.sync_table(&desired).await.unwrap();
+        assert_eq!((out.attempts, out.reads), (0, 1), "{out:?}");
         let post = rules_of(&save("nat"), "POSTROUTING");
         assert_eq!(post.len(), 2, "{post:?}");
         assert!(post[0].ends_with("-j cali-POSTROUTING"));
@@ -199,7 +211,7 @@ fn nat_jump_is_appended_once_into_a_fresh_table() {
 #[test]
 fn restore_error_names_the_line_after_bounded_retries() {
     in_netns(|| async {
-        let ipt = ipt();
+        let mut ipt = ipt();
         let desired = filter(&["-j ACCEPT", "-p tcp --dport 80 -j NOSUCHTARGET"]);
         let err = ipt.sync_table(&desired).await.unwrap_err();
         let IptablesError::Restore { attempts, line, .. } = &err else {

@@ -16,8 +16,8 @@ use thiserror::Error;
 use tracing::{debug, warn};
 
 use crate::calc::DesiredState;
-use crate::dataplane::ipsets::{IpSet, IpsetError, Ipsets};
-use crate::dataplane::iptables::{DesiredTable, Iptables, IptablesError};
+use crate::dataplane::ipsets::{IpsetError, Ipsets};
+use crate::dataplane::iptables::{Iptables, IptablesError};
 use crate::dataplane::neighbors::{NeighborError, NeighborSpec, NeighborSyncer};
 use crate::dataplane::netlink::{ENOENT, ESRCH, Netlink, errno};
 use crate::dataplane::routes::kernel::route_message;
@@ -74,9 +74,6 @@ pub struct Applier {
     metrics: Arc<Metrics>,
     last_routes: Option<Vec<RouteSpec>>,
     last_neighbors: Option<Vec<NeighborSpec>>,
-    last_ipsets: Option<Vec<IpSet>>,
-    last_filter: Option<DesiredTable>,
-    last_nat: Option<DesiredTable>,
     /// Our set names present in the kernel after the last stale-set sweep.
     swept_sets: Option<BTreeSet<String>>,
     /// Interfaces whose sysctls are set (forgotten when the link changes).
@@ -99,9 +96,6 @@ impl Applier {
             metrics,
             last_routes: None,
             last_neighbors: None,
-            last_ipsets: None,
-            last_filter: None,
-            last_nat: None,
             swept_sets: None,
             sysctl_done: BTreeSet::new(),
             sysctl_waiting: BTreeSet::new(),
@@ -321,37 +315,31 @@ impl Applier {
         summary: &mut ApplySummary,
     ) -> Result<(), ApplyError> {
         let mut clock = Instant::now();
-        if force || self.last_ipsets.as_ref() != Some(&desired.ipsets) {
-            self.last_ipsets = None;
-            match self.ipsets.sync(&desired.ipsets).await {
-                Ok(outcome) => {
-                    self.metrics.ipset_calls.inc_by(outcome.attempts.into());
-                    summary.ipsets_written = outcome.attempts > 0;
-                    self.last_ipsets = Some(desired.ipsets.clone());
-                }
-                Err(e) => {
-                    self.metrics.ipset_errors.inc();
-                    // Rules must not reference sets that do not exist: stop here.
-                    return Err(e.into());
-                }
+        if force {
+            // Refresh or retry: read the sets and tables back and repair them.
+            self.ipsets.forget();
+            self.iptables.forget();
+        }
+        // Both plan against what they remember: unchanged state costs no process.
+        match self.ipsets.sync(&desired.ipsets).await {
+            Ok(outcome) => {
+                self.metrics.ipset_calls.inc_by(outcome.attempts.into());
+                summary.ipsets_written = outcome.attempts > 0;
+            }
+            Err(e) => {
+                self.metrics.ipset_errors.inc();
+                // Rules must not reference sets that do not exist: stop here.
+                return Err(e.into());
             }
         }
         self.phase("ipsets", &mut clock);
-        for (table, last) in [
-            (&desired.filter, &mut self.last_filter),
-            (&desired.nat, &mut self.last_nat),
-        ] {
-            if !force && last.as_ref() == Some(table) {
-                continue;
-            }
-            *last = None;
+        for table in [&desired.filter, &desired.nat] {
             match self.iptables.sync_table(table).await {
                 Ok(outcome) => {
                     self.metrics
                         .iptables_restore_calls
                         .inc_by(outcome.attempts.into());
                     summary.iptables_restores += outcome.attempts;
-                    *last = Some(table.clone());
                 }
                 Err(e) => {
                     if let IptablesError::Restore { attempts, .. } = &e {

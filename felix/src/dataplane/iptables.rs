@@ -5,7 +5,10 @@
 //! * [`DesiredTable`]: what the calculation produces for one table.
 //! * [`parse`]: `iptables-save` output -> [`SavedTable`].
 //! * [`render`]: (desired, saved) -> `iptables-restore --noflush` input.
-//! * [`apply`]: backend detection, one restore process per table, read-back.
+//! * [`kernel`]: what felix believes a table holds, kept from the last
+//!   read-back plus every restore since; changes are planned against it.
+//! * [`apply`]: backend detection, one restore process per table, read-back
+//!   at startup, on refresh and after a failure.
 //!
 //! Every rule felix writes carries `-m comment --comment "cali:<hash>"`, where the
 //! hash covers the chain name, the previous rule's hash and the rule text (as
@@ -13,10 +16,11 @@
 //! immune to the way `iptables-save` reorders and respells matches.
 
 pub mod apply;
+pub mod kernel;
 pub mod parse;
 pub mod render;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 
 use sha1::{Digest, Sha1};
@@ -26,6 +30,7 @@ pub use apply::{
     Backend, Family, Iptables, IptablesError, SyncOutcome, choose_backend, detect_backend,
     failed_line, offending_line,
 };
+pub use kernel::KernelTable;
 pub use parse::{ParseError, SavedChain, SavedTable, parse_save};
 pub use render::{TablePlan, plan, render_restore};
 
@@ -181,21 +186,31 @@ impl DesiredTable {
     /// chain points at a chain of this table: a dangling jump would make the
     /// whole restore fail.
     pub fn validate(&self) -> Result<(), DesiredTableError> {
+        self.validate_chains(|_| true)
+    }
+
+    /// [`validate`](Self::validate), looking at the rules of only the chains
+    /// `check` picks (every name and jump rule is still checked): an apply
+    /// checks the chains it writes, the others were checked when written.
+    pub fn validate_chains(&self, check: impl Fn(&Chain) -> bool) -> Result<(), DesiredTableError> {
         let table = self.table;
-        let mut names = BTreeSet::new();
+        let mut names = HashSet::with_capacity(self.chains.len());
         for chain in &self.chains {
-            let name = chain.name.clone();
+            let name = chain.name.as_str();
             if !name.starts_with(CHAIN_PREFIX) {
+                let name = name.into();
                 return Err(DesiredTableError::NotOurChain { table, name });
             }
             if name.len() > MAX_CHAIN_NAME {
+                let name = name.into();
                 return Err(DesiredTableError::ChainNameTooLong { table, name });
             }
-            if !names.insert(name.clone()) {
+            if !names.insert(name) {
+                let name = name.into();
                 return Err(DesiredTableError::DuplicateChain { table, name });
             }
         }
-        for chain in &self.chains {
+        for chain in self.chains.iter().filter(|c| check(c)) {
             for (index, rule) in chain.rules.iter().enumerate() {
                 let bad = |reason| DesiredTableError::BadRule {
                     table,
@@ -233,7 +248,7 @@ impl DesiredTable {
                     base: jump.base_chain.clone(),
                 });
             }
-            if !names.contains(&jump.target) {
+            if !names.contains(jump.target.as_str()) {
                 return Err(DesiredTableError::DanglingJump {
                     table,
                     chain: jump.base_chain.clone(),

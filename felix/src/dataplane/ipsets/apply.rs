@@ -3,6 +3,7 @@
 //! which matters because `ipset restore` is not transactional: commands before
 //! a failing line stay applied, and the retry re-reads and re-plans from there.
 
+use std::collections::HashSet;
 use std::process::Stdio;
 
 use thiserror::Error;
@@ -11,7 +12,7 @@ use tokio::process::Command;
 use tracing::{info, warn};
 
 use super::{
-    IpSet, IpSetSpecError, IpsetParseError, IpsetPlan, SET_PREFIX, SavedSets, parse_save,
+    IpSet, IpSetSpecError, IpsetParseError, IpsetPlan, SET_PREFIX, SavedSet, SavedSets, parse_save,
     plan_update, render_remove_stale, render_update, validate_all,
 };
 use crate::dataplane::iptables::failed_line;
@@ -46,13 +47,20 @@ pub enum IpsetError {
 pub struct IpsetOutcome {
     pub plan: IpsetPlan,
     pub attempts: u32,
+    /// `ipset save` read-backs (0 when the remembered state was used).
+    pub reads: u32,
 }
 
-/// Runs the `ipset` tool (in the calling thread's network namespace).
+/// Runs the `ipset` tool (in the calling thread's network namespace), and
+/// remembers what our sets hold after each successful write, so a sync reads
+/// the kernel back (`ipset save`, which grows with every member of every set)
+/// only at startup, after [`forget`](Self::forget) (the periodic refresh) and
+/// after a failure.
 #[derive(Clone, Debug)]
 pub struct Ipsets {
     program: String,
     max_attempts: u32,
+    known: Option<SavedSets>,
 }
 
 impl Default for Ipsets {
@@ -60,6 +68,7 @@ impl Default for Ipsets {
         Self {
             program: "ipset".into(),
             max_attempts: 3,
+            known: None,
         }
     }
 }
@@ -72,6 +81,20 @@ impl Ipsets {
     pub fn with_attempts(mut self, n: u32) -> Self {
         self.max_attempts = n.max(1);
         self
+    }
+
+    /// Forgets what the sets hold: the next sync reads them back and repairs them.
+    pub fn forget(&mut self) {
+        self.known = None;
+    }
+
+    /// What our sets hold: remembered, or read back. Taken out while in use,
+    /// so that a failure leaves nothing remembered.
+    async fn take_known(&mut self) -> Result<(SavedSets, bool), IpsetError> {
+        match self.known.take() {
+            Some(known) => Ok((known, false)),
+            None => Ok((self.save().await?, true)),
+        }
     }
 
     async fn run(&self, args: &[&str], input: Option<&str>) -> Result<String, IpsetError> {
@@ -148,16 +171,20 @@ impl Ipsets {
     /// Brings every desired set to its members (creating, swapping or
     /// adding/deleting as [`plan_update`] decides); never destroys a set that
     /// is merely not desired (see [`remove_stale`](Self::remove_stale)).
-    pub async fn sync(&self, desired: &[IpSet]) -> Result<IpsetOutcome, IpsetError> {
+    pub async fn sync(&mut self, desired: &[IpSet]) -> Result<IpsetOutcome, IpsetError> {
         validate_all(desired)?;
         let mut attempt = 0;
+        let mut reads = 0;
         loop {
-            let actual = self.save().await?;
+            let (mut actual, read) = self.take_known().await?;
+            reads += u32::from(read);
             let plan = plan_update(desired, &actual);
             if plan.is_empty() {
+                self.known = Some(actual);
                 return Ok(IpsetOutcome {
                     plan,
                     attempts: attempt,
+                    reads,
                 });
             }
             attempt += 1;
@@ -168,11 +195,15 @@ impl Ipsets {
                         swapped = plan.swap.len(),
                         updated = plan.delta.len(),
                         recreated = plan.recreate.len(),
+                        reads,
                         "ipsets synced"
                     );
+                    record_update(&mut actual, desired, &plan);
+                    self.known = Some(actual);
                     return Ok(IpsetOutcome {
                         plan,
                         attempts: attempt,
+                        reads,
                     });
                 }
                 Err(IpsetError::Restore { line, stderr, .. }) => {
@@ -192,10 +223,11 @@ impl Ipsets {
 
     /// Destroys our sets that are not desired. Call after the iptables rules
     /// that referenced them are gone: the kernel refuses to destroy a set in use.
-    pub async fn remove_stale(&self, desired: &[IpSet]) -> Result<Vec<String>, IpsetError> {
-        let actual = self.save().await?;
+    pub async fn remove_stale(&mut self, desired: &[IpSet]) -> Result<Vec<String>, IpsetError> {
+        let (mut actual, _) = self.take_known().await?;
         let input = render_remove_stale(desired, &actual);
         if input.is_empty() {
+            self.known = Some(actual);
             return Ok(Vec::new());
         }
         self.restore(&input).await?;
@@ -204,7 +236,45 @@ impl Ipsets {
             .filter_map(|l| l.strip_prefix("destroy "))
             .map(str::to_string)
             .collect();
+        for name in &removed {
+            actual.remove(name);
+        }
+        self.known = Some(actual);
         info!(?removed, "stale ipsets destroyed");
         Ok(removed)
+    }
+}
+
+/// Makes `known` what the kernel holds after `plan` was applied for `desired`.
+fn record_update(known: &mut SavedSets, desired: &[IpSet], plan: &IpsetPlan) {
+    for name in &plan.destroy_temps {
+        known.remove(name);
+    }
+    let whole: HashSet<&str> = plan
+        .create
+        .iter()
+        .chain(&plan.recreate)
+        .chain(&plan.swap)
+        .map(String::as_str)
+        .collect();
+    for set in desired.iter().filter(|s| whole.contains(s.name.as_str())) {
+        known.insert(
+            set.name.clone(),
+            SavedSet {
+                name: set.name.clone(),
+                kind: Some(set.kind),
+                family: Some(set.family),
+                members: set.members.clone(),
+                has_extras: false,
+            },
+        );
+    }
+    for (name, adds, dels) in &plan.delta {
+        if let Some(set) = known.get_mut(name) {
+            for m in dels {
+                set.members.remove(m);
+            }
+            set.members.extend(adds.iter().copied());
+        }
     }
 }

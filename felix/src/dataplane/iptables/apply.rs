@@ -1,8 +1,9 @@
-//! Running the iptables tools: backend detection, `iptables-save` read-back and
-//! one `iptables-restore --noflush --wait` process per table, with bounded
-//! retries. Processes are spawned from the calling thread, so they run in its
-//! network namespace.
+//! Running the iptables tools: backend detection, `iptables-save` read-back
+//! (when nothing is remembered) and one `iptables-restore --noflush --wait`
+//! process per table and change, with bounded retries. Processes are spawned
+//! from the calling thread, so they run in its network namespace.
 
+use std::collections::{HashMap, HashSet};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -11,8 +12,9 @@ use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 use tracing::{debug, info, warn};
 
+use super::kernel::KernelTable;
 use super::parse::{ParseError, SavedTable, parse_save};
-use super::render::{TablePlan, plan, render_restore};
+use super::render::TablePlan;
 use super::{DesiredTable, DesiredTableError, Table};
 
 /// Which netfilter API the iptables tools drive.
@@ -190,15 +192,23 @@ pub struct SyncOutcome {
     pub plan: TablePlan,
     /// Restore runs (0 when nothing had to change).
     pub attempts: u32,
+    /// `iptables-save` read-backs (0 when the remembered state was used).
+    pub reads: u32,
 }
 
-/// Runs the iptables tools of one backend and IP family.
+/// Runs the iptables tools of one backend and IP family, and remembers what
+/// each table holds (see [`KernelTable`]): a sync reads the kernel back only
+/// when nothing is remembered, which is at startup, after
+/// [`forget`](Self::forget) (the periodic refresh) and after a failure.
 #[derive(Clone, Debug)]
 pub struct Iptables {
     backend: Backend,
     family: Family,
+    save_program: String,
+    restore_program: String,
     max_attempts: u32,
     first_backoff: Duration,
+    tables: HashMap<Table, KernelTable>,
 }
 
 impl Iptables {
@@ -206,8 +216,11 @@ impl Iptables {
         Self {
             backend,
             family,
+            save_program: backend.save_program(family),
+            restore_program: backend.restore_program(family),
             max_attempts: 3,
             first_backoff: Duration::from_millis(100),
+            tables: HashMap::new(),
         }
     }
 
@@ -219,13 +232,31 @@ impl Iptables {
         self
     }
 
+    /// Other `save`/`restore` programs taking the same arguments (tests wrap
+    /// the real tools to see every run).
+    pub fn with_programs(mut self, save: &str, restore: &str) -> Self {
+        self.save_program = save.into();
+        self.restore_program = restore.into();
+        self
+    }
+
     pub fn backend(&self) -> Backend {
         self.backend
     }
 
+    pub fn family(&self) -> Family {
+        self.family
+    }
+
+    /// Forgets what every table holds: the next sync of each reads it back
+    /// and repairs whatever someone else changed (the periodic refresh).
+    pub fn forget(&mut self) {
+        self.tables.clear();
+    }
+
     /// `iptables-save -t <table>`, parsed.
     pub async fn save(&self, table: Table) -> Result<SavedTable, IptablesError> {
-        let program = self.backend.save_program(self.family);
+        let program = self.save_program.clone();
         let out = Command::new(&program)
             .args(["-t", table.name()])
             .stdin(Stdio::null())
@@ -248,7 +279,7 @@ impl Iptables {
     /// Feeds `input` to one `iptables-restore --noflush --wait` process.
     /// On failure returns the stderr and the failing line, if named.
     pub async fn restore(&self, table: Table, input: &str) -> Result<(), IptablesError> {
-        let program = self.backend.restore_program(self.family);
+        let program = self.restore_program.clone();
         let spawn_err = |source| IptablesError::Spawn {
             program: program.clone(),
             source,
@@ -278,39 +309,65 @@ impl Iptables {
         })
     }
 
-    /// Reads the table back, and when it differs from `desired` (first sync,
-    /// a change, or someone else's tampering) rewrites what differs. On a
-    /// restore failure, logs the offending line and retries from a fresh read
-    /// with exponential backoff, up to the attempt bound.
-    pub async fn sync_table(&self, desired: &DesiredTable) -> Result<SyncOutcome, IptablesError> {
-        desired.validate()?;
+    /// Makes the table match `desired`, writing only what differs (first
+    /// sync, a change, or, after a read-back, someone else's tampering) in one
+    /// restore. Plans against the remembered table when there is one, else
+    /// reads the kernel back first. On a restore failure, logs the offending
+    /// line, forgets the table and retries from a fresh read with exponential
+    /// backoff, up to the attempt bound.
+    pub async fn sync_table(
+        &mut self,
+        desired: &DesiredTable,
+    ) -> Result<SyncOutcome, IptablesError> {
         let table = desired.table;
         let mut backoff = self.first_backoff;
         let mut attempt = 0;
+        let mut reads = 0;
         loop {
-            let actual = self.save(table).await?;
-            let todo = plan(desired, &actual);
+            // Taken out while in use: a failure leaves nothing remembered.
+            let kernel = match self.tables.remove(&table) {
+                Some(kernel) => kernel,
+                None => {
+                    desired.validate()?;
+                    reads += 1;
+                    KernelTable::from_saved(&self.save(table).await?)
+                }
+            };
+            let todo = kernel.plan(desired);
+            if reads == 0 {
+                // Unchanged chains were checked when they were written.
+                let written: HashSet<&str> = todo.write_chains.iter().map(String::as_str).collect();
+                desired.validate_chains(|c| written.contains(c.name.as_str()))?;
+            }
+            let mut kernel = kernel;
             if todo.is_empty() {
-                debug!(%table, attempts = attempt, "iptables table in sync");
+                kernel.record(desired, &todo);
+                self.tables.insert(table, kernel);
+                debug!(%table, attempts = attempt, reads, "iptables table in sync");
                 return Ok(SyncOutcome {
                     plan: todo,
                     attempts: attempt,
+                    reads,
                 });
             }
             attempt += 1;
-            let input = render_restore(desired, &actual);
+            let input = kernel.render(desired, &todo);
             match self.restore(table, &input).await {
                 Ok(()) => {
+                    kernel.record(desired, &todo);
+                    self.tables.insert(table, kernel);
                     info!(
                         %table,
                         written = todo.write_chains.len(),
                         deleted = todo.delete_chains.len(),
                         base_chains_fixed = todo.fix_base_chains.len(),
+                        reads,
                         "iptables table synced"
                     );
                     return Ok(SyncOutcome {
                         plan: todo,
                         attempts: attempt,
+                        reads,
                     });
                 }
                 Err(IptablesError::Restore {

@@ -9,6 +9,8 @@
 //! COMMIT
 //! ```
 
+use std::collections::HashMap;
+
 use thiserror::Error;
 
 use super::{CHAIN_PREFIX, Table, hash_of};
@@ -66,6 +68,8 @@ pub struct ParseError {
 /// (nft creates tables on first use).
 pub fn parse_save(table: Table, text: &str) -> Result<SavedTable, ParseError> {
     let mut out = SavedTable::default();
+    // Chain name -> index in `out.chains` (a table holds thousands of chains).
+    let mut index: HashMap<String, usize> = HashMap::new();
     let mut in_table = false;
     let mut seen_table = false;
     for (i, raw) in text.lines().enumerate() {
@@ -107,7 +111,7 @@ pub fn parse_save(table: Table, text: &str) -> Result<SavedTable, ParseError> {
             let policy = words
                 .next()
                 .ok_or_else(|| err("chain declaration without a policy"))?;
-            if out.chain(name).is_some() {
+            if index.insert(name.to_string(), out.chains.len()).is_some() {
                 return Err(err("chain declared twice"));
             }
             out.chains.push(SavedChain {
@@ -117,12 +121,10 @@ pub fn parse_save(table: Table, text: &str) -> Result<SavedTable, ParseError> {
             });
         } else if let Some(rest) = line.strip_prefix("-A ") {
             let (name, rule) = rest.split_once(' ').unwrap_or((rest, ""));
-            let chain = out
-                .chains
-                .iter_mut()
-                .find(|c| c.name == name)
+            let i = *index
+                .get(name)
                 .ok_or_else(|| err("rule for a chain that was not declared"))?;
-            chain.rules.push(rule.trim().to_string());
+            out.chains[i].rules.push(rule.trim().to_string());
         } else {
             return Err(err("expected a chain declaration, -A rule or COMMIT"));
         }
