@@ -216,12 +216,7 @@ async fn file_command(
         input::check_all(&resources, &existing)
             .map_err(|e| format!("Failed to execute command: {e}"))?;
     }
-    let outcome = resources::execute(&ds, action, &resources).await;
-    if outcome.success {
-        Ok(outcome.message + "\n")
-    } else {
-        Err(outcome.message)
-    }
+    execute(&ds, action, &resources).await
 }
 
 async fn delete(cli: &Cli, d: &cli::DeleteArgs) -> Reply {
@@ -249,7 +244,16 @@ async fn delete(cli: &Cli, d: &cli::DeleteArgs) -> Reply {
     let ds = connect(cli)
         .await
         .map_err(|e| format!("Failed to execute command: {e}"))?;
-    let outcome = resources::execute(&ds, action, &resources).await;
+    execute(&ds, action, &resources).await
+}
+
+/// Writes the resources and words the outcome.
+async fn execute(
+    ds: &Datastore,
+    action: Action,
+    resources: &[config::model::AnyResource],
+) -> Reply {
+    let outcome = resources::execute(ds, action, resources).await;
     if outcome.success {
         Ok(outcome.message + "\n")
     } else {

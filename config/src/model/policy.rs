@@ -48,26 +48,32 @@ pub struct NetworkPolicySpec {
     pub performance_hints: Vec<String>,
 }
 
-impl NetworkPolicySpec {
-    /// `types`, or Calico's default from the rule lists present (none -> Ingress).
-    pub fn effective_types(&self) -> Vec<PolicyType> {
-        effective_types(&self.types, &self.ingress, &self.egress)
-    }
+/// The defaults Calico applies to both policy kinds.
+macro_rules! policy_defaults {
+    ($($spec:ty),*) => {$(
+        impl $spec {
+            /// `types`, or Calico's default from the rule lists present (none -> Ingress).
+            pub fn effective_types(&self) -> Vec<PolicyType> {
+                effective_types(&self.types, &self.ingress, &self.egress)
+            }
 
-    /// `selector`, with the default `all()` when empty.
-    pub fn effective_selector(&self) -> &str {
-        if self.selector.is_empty() {
-            "all()"
-        } else {
-            &self.selector
+            /// `selector`, with the default `all()` when empty.
+            pub fn effective_selector(&self) -> &str {
+                if self.selector.is_empty() {
+                    "all()"
+                } else {
+                    &self.selector
+                }
+            }
+
+            /// The order used for sorting; unset sorts last.
+            pub fn effective_order(&self) -> f64 {
+                self.order.unwrap_or(f64::INFINITY)
+            }
         }
-    }
-
-    /// The order used for sorting; unset sorts last.
-    pub fn effective_order(&self) -> f64 {
-        self.order.unwrap_or(f64::INFINITY)
-    }
+    )*};
 }
+policy_defaults!(NetworkPolicySpec, GlobalNetworkPolicySpec);
 
 /// A cluster-wide policy; applies to workload and host endpoints.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -116,25 +122,6 @@ pub struct GlobalNetworkPolicySpec {
     pub namespace_selector: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub performance_hints: Vec<String>,
-}
-
-impl GlobalNetworkPolicySpec {
-    /// `types`, or Calico's default from the rule lists present (none -> Ingress).
-    pub fn effective_types(&self) -> Vec<PolicyType> {
-        effective_types(&self.types, &self.ingress, &self.egress)
-    }
-
-    pub fn effective_selector(&self) -> &str {
-        if self.selector.is_empty() {
-            "all()"
-        } else {
-            &self.selector
-        }
-    }
-
-    pub fn effective_order(&self) -> f64 {
-        self.order.unwrap_or(f64::INFINITY)
-    }
 }
 
 /// Labels applied to endpoints that reference the profile, plus legacy rules.
