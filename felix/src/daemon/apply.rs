@@ -19,11 +19,8 @@ use crate::calc::DesiredState;
 use crate::dataplane::ipsets::{IpsetError, Ipsets};
 use crate::dataplane::iptables::{Iptables, IptablesError};
 use crate::dataplane::neighbors::{NeighborError, NeighborSpec, NeighborSyncer};
-use crate::dataplane::netlink::{ENOENT, ESRCH, Netlink, errno};
-use crate::dataplane::routes::kernel::route_message;
-use crate::dataplane::routes::{
-    DesiredRoutes, KernelRoute, RouteError, RouteSpec, RouteSpecError, RouteSyncer, RouteTarget,
-};
+use crate::dataplane::netlink::Netlink;
+use crate::dataplane::routes::{DesiredRoutes, RouteError, RouteSpec, RouteSpecError, RouteSyncer};
 use crate::dataplane::sysctl::{SysctlError, configure_interface};
 use crate::metrics::Metrics;
 
@@ -60,10 +57,9 @@ pub struct ApplySummary {
     pub sysctl_interfaces: usize,
 }
 
-/// The kernel side of felix, owned by the daemon loop.
-/// Route changes up to this many go through the fast path.
-const FAST_PATH_MAX_CHANGES: usize = 32;
+mod fast;
 
+/// The kernel side of felix, owned by the daemon loop.
 pub struct Applier {
     nl: Netlink,
     routes: RouteSyncer,
@@ -203,65 +199,15 @@ impl Applier {
         Ok(())
     }
 
-    /// The fast path for a few changed routes: write just those, without the
-    /// full link and route dumps (which grow with the node's interface count).
-    /// Adds use `NLM_F_EXCL`, so a slot held by anyone (even a foreign route)
-    /// makes it fall back to the full sync, which sorts that out. False when
-    /// the fast path does not apply or did not complete.
-    async fn fast_routes(&mut self, desired: &[RouteSpec]) -> bool {
-        let Some(last) = &self.last_routes else {
-            return false;
-        };
-        let old: BTreeSet<&RouteSpec> = last.iter().collect();
-        let new: BTreeSet<&RouteSpec> = desired.iter().collect();
-        let added: Vec<&RouteSpec> = new.difference(&old).copied().collect();
-        let removed: Vec<&RouteSpec> = old.difference(&new).copied().collect();
-        if added.len() + removed.len() > FAST_PATH_MAX_CHANGES {
-            return false;
-        }
-        let Ok(specs) = DesiredRoutes::new(desired.iter().cloned()) else {
-            return false;
-        };
-        let handle = self.nl.handle().clone();
-        for (add, spec) in added
-            .iter()
-            .map(|s| (true, *s))
-            .chain(removed.iter().map(|s| (false, *s)))
-        {
-            let target = match spec {
-                RouteSpec::Blackhole { .. } => RouteTarget::Blackhole,
-                RouteSpec::Workload { ifname, .. } => match self.nl.link_index(ifname).await {
-                    Ok(Some(index)) => RouteTarget::Dev(index),
-                    // Interface gone: its routes went with it.
-                    Ok(None) if !add => continue,
-                    _ => return false,
-                },
-            };
-            let msg = route_message(&KernelRoute::felix(spec.dst(), target));
-            let result = if add {
-                handle.route().add(msg).execute().await
-            } else {
-                handle.route().del(msg).execute().await
-            };
-            match result {
-                Ok(()) => {}
-                Err(e) if !add && matches!(errno(&e), Some(ESRCH | ENOENT)) => {}
-                Err(e) => {
-                    debug!(route = ?spec, add, error = %e, "fast route write failed; full sync");
-                    return false;
-                }
-            }
-        }
-        self.routes.set_desired(specs);
-        true
-    }
-
     async fn apply_neighbors(
         &mut self,
         desired: &DesiredState,
         force: bool,
     ) -> Result<(), ApplyError> {
         if !force && self.last_neighbors.as_ref() == Some(&desired.neighbors) {
+            return Ok(());
+        }
+        if !force && self.fast_neighbors(&desired.neighbors).await {
             return Ok(());
         }
         self.last_neighbors = None;

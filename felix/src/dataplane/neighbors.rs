@@ -211,6 +211,26 @@ impl NeighborSyncer {
     }
 }
 
+/// Writes one entry (`replace`, so a wrong MAC is fixed in place) or deletes
+/// it, without the interface and neighbour dumps of [`NeighborSyncer::apply`].
+pub async fn write_entry(
+    nl: &Netlink,
+    add: bool,
+    n: &KernelNeighbor,
+) -> Result<(), rtnetlink::Error> {
+    let neigh = nl.handle().neighbours();
+    if add {
+        neigh
+            .add(n.ifindex, n.ip)
+            .link_layer_address(&n.mac)
+            .replace()
+            .execute()
+            .await
+    } else {
+        neigh.del(delete_message(n)).execute().await
+    }
+}
+
 fn parse_neighbour(m: &NeighbourMessage) -> Option<KernelNeighbor> {
     let mut ip = None;
     let mut mac = Vec::new();

@@ -352,6 +352,7 @@ impl Iptables {
             }
             attempt += 1;
             let input = kernel.render(desired, &todo);
+            let restore_started = std::time::Instant::now();
             match self.restore(table, &input).await {
                 Ok(()) => {
                     kernel.record(desired, &todo);
@@ -362,6 +363,7 @@ impl Iptables {
                         deleted = todo.delete_chains.len(),
                         base_chains_fixed = todo.fix_base_chains.len(),
                         reads,
+                        restore = ?restore_started.elapsed(),
                         "iptables table synced"
                     );
                     return Ok(SyncOutcome {
