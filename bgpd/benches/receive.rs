@@ -1,256 +1,273 @@
-//! System benchmark: a BIRD sender announces 1,000,000 IPv4 /32 routes to
-//! each receiver in turn — bgpd, BIRD 2, GoBGP 3 (FIB install off in all) —
-//! in throwaway network namespaces (needs root). Measured: time from the
-//! session reaching Established to all routes in the receiver's RIB
-//! (polled over its CLI), and the receiver's peak RSS (VmHWM).
+//! System benchmark: 1,000,000 IPv4 /32 routes into each receiver — bgpd,
+//! BIRD 2, GoBGP 3 (FIB install off in all) — in throwaway network
+//! namespaces (needs root). Two modes:
 //!
-//! `cargo bench -p bgpd --bench receive [-- ROUTES]`; it does nothing
-//! unless run by `cargo bench` (which passes `--bench`).
+//! - `bird`: a BIRD sender announces the routes (the definition).
+//!   BIRD's sending speed bounds every receiver here.
+//! - `replay`: the UPDATE stream BIRD sends is recorded once, then a
+//!   minimal speaker (this binary, `--speaker`, see `receive/speaker.rs`)
+//!   writes it to each receiver as fast as the socket takes it, so the
+//!   receiver's own speed is what is measured.
+//!
+//! Measured per receiver: time from Established to all routes in its RIB
+//! (polled, see `receive/receivers.rs`), its CPU time (utime + stime)
+//! over that interval, and its peak RSS (VmHWM).
+//!
+//! `cargo bench -p bgpd --bench receive [-- [ROUTES] [--mode bird|replay]]`;
+//! it does nothing unless run by `cargo bench` (which passes `--bench`).
 
 #[path = "../tests/netns/mod.rs"]
 mod netns;
+#[path = "receive/receivers.rs"]
+mod receivers;
+#[path = "receive/report.rs"]
+mod report;
+#[path = "receive/speaker.rs"]
+mod speaker;
 
-use std::fmt::Write as _;
-use std::path::Path;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use netns::{Netns, Proc, bgpd_bin, birdc, link};
-
-/// A query against the running receiver.
-type Probe<T> = Box<dyn Fn() -> T>;
+use netns::{Netns, Proc, birdc, link};
+use receivers::{ALL, Receiver, number_after, wait};
+use report::{Row, cpu_time, print_table, vm_hwm_kb};
 
 const TIMEOUT: Duration = Duration::from_secs(300);
+const SENDER_AS: &str = "64513";
+const RECEIVER_AS: &str = "64512";
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--speaker") {
+        if let Err(e) = speaker::main(&args[2..]) {
+            eprintln!("speaker: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
     if !args.iter().any(|a| a == "--bench") {
         return;
+    }
+    netns::cleanup_on_signal();
+    for n in netns::sweep_stale(&["brx", "btx"]) {
+        println!("removed namespace {n} left by an earlier run");
     }
     let routes: usize = args
         .iter()
         .skip(1)
         .find_map(|a| a.parse().ok())
         .unwrap_or(1_000_000);
-    let mut rows = Vec::new();
-    for r in [Receiver::Bgpd, Receiver::Bird, Receiver::Gobgp] {
-        match run_one(r, routes) {
-            Ok(row) => {
-                println!(
-                    "{:<8} {:>8.2} s {:>8.1} MB",
-                    row.0,
-                    row.1.as_secs_f64(),
-                    row.2 as f64 / 1024.0
+    let mode = args
+        .iter()
+        .position(|a| a == "--mode")
+        .and_then(|i| args.get(i + 1))
+        .map_or("both", String::as_str);
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!("loadavg at start: {}", load.trim());
+    if !Path::new("/usr/lib/frr/bgpd").exists() {
+        println!("FRR bgpd: not installed, skipped");
+    }
+    if mode != "replay" {
+        let rows = each(|r| run_bird_sender(r, routes));
+        print_table(
+            &format!("{routes} IPv4 /32 routes from a BIRD sender"),
+            routes,
+            &rows,
+        );
+    }
+    if mode != "bird" {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("updates.bin");
+        match record(&file, routes) {
+            Ok(line) => {
+                println!("recorded BIRD's stream: {line}");
+                let rows = each(|r| run_replay(r, &file, routes));
+                print_table(
+                    &format!(
+                        "{routes} IPv4 /32 routes replayed at wire speed (recorded from BIRD)"
+                    ),
+                    routes,
+                    &rows,
                 );
+            }
+            Err(e) => println!("recording failed: {e}"),
+        }
+    }
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!("loadavg at end: {}", load.trim());
+}
+
+fn each(mut f: impl FnMut(Receiver) -> Result<Row, String>) -> Vec<Row> {
+    let mut rows = Vec::new();
+    for r in ALL {
+        match f(r) {
+            Ok(row) => {
+                println!("{row}");
                 rows.push(row)
             }
             Err(e) => println!("{:<8} failed: {e}", r.name()),
         }
     }
-    println!("FRR bgpd: not installed, skipped");
-    print_table(routes, &rows);
+    rows
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Receiver {
-    Bgpd,
-    Bird,
-    Gobgp,
-}
-
-impl Receiver {
-    fn name(self) -> &'static str {
-        match self {
-            Receiver::Bgpd => "bgpd",
-            Receiver::Bird => "BIRD",
-            Receiver::Gobgp => "GoBGP",
-        }
-    }
-}
-
-fn print_table(routes: usize, rows: &[(&'static str, Duration, u64)]) {
-    let bird = rows.iter().find(|r| r.0 == "BIRD");
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "\n{routes} IPv4 /32 routes from a BIRD sender, FIB install off"
-    );
-    let _ = writeln!(
-        s,
-        "| receiver | time to full RIB | vs BIRD | peak RSS (VmHWM) | vs BIRD | RSS/route (bytes) |"
-    );
-    let _ = writeln!(s, "|---|---|---|---|---|---|");
-    for (name, t, kb) in rows {
-        let (tr, mr) = match bird {
-            Some((_, bt, bkb)) => (
-                format!("{:.2}x", t.as_secs_f64() / bt.as_secs_f64()),
-                format!("{:.2}x", *kb as f64 / *bkb as f64),
-            ),
-            None => ("-".into(), "-".into()),
-        };
-        let _ = writeln!(
-            s,
-            "| {name} | {:.2} s | {tr} | {:.1} MB | {mr} | {:.0} |",
-            t.as_secs_f64(),
-            *kb as f64 / 1024.0,
-            *kb as f64 * 1024.0 / routes as f64
-        );
-    }
-    println!("{s}");
-}
-
-/// BIRD config of the sender: `routes` /32s as static blackholes.
-fn sender_conf(dir: &Path, routes: usize) -> String {
-    let mut c = String::with_capacity(routes * 40 + 1024);
-    c.push_str("router id 192.168.70.2;\nprotocol device {}\nprotocol static s4 { ipv4;\n");
-    for i in 0..routes {
-        let a = 0x0b00_0000u32 + i as u32; // 11.0.0.0 upwards
-        let _ = writeln!(
-            c,
-            "route {}.{}.{}.{}/32 blackhole;",
-            a >> 24,
-            (a >> 16) & 255,
-            (a >> 8) & 255,
-            a & 255
-        );
-    }
-    c.push_str("};\nprotocol bgp toreceiver { local 192.168.70.2 as 64513; neighbor 192.168.70.1 as 64512; ipv4 { import none; export all; }; }\n");
-    let p = dir.join("sender.conf");
-    std::fs::write(&p, c).unwrap();
-    p.to_str().unwrap().into()
-}
-
-fn count_in(o: &str, key: &str) -> Option<usize> {
-    // "1000000 of 1000000 routes for ..." / "Destination: 1000000, Path: ..."
-    let at = o.find(key)?;
-    o[at + key.len()..]
-        .trim_start()
-        .split(|c: char| !c.is_ascii_digit())
-        .next()?
-        .parse()
-        .ok()
-}
-
-fn vm_hwm_kb(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-fn run_one(r: Receiver, routes: usize) -> Result<(&'static str, Duration, u64), String> {
+/// A receiver namespace and a sender namespace joined by a veth:
+/// receiver 192.168.70.1, sender 192.168.70.2.
+fn namespaces() -> (Netns, Netns) {
     let rx = Netns::new("brx");
     let tx = Netns::new("btx");
     link(&rx, &tx, "192.168.70", "fd70");
-    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let sconf = sender_conf(dir.path(), routes);
-    let ssock = dir.path().join("sender.ctl");
-    let _sender = tx.spawn(
-        &["bird", "-f", "-c", &sconf, "-s", ssock.to_str().unwrap()],
-        &dir.path().join("sender.log"),
-    );
-    // The sender has its whole table before the receiver starts.
-    wait(TIMEOUT, || {
-        count_in(&birdc(&ssock, &["show", "route", "count"]), "Total:").filter(|n| *n >= routes)
-    })
-    .ok_or("sender did not load its routes")?;
-
-    let rsock = dir.path().join("rx.ctl");
-    let (proc_, established, count): (Proc, Probe<bool>, Probe<Option<usize>>) = match r {
-        Receiver::Bgpd => {
-            let conf = format!(
-                "asNumber: 64512\nrouterId: 192.168.70.1\npeers:\n  - address: 192.168.70.2\n    asNumber: 64513\n    families: [ipv4]\nfib: false\ncontrolSocket: {}\n",
-                rsock.display()
-            );
-            let p = dir.path().join("bgpd.yaml");
-            std::fs::write(&p, conf).unwrap();
-            let proc_ = rx.spawn(
-                &[
-                    bgpd_bin(),
-                    "--config",
-                    p.to_str().unwrap(),
-                    "--metrics-listen",
-                    "off",
-                ],
-                &dir.path().join("rx.log"),
-            );
-            let s1 = rsock.clone();
-            let s2 = rsock.clone();
-            (
-                proc_,
-                Box::new(move || birdc(&s1, &["show", "protocols"]).contains("Established")),
-                Box::new(move || count_in(&birdc(&s2, &["show", "route", "count"]), "Total:")),
-            )
-        }
-        Receiver::Bird => {
-            let conf = "router id 192.168.70.1;\nprotocol device {}\nprotocol bgp fromsender { local 192.168.70.1 as 64512; neighbor 192.168.70.2 as 64513; ipv4 { import all; export none; }; }\n";
-            let p = dir.path().join("rx.conf");
-            std::fs::write(&p, conf).unwrap();
-            let proc_ = rx.spawn(
-                &[
-                    "bird",
-                    "-f",
-                    "-c",
-                    p.to_str().unwrap(),
-                    "-s",
-                    rsock.to_str().unwrap(),
-                ],
-                &dir.path().join("rx.log"),
-            );
-            let s1 = rsock.clone();
-            let s2 = rsock.clone();
-            (
-                proc_,
-                Box::new(move || birdc(&s1, &["show", "protocols"]).contains("Established")),
-                Box::new(move || count_in(&birdc(&s2, &["show", "route", "count"]), "Total:")),
-            )
-        }
-        Receiver::Gobgp => {
-            let conf = "[global.config]\n  as = 64512\n  router-id = \"192.168.70.1\"\n[[neighbors]]\n  [neighbors.config]\n    neighbor-address = \"192.168.70.2\"\n    peer-as = 64513\n";
-            let p = dir.path().join("rx.toml");
-            std::fs::write(&p, conf).unwrap();
-            let proc_ = rx.spawn(
-                &["gobgpd", "-f", p.to_str().unwrap()],
-                &dir.path().join("rx.log"),
-            );
-            let ns = rx.name.clone();
-            let ns2 = rx.name.clone();
-            (
-                proc_,
-                Box::new(move || {
-                    netns::output(&["ip", "netns", "exec", &ns, "gobgp", "neighbor"])
-                        .contains("Establ")
-                }),
-                Box::new(move || {
-                    let o = netns::output(&[
-                        "ip", "netns", "exec", &ns2, "gobgp", "global", "rib", "summary", "-a",
-                        "ipv4",
-                    ]);
-                    count_in(&o, "Destination:")
-                }),
-            )
-        }
-    };
-    wait(TIMEOUT, || established().then_some(())).ok_or("session not established")?;
-    let t0 = Instant::now();
-    wait(TIMEOUT, || count().filter(|n| *n >= routes)).ok_or("routes did not all arrive")?;
-    let t = t0.elapsed();
-    let kb = vm_hwm_kb(proc_.pid());
-    Ok((r.name(), t, kb))
+    (rx, tx)
 }
 
-/// Poll every 50 ms until `f` gives a value or `t` passes.
-fn wait<T>(t: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    let deadline = Instant::now() + t;
-    while Instant::now() < deadline {
-        if let Some(v) = f() {
-            return Some(v);
-        }
-        std::thread::sleep(Duration::from_millis(50));
+/// Start a BIRD sender with `routes` static /32s in `tx` and wait until
+/// it holds them all (before any receiver connects).
+fn start_sender(tx: &Netns, dir: &Path, routes: usize) -> Result<Proc, String> {
+    let conf = report::sender_conf(dir, routes);
+    let sock = dir.join("sender.ctl");
+    let p = tx.spawn(
+        &["bird", "-f", "-c", &conf, "-s", sock.to_str().unwrap()],
+        &dir.join("sender.log"),
+    );
+    wait(TIMEOUT, Duration::from_millis(100), || {
+        number_after(&birdc(&sock, &["show", "route", "count"]), "Total:").filter(|n| *n >= routes)
+    })
+    .ok_or("sender did not load its routes")?;
+    Ok(p)
+}
+
+/// Poll until the receiver is Established; then until it holds `routes`.
+/// `t0`: when the session came up, if the caller knows it better than a poll.
+fn measure(
+    r: Receiver,
+    rx: &mut receivers::Running,
+    routes: usize,
+    up: impl FnOnce() -> Result<Instant, String>,
+) -> Result<Row, String> {
+    let every = r.poll_interval();
+    let t0 = up()?;
+    let pid = rx.proc_.pid();
+    let cpu0 = cpu_time(pid);
+    let mut last = Err(String::from("not polled"));
+    wait(TIMEOUT, every, || {
+        last = rx.poll();
+        last.as_ref()
+            .ok()
+            .filter(|s| s.routes >= routes)
+            .map(|_| ())
+    })
+    .ok_or_else(|| format!("routes did not all arrive; last poll: {last:?}"))?;
+    let time = t0.elapsed();
+    Ok(Row {
+        name: r.name(),
+        time,
+        cpu: cpu_time(pid).saturating_sub(cpu0),
+        hwm_kb: vm_hwm_kb(pid),
+        poll: every,
+    })
+}
+
+fn run_bird_sender(r: Receiver, routes: usize) -> Result<Row, String> {
+    let (rx, tx) = namespaces();
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let _sender = start_sender(&tx, dir.path(), routes)?;
+    let mut recv = receivers::start(r, &rx, dir.path(), false)?;
+    let every = r.poll_interval();
+    let up = |recv: &mut receivers::Running| {
+        wait(TIMEOUT, every, || {
+            recv.poll()
+                .ok()
+                .filter(|s| s.established)
+                .map(|_| Instant::now())
+        })
+        .ok_or_else(|| "session not established".to_string())
+    };
+    let t0 = up(&mut recv)?;
+    measure(r, &mut recv, routes, || Ok(t0))
+}
+
+/// Record the UPDATE stream a BIRD sender with `routes` /32s sends to a
+/// fresh peer into `file`; returns the recorder's summary line.
+fn record(file: &Path, routes: usize) -> Result<String, String> {
+    let (rx, tx) = namespaces();
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let _sender = start_sender(&tx, dir.path(), routes)?;
+    let rec = speaker_proc(
+        &rx,
+        dir.path(),
+        [
+            "record",
+            file.to_str().unwrap(),
+            "192.168.70.1",
+            "192.168.70.2",
+            RECEIVER_AS,
+        ],
+    );
+    expect_line(&rec, "established", Duration::from_secs(60))?;
+    let done = expect_line(&rec, "recorded", TIMEOUT)?;
+    Ok(done)
+}
+
+fn run_replay(r: Receiver, file: &Path, routes: usize) -> Result<Row, String> {
+    let (rx, tx) = namespaces();
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let mut recv = receivers::start(r, &rx, dir.path(), true)?;
+    let speaker = speaker_proc(
+        &tx,
+        dir.path(),
+        [
+            "replay",
+            file.to_str().unwrap(),
+            "192.168.70.2",
+            "192.168.70.1",
+            SENDER_AS,
+        ],
+    );
+    let row = measure(r, &mut recv, routes, || {
+        expect_line(&speaker, "established", Duration::from_secs(60))?;
+        Ok(Instant::now())
+    })?;
+    // Written long before the receiver is done unless the receiver stalls
+    // the socket; reported to show the stream was not the bottleneck.
+    if let Ok(sent) = expect_line(&speaker, "sent", Duration::from_secs(1)) {
+        println!("  ({}: speaker finished writing: {sent})", r.name());
     }
-    None
+    Ok(row)
+}
+
+/// Start this binary as a `--speaker` in `ns`; its stdout lines arrive on
+/// the channel.
+fn speaker_proc(ns: &Netns, dir: &Path, args: [&str; 5]) -> (Proc, mpsc::Receiver<String>) {
+    let exe: PathBuf = std::env::current_exe().expect("own path");
+    let mut cmd = vec![exe.to_str().unwrap(), "--speaker"];
+    cmd.extend(args);
+    let log = dir.join(format!("speaker-{}.log", args[0]));
+    let (p, out) = ns.spawn_piped(&cmd, &log);
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for l in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(l).is_err() {
+                return;
+            }
+        }
+    });
+    (p, rx)
+}
+
+/// The next line from the speaker `p`; it must start with `word`.
+fn expect_line(
+    (p, lines): &(Proc, mpsc::Receiver<String>),
+    word: &str,
+    t: Duration,
+) -> Result<String, String> {
+    match lines.recv_timeout(t) {
+        Ok(l) if l.starts_with(word) => Ok(l),
+        Ok(l) => Err(format!("speaker said {l:?}, expected {word}")),
+        Err(_) => Err(format!(
+            "speaker: no {word:?} within {t:?}; its log: {}",
+            p.log_text().trim()
+        )),
+    }
 }

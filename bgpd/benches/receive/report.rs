@@ -1,0 +1,123 @@
+//! Measurements from /proc, the result table and the sender's config.
+
+use std::fmt::{self, Write as _};
+use std::path::Path;
+use std::time::Duration;
+
+/// One receiver's result.
+pub struct Row {
+    pub name: &'static str,
+    /// Established to all routes in the RIB.
+    pub time: Duration,
+    /// utime + stime over the same interval.
+    pub cpu: Duration,
+    /// Peak RSS (VmHWM) at the end.
+    pub hwm_kb: u64,
+    /// Poll interval: the resolution of `time`.
+    pub poll: Duration,
+}
+
+impl fmt::Display for Row {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:<8} {:>8.2} s  cpu {:>7.2} s  {:>8.1} MB",
+            self.name,
+            self.time.as_secs_f64(),
+            self.cpu.as_secs_f64(),
+            self.hwm_kb as f64 / 1024.0
+        )
+    }
+}
+
+pub fn print_table(title: &str, routes: usize, rows: &[Row]) {
+    let bird = rows.iter().find(|r| r.name == "BIRD");
+    let ratio = |a: f64, b: Option<f64>| match b {
+        Some(b) if b > 0.0 => format!("{:.2}x", a / b),
+        _ => "-".to_string(),
+    };
+    let mut s = String::new();
+    let _ = writeln!(s, "\n{title}, FIB install off");
+    let _ = writeln!(
+        s,
+        "| receiver | time to full RIB | vs BIRD | CPU time | vs BIRD | peak RSS (VmHWM) | vs BIRD | RSS/route (bytes) | poll |"
+    );
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|");
+    for r in rows {
+        let _ = writeln!(
+            s,
+            "| {} | {:.2} s | {} | {:.2} s | {} | {:.1} MB | {} | {:.0} | {} ms |",
+            r.name,
+            r.time.as_secs_f64(),
+            ratio(r.time.as_secs_f64(), bird.map(|b| b.time.as_secs_f64())),
+            r.cpu.as_secs_f64(),
+            ratio(r.cpu.as_secs_f64(), bird.map(|b| b.cpu.as_secs_f64())),
+            r.hwm_kb as f64 / 1024.0,
+            ratio(r.hwm_kb as f64, bird.map(|b| b.hwm_kb as f64)),
+            r.hwm_kb as f64 * 1024.0 / routes as f64,
+            r.poll.as_millis(),
+        );
+    }
+    if let (Some(b), Some(me)) = (bird, rows.iter().find(|r| r.name == "bgpd")) {
+        let t = me.time.as_secs_f64() / b.time.as_secs_f64();
+        let m = me.hwm_kb as f64 / b.hwm_kb as f64;
+        let _ = writeln!(
+            s,
+            "target (bgpd time <= 0.5x BIRD, RSS <= 1x BIRD): time {t:.2}x {}, RSS {m:.2}x {}",
+            if t <= 0.5 { "met" } else { "NOT met" },
+            if m <= 1.0 { "met" } else { "NOT met" },
+        );
+    }
+    println!("{s}");
+}
+
+/// BIRD config of the sender: `routes` /32s as static blackholes from
+/// 11.0.0.0 upwards; returns its path.
+pub fn sender_conf(dir: &Path, routes: usize) -> String {
+    let mut c = String::with_capacity(routes * 40 + 1024);
+    c.push_str("router id 192.168.70.2;\nprotocol device {}\nprotocol static s4 { ipv4;\n");
+    for i in 0..routes {
+        let a = 0x0b00_0000u32 + i as u32;
+        let _ = writeln!(
+            c,
+            "route {}.{}.{}.{}/32 blackhole;",
+            a >> 24,
+            (a >> 16) & 255,
+            (a >> 8) & 255,
+            a & 255
+        );
+    }
+    c.push_str("};\nprotocol bgp toreceiver { local 192.168.70.2 as 64513; neighbor 192.168.70.1 as 64512; ipv4 { import none; export all; }; }\n");
+    let p = dir.join("sender.conf");
+    std::fs::write(&p, c).expect("write sender.conf");
+    p.to_str().expect("utf-8 temp path").into()
+}
+
+pub fn vm_hwm_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// utime + stime of `pid` (all its threads), from /proc/<pid>/stat.
+pub fn cpu_time(pid: u32) -> Duration {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the parenthesised comm: state is field 3, utime 14,
+    // stime 15 (proc(5)), i.e. indices 11 and 12 after ") ".
+    let rest = s.rsplit_once(") ").map_or("", |(_, r)| r);
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    let ticks: u64 = f.iter().sum();
+    // USER_HZ is 100 on every Linux ABI this runs on.
+    Duration::from_millis(ticks * 10)
+}
