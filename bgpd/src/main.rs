@@ -82,12 +82,15 @@ async fn run_from_datastore(args: Args) -> anyhow::Result<()> {
         .or(settings.node_name.clone())
         .context("--datastore needs the node name: set NODENAME or --node-name")?;
     let ds = config::datastore::Datastore::connect(&settings.etcd).await?;
-    let (desired, revision) = bgpd::calico::initial(&ds, &node)
+    let (desired, cached, revision) = bgpd::calico::initial(&ds, &node)
         .await
         .with_context(|| format!("reading node {node}'s BGP configuration"))?;
     let cfg = bgpd::calico::daemon_config(&desired, true, None, None);
-    let follower: Follower =
-        Box::new(move |handle| Box::pin(bgpd::calico::follow(ds, node, handle, desired, revision)));
+    let follower: Follower = Box::new(move |handle| {
+        Box::pin(bgpd::calico::follow(
+            ds, node, handle, desired, cached, revision,
+        ))
+    });
     run(args, cfg, Some(follower)).await
 }
 

@@ -157,3 +157,60 @@ fn pod_churn_keeps_ipam_consistent_and_routes_right() {
         "{check}"
     );
 }
+
+#[test]
+fn borrowed_addresses_are_advertised_as_host_routes() {
+    let mut cluster = scenario::build(&Shape {
+        nodes: 2,
+        pods_per_node: 0,
+        route_reflector: false,
+    })
+    .expect("cluster");
+    // A pool of 4-address blocks and one block per node: node1's fifth pod must borrow.
+    cluster
+        .calicoctl(
+            &[
+                "patch",
+                "ippool",
+                "default-ipv4-ippool",
+                "-p",
+                r#"{"spec":{"disabled":true}}"#,
+            ],
+            None,
+        )
+        .unwrap();
+    cluster
+        .calicoctl(
+            &["apply", "-f", "-"],
+            Some("apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {name: tiny}\nspec: {cidr: 10.250.0.0/24, blockSize: 30}\n"),
+        )
+        .unwrap();
+    cluster
+        .calicoctl(&["ipam", "configure", "--max-blocks-per-host=1"], None)
+        .unwrap();
+    cluster.add_pod("node2", "default", "host-pod").unwrap();
+    for i in 0..4 {
+        cluster
+            .add_pod("node1", "default", &format!("own-{i}"))
+            .unwrap();
+    }
+    let borrowed = cluster.add_pod("node1", "default", "borrower").unwrap();
+    let node1_ip = cluster.node("node1").unwrap().ip.clone();
+    let want = format!("{borrowed} via {node1_ip} dev eth0 proto bgp");
+    testnet::daemon::wait_until(
+        "node2 to route the borrowed address via node1",
+        Duration::from_secs(30),
+        || {
+            cluster
+                .routes("node2")
+                .unwrap()
+                .lines()
+                .any(|l| l.starts_with(&want))
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}\n{}", cluster.routes("node2").unwrap()));
+    assert!(
+        cluster.ping("host-pod", &borrowed, 3).unwrap(),
+        "host-pod cannot reach the borrowed address"
+    );
+}

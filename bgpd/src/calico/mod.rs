@@ -7,22 +7,18 @@ pub mod source;
 #[cfg(test)]
 mod tests;
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use config::datastore::Datastore;
+use config::datastore::{Datastore, WatchEvent};
 use futures::StreamExt;
 
 use crate::config::{Config, Listen};
 use crate::daemon::{ConfigUpdate, DaemonHandle};
 pub use desired::{ClusterView, DesiredBgp, DesiredError, Identity, desired};
 
-/// Prefixes whose changes can change the desired state.
-const WATCHED: &[&str] = &[
-    "/calico/resources/v3/projectcalico.org/",
-    "/calico/ipam/v2/",
-];
 /// Bursts of datastore events (a pod start writes several keys) are applied once.
 const SETTLE: Duration = Duration::from_millis(50);
 
@@ -64,10 +60,83 @@ pub fn daemon_config(
     }
 }
 
-/// Reads the datastore once: the starting configuration and the revision to follow from.
-pub async fn initial(ds: &Datastore, node: &str) -> Result<(DesiredBgp, i64), CalicoError> {
-    let (view, revision) = source::read_view(ds, node).await?;
-    Ok((desired(&view, node)?, revision))
+/// What the follower knows of the datastore between events.
+#[derive(Debug, Clone, Default)]
+pub struct Cached {
+    pub resources: source::Resources,
+    pub affinities: Vec<ipnet::IpNet>,
+    /// Block key -> addresses this node borrowed in it.
+    pub borrowed: BTreeMap<String, Vec<IpAddr>>,
+}
+
+impl Cached {
+    pub fn view(&self) -> ClusterView {
+        ClusterView {
+            nodes: self.resources.nodes.clone(),
+            bgp_config: self.resources.bgp_config.clone(),
+            peers: self.resources.peers.clone(),
+            pools: self.resources.pools.clone(),
+            affine_blocks: self.affinities.clone(),
+            borrowed: self.borrowed.values().flatten().copied().collect(),
+        }
+    }
+}
+
+/// Which parts an event batch made stale.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Dirty {
+    pub resources: bool,
+    pub affinities: bool,
+    pub borrowed: bool,
+}
+
+/// Folds one event into `dirty`, updating the borrowed map straight from block events
+/// (one block decoded per event, never a re-list of all blocks).
+pub fn note_event(event: &WatchEvent, node: &str, cached: &mut Cached, dirty: &mut Dirty) {
+    let key = event.key();
+    if source::resource_prefixes()
+        .iter()
+        .any(|p| key.starts_with(p.as_str()))
+    {
+        dirty.resources = true;
+    } else if source::affinity_prefixes(node)
+        .iter()
+        .any(|p| key.starts_with(p.as_str()))
+    {
+        dirty.affinities = true;
+    } else if source::block_prefixes()
+        .iter()
+        .any(|p| key.starts_with(p.as_str()))
+    {
+        let borrowed = match event {
+            WatchEvent::Put(kv) => source::borrowed_in_block(key, &kv.value, node),
+            WatchEvent::Delete { .. } => Vec::new(),
+        };
+        let changed = if borrowed.is_empty() {
+            cached.borrowed.remove(key).is_some()
+        } else {
+            cached.borrowed.insert(key.to_string(), borrowed.clone()) != Some(borrowed)
+        };
+        dirty.borrowed |= changed;
+    }
+}
+
+/// Reads everything once: the cache, and the revision to follow from.
+pub async fn read_all(ds: &Datastore, node: &str) -> Result<(Cached, i64), CalicoError> {
+    let revision = source::current_revision(ds).await?;
+    let cached = Cached {
+        resources: source::read_resources(ds).await?,
+        affinities: source::read_affinities(ds, node).await?,
+        borrowed: source::read_borrowed(ds, node).await?,
+    };
+    Ok((cached, revision))
+}
+
+/// Reads the datastore once: the starting configuration, the cache and the revision to
+/// follow from.
+pub async fn initial(ds: &Datastore, node: &str) -> Result<(DesiredBgp, Cached, i64), CalicoError> {
+    let (cached, revision) = read_all(ds, node).await?;
+    Ok((desired(&cached.view(), node)?, cached, revision))
 }
 
 /// The updates that turn `old` into `new` (same identity).
@@ -91,22 +160,30 @@ pub fn updates(old: &DesiredBgp, new: &DesiredBgp) -> Vec<ConfigUpdate> {
     out
 }
 
-/// Watches the datastore from `revision` and applies every change of the desired state
-/// to the daemon. Returns only on error (the caller exits; a supervisor restarts bgpd).
+/// Watches the relevant prefixes from `revision` and applies every change of the desired
+/// state to the daemon, re-reading only the parts that changed. Returns only on error
+/// (the caller exits; a supervisor restarts bgpd).
 pub async fn follow(
     ds: Datastore,
     node: String,
     handle: DaemonHandle,
     mut applied: DesiredBgp,
+    mut cached: Cached,
     revision: i64,
 ) -> Result<(), CalicoError> {
-    let streams = WATCHED.iter().map(|p| ds.watch_prefix(p, revision));
-    let mut events = futures::stream::select_all(streams);
+    let prefixes: Vec<String> = source::resource_prefixes()
+        .into_iter()
+        .chain(source::affinity_prefixes(&node))
+        .chain(source::block_prefixes())
+        .collect();
+    let mut events =
+        futures::stream::select_all(prefixes.iter().map(|p| ds.watch_prefix(p, revision)));
     loop {
+        let mut dirty = Dirty::default();
         match events.next().await {
             None => return Err(CalicoError::Watch("watch ended".into())),
             Some(Err(e)) => return Err(CalicoError::Watch(e.to_string())),
-            Some(Ok(_)) => {}
+            Some(Ok(ev)) => note_event(&ev, &node, &mut cached, &mut dirty),
         }
         // Let the rest of a burst arrive, then recompute once.
         let settle = tokio::time::sleep(SETTLE);
@@ -115,14 +192,22 @@ pub async fn follow(
             tokio::select! {
                 _ = &mut settle => break,
                 ev = events.next() => match ev {
-                    Some(Ok(_)) => {}
+                    Some(Ok(ev)) => note_event(&ev, &node, &mut cached, &mut dirty),
                     Some(Err(e)) => return Err(CalicoError::Watch(e.to_string())),
                     None => return Err(CalicoError::Watch("watch ended".into())),
                 },
             }
         }
-        let (view, _) = source::read_view(&ds, &node).await?;
-        let next = match desired(&view, &node) {
+        if dirty == Dirty::default() {
+            continue;
+        }
+        if dirty.resources {
+            cached.resources = source::read_resources(&ds).await?;
+        }
+        if dirty.affinities {
+            cached.affinities = source::read_affinities(&ds, &node).await?;
+        }
+        let next = match desired(&cached.view(), &node) {
             Ok(next) => next,
             // Our Node was deleted or lost its address: keep running what we have and
             // say why, rather than tearing down every session.

@@ -222,3 +222,63 @@ fn updates_diff_peers_and_prefixes() {
     );
     assert!(updates(&old, &old).is_empty());
 }
+
+#[test]
+fn only_relevant_events_mark_parts_stale_and_blocks_update_in_place() {
+    use config::datastore::{Kv, WatchEvent};
+    let put = |key: &str, value: &str| {
+        WatchEvent::Put(Kv {
+            key: key.into(),
+            value: value.as_bytes().to_vec(),
+            mod_revision: 7,
+        })
+    };
+    let mut cached = Cached::default();
+    let mut dirty = Dirty::default();
+    for irrelevant in [
+        "/calico/resources/v3/projectcalico.org/workloadendpoints/default/n1-k8s-p-eth0",
+        "/calico/resources/v3/projectcalico.org/networkpolicies/default/p",
+        "/calico/ipam/v2/host/node2/ipv4/block/10.0.0.0-26",
+        "/calico/ipam/v2/handle/k8s-pod-network.abc",
+    ] {
+        note_event(&put(irrelevant, "{}"), "node1", &mut cached, &mut dirty);
+    }
+    assert_eq!(dirty, Dirty::default());
+
+    note_event(
+        &put("/calico/resources/v3/projectcalico.org/nodes/node3", "{}"),
+        "node1",
+        &mut cached,
+        &mut dirty,
+    );
+    note_event(
+        &put("/calico/ipam/v2/host/node1/ipv4/block/10.0.0.0-26", "{}"),
+        "node1",
+        &mut cached,
+        &mut dirty,
+    );
+    assert!(dirty.resources && dirty.affinities && !dirty.borrowed);
+
+    let key = "/calico/ipam/v2/assignment/ipv4/block/10.65.79.0-26";
+    let block = r#"{"cidr":"10.65.79.0/26","affinity":"host:node2","allocations":[0],"unallocated":[],
+        "attributes":[{"handle_id":"h","secondary":{"node":"node1"}}],"sequenceNumber":1}"#;
+    let mut dirty = Dirty::default();
+    note_event(&put(key, block), "node1", &mut cached, &mut dirty);
+    assert!(dirty.borrowed);
+    assert_eq!(cached.view().borrowed, vec![ip("10.65.79.0")]);
+    // The same content again changes nothing; a delete removes it.
+    let mut dirty = Dirty::default();
+    note_event(&put(key, block), "node1", &mut cached, &mut dirty);
+    assert!(!dirty.borrowed);
+    note_event(
+        &WatchEvent::Delete {
+            key: key.into(),
+            mod_revision: 8,
+        },
+        "node1",
+        &mut cached,
+        &mut dirty,
+    );
+    assert!(dirty.borrowed);
+    assert!(cached.view().borrowed.is_empty());
+}
