@@ -236,8 +236,19 @@ impl AllocationBlock {
         }
         let idx = self.find_or_add_attribute(handle, attrs);
         let ordinals: Vec<usize> = self.unallocated.drain(..take).collect();
+        // Callers only use structurally sound blocks (see Ipam::read_block); an ordinal out
+        // of range is still never trusted.
+        let ordinals: Vec<usize> = ordinals
+            .into_iter()
+            .filter(|&o| match self.allocations.get_mut(o) {
+                Some(slot) => {
+                    *slot = Some(idx);
+                    true
+                }
+                None => false,
+            })
+            .collect();
         for &o in &ordinals {
-            self.allocations[o] = Some(idx);
             self.sequence_number_for_allocation
                 .insert(o.to_string(), self.sequence_number);
         }
@@ -338,12 +349,10 @@ impl AllocationBlock {
             }
         }
         self.attributes = kept;
-        for a in self.allocations.iter_mut().flatten() {
-            *a = remap
-                .get(*a)
-                .copied()
-                .flatten()
-                .expect("used attribute kept");
+        for slot in self.allocations.iter_mut() {
+            // A dangling index (corrupt input) has nothing to keep: the slot becomes free
+            // of attributes rather than pointing at someone else's.
+            *slot = slot.and_then(|a| remap.get(a).copied().flatten());
         }
     }
 

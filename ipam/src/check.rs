@@ -81,7 +81,7 @@ impl Ipam {
         let mut r = CheckReport::default();
         let mut blocks = Vec::new();
         for v in [4, 6] {
-            blocks.extend(self.list_blocks(v).await?);
+            blocks.extend(self.list_all_blocks(v).await?);
         }
         let affinities = self.all_affinities().await?;
         let (handle_kvs, _) = self.ds.list_raw(HANDLE_PREFIX).await?;

@@ -101,6 +101,10 @@ pub enum IpamError {
     BlockNotEmpty { block: IpNet, in_use: usize },
     #[error("{what} must not be empty")]
     Empty { what: &'static str },
+    /// A stored block whose arrays contradict each other; it is never modified (it could
+    /// hand out an address twice) until an operator repairs it.
+    #[error("IPAM block {block} is corrupt ({problems}); run `calicoctl ipam check`")]
+    CorruptBlock { block: IpNet, problems: String },
     #[error("invalid argument {field}={value}: {rule}")]
     Invalid {
         field: &'static str,

@@ -46,6 +46,7 @@ impl PoolSpec {
         IpNet::new(ip, self.block_size).expect("block size validated against family")
     }
 
+    /// Pools come from the datastore unvalidated: this is the IPAM's own guard.
     pub fn validate(&self) -> Result<(), crate::IpamError> {
         let max = self.cidr.max_prefix_len();
         if self.block_size > max || self.block_size < self.cidr.prefix_len() {
@@ -53,6 +54,16 @@ impl PoolSpec {
                 field: "blockSize",
                 value: self.block_size.to_string(),
                 rule: "must lie between the pool's prefix length and the address width",
+            });
+        }
+        // REFERENCE section 2: v4 blocks /20../32, v6 /116../128. Larger blocks would also
+        // need arrays of millions (or 2^64) of ordinals.
+        let min = if max == 32 { 20 } else { 116 };
+        if self.block_size < min {
+            return Err(crate::IpamError::Invalid {
+                field: "blockSize",
+                value: self.block_size.to_string(),
+                rule: "must be 20..32 for IPv4 pools and 116..128 for IPv6 pools",
             });
         }
         Ok(())

@@ -159,18 +159,31 @@ impl Ipam {
         Ok(out)
     }
 
+    /// Reads one block for use: a structurally corrupt block is an error, never modified.
     pub(crate) async fn read_block(&self, cidr: &IpNet) -> Result<Option<BlockState>> {
         let key = block_key(cidr);
-        Ok(match self.ds.get_raw(&key).await? {
-            None => None,
-            Some(kv) => Some(BlockState {
-                block: decode(&key, &kv.value)?,
-                mod_revision: kv.mod_revision,
-            }),
-        })
+        match self.ds.get_raw(&key).await? {
+            None => Ok(None),
+            Some(kv) => {
+                let block: AllocationBlock = decode(&key, &kv.value)?;
+                let problems = block.structural_problems();
+                if !problems.is_empty() {
+                    return Err(IpamError::CorruptBlock {
+                        block: block.cidr,
+                        problems: problems.join("; "),
+                    });
+                }
+                Ok(Some(BlockState {
+                    block,
+                    mod_revision: kv.mod_revision,
+                }))
+            }
+        }
     }
 
-    pub(crate) async fn list_blocks(&self, version: u8) -> Result<Vec<BlockState>> {
+    /// Every block of `version`, corrupt ones included (for `check` and usage, which
+    /// report them and never write).
+    pub(crate) async fn list_all_blocks(&self, version: u8) -> Result<Vec<BlockState>> {
         let (kvs, _) = self.ds.list_raw(&block_prefix(version)).await?;
         let mut out = Vec::with_capacity(kvs.len());
         for kv in kvs {
@@ -185,6 +198,20 @@ impl Ipam {
         let known = out.iter().map(|s| s.block.cidr).collect();
         self.cache().known.insert(version, known);
         Ok(out)
+    }
+
+    /// Blocks of `version` that allocation may use: corrupt ones are skipped (and logged),
+    /// so one damaged block does not stop allocation elsewhere.
+    pub(crate) async fn list_blocks(&self, version: u8) -> Result<Vec<BlockState>> {
+        let mut blocks = self.list_all_blocks(version).await?;
+        blocks.retain(|st| {
+            let problems = st.block.structural_problems();
+            if !problems.is_empty() {
+                tracing::warn!(block = %st.block.cidr, problems = %problems.join("; "), "corrupt IPAM block skipped");
+            }
+            problems.is_empty()
+        });
+        Ok(blocks)
     }
 
     /// Block CIDRs of `version` known to exist, if a listing was done.

@@ -56,7 +56,7 @@ impl Ipam {
             blocks: Vec::new(),
         };
         for v in [4, 6] {
-            for st in self.list_blocks(v).await? {
+            for st in self.list_all_blocks(v).await? {
                 let b = &st.block;
                 let pool = pools.iter().position(|p| p.cidr.contains(&b.cidr));
                 let bu = BlockUsage {
