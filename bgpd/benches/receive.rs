@@ -13,7 +13,7 @@
 //! (polled, see `receive/receivers.rs`), its CPU time (utime + stime)
 //! over that interval, and its peak RSS (VmHWM).
 //!
-//! `cargo bench -p bgpd --bench receive [-- [ROUTES] [--mode bird|replay]]`;
+//! `cargo bench -p bgpd --bench receive [-- [ROUTES] [--mode bird|replay] [--only bgpd|bird|gobgp]]`;
 //! it does nothing unless run by `cargo bench` (which passes `--bench`).
 
 #[path = "../tests/netns/mod.rs"]
@@ -64,13 +64,20 @@ fn main() {
         .position(|a| a == "--mode")
         .and_then(|i| args.get(i + 1))
         .map_or("both", String::as_str);
+    // `--only NAME`: just that receiver (e.g. to profile it).
+    let only = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+        .map(|s| s.to_ascii_lowercase());
+    let each = |f: &mut dyn FnMut(Receiver) -> Result<Row, String>| each(only.as_deref(), f);
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!("loadavg at start: {}", load.trim());
     if !Path::new("/usr/lib/frr/bgpd").exists() {
         println!("FRR bgpd: not installed, skipped");
     }
     if mode != "replay" {
-        let rows = each(|r| run_bird_sender(r, routes));
+        let rows = each(&mut |r| run_bird_sender(r, routes));
         print_table(
             &format!("{routes} IPv4 /32 routes from a BIRD sender"),
             routes,
@@ -83,7 +90,7 @@ fn main() {
         match record(&file, routes) {
             Ok(line) => {
                 println!("recorded BIRD's stream: {line}");
-                let rows = each(|r| run_replay(r, &file, routes));
+                let rows = each(&mut |r| run_replay(r, &file, routes));
                 print_table(
                     &format!(
                         "{routes} IPv4 /32 routes replayed at wire speed (recorded from BIRD)"
@@ -99,9 +106,12 @@ fn main() {
     println!("loadavg at end: {}", load.trim());
 }
 
-fn each(mut f: impl FnMut(Receiver) -> Result<Row, String>) -> Vec<Row> {
+fn each(only: Option<&str>, f: &mut dyn FnMut(Receiver) -> Result<Row, String>) -> Vec<Row> {
     let mut rows = Vec::new();
     for r in ALL {
+        if only.is_some_and(|o| o != r.name().to_ascii_lowercase()) {
+            continue;
+        }
         match f(r) {
             Ok(row) => {
                 println!("{row}");

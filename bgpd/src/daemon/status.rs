@@ -1,6 +1,5 @@
 //! Snapshots answered to queries (control socket, metrics).
 
-use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::SystemTime;
 
@@ -8,7 +7,7 @@ use ipnet::IpNet;
 
 use super::{Daemon, PeerStats, Query};
 use crate::fsm::State;
-use crate::rib::{Path, PeerId};
+use crate::rib::Path;
 use crate::wire::{Family, Origin};
 
 #[derive(Debug, Clone)]
@@ -84,18 +83,9 @@ impl Daemon {
     }
 
     fn status(&self) -> StatusReport {
-        let mut preferred: HashMap<PeerId, usize> = HashMap::new();
-        let (mut paths_v4, mut paths_v6) = (0, 0);
-        self.rib.for_each(|prefix, paths| {
-            if prefix.addr().is_ipv4() {
-                paths_v4 += paths.len();
-            } else {
-                paths_v6 += paths.len();
-            }
-            if let Some(b) = self.rib.select(paths) {
-                *preferred.entry(b.path.peer).or_default() += 1;
-            }
-        });
+        // Counters kept by the RIB: a status query costs O(peers), not a
+        // walk of the table (it is polled while tables are large).
+        let (paths_v4, paths_v6) = self.rib.paths_by_family();
         let (networks_v4, networks_v6) = self.rib.len_by_family();
         let peers = self
             .peers
@@ -118,7 +108,7 @@ impl Daemon {
                     passive: p.cfg.passive,
                     imported: self.rib.path_count(*id),
                     exported: p.adj_out.advertised(),
-                    preferred: preferred.get(id).copied().unwrap_or(0),
+                    preferred: self.rib.preferred_count(*id) as usize,
                     stats: p.stats.clone(),
                 }
             })

@@ -103,6 +103,12 @@ pub struct Rib {
     peers: Vec<Option<PeerInfo>>,
     /// Paths held per peer, indexed by `PeerId.0`.
     counts: Vec<u32>,
+    /// Loc-RIB entries whose best path is the peer's, indexed by
+    /// `PeerId.0`: kept as changes happen so that status queries (polled
+    /// by calicoctl and monitoring) never walk the table.
+    preferred: Vec<u32>,
+    /// Paths held per family: (IPv4, IPv6).
+    paths: (usize, usize),
 }
 
 impl Rib {
@@ -120,6 +126,8 @@ impl Rib {
             interner: Interner::new(),
             peers: vec![Some(local)],
             counts: vec![0],
+            preferred: vec![0],
+            paths: (0, 0),
         }
     }
 
@@ -135,6 +143,7 @@ impl Rib {
         if self.peers.len() <= i {
             self.peers.resize(i + 1, None);
             self.counts.resize(i + 1, 0);
+            self.preferred.resize(i + 1, 0);
         }
         self.peers[i] = Some(info);
     }
@@ -155,6 +164,16 @@ impl Rib {
     /// Paths held from `peer` (its Adj-RIB-In size, for max-prefix).
     pub fn path_count(&self, peer: PeerId) -> u32 {
         self.counts.get(peer.0 as usize).copied().unwrap_or(0)
+    }
+
+    /// Loc-RIB entries whose best path is from `peer`.
+    pub fn preferred_count(&self, peer: PeerId) -> u32 {
+        self.preferred.get(peer.0 as usize).copied().unwrap_or(0)
+    }
+
+    /// Paths held per family: (IPv4, IPv6).
+    pub fn paths_by_family(&self) -> (usize, usize) {
+        self.paths
     }
 
     /// Destinations (networks) in the Loc-RIB.
@@ -195,9 +214,16 @@ impl Rib {
                 .iter()
                 .any(|p| p.peer == peer && p.path_id == path_id)
         });
-        let change = change_of(&self.peers, self.local_as, prefix, edit);
+        let change = change_of(
+            &self.peers,
+            &mut self.preferred,
+            self.local_as,
+            prefix,
+            edit,
+        );
         if new_dest || !had_path {
             self.bump(peer, 1);
+            *family_paths(&mut self.paths, &prefix) += 1;
         }
         change
     }
@@ -212,8 +238,15 @@ impl Rib {
         // A withdrawal of something we do not hold changes nothing (RFC 4271
         // 9 allows withdrawing unknown routes).
         let edit = edit?;
-        let change = change_of(&self.peers, self.local_as, prefix, edit);
+        let change = change_of(
+            &self.peers,
+            &mut self.preferred,
+            self.local_as,
+            prefix,
+            edit,
+        );
         self.bump_down(peer, 1);
+        *family_paths(&mut self.paths, &prefix) -= 1;
         change
     }
 
@@ -222,18 +255,21 @@ impl Rib {
     pub fn remove_peer(&mut self, peer: PeerId) -> Vec<Change> {
         let mut out = Vec::new();
         let pred = |p: &Path| p.peer == peer;
+        let pref = &mut self.preferred;
         for k in self.v4.keys_where(pred) {
-            if let Some(edit) = self.v4.remove(k, pred)
-                && let Some(c) = change_of(&self.peers, self.local_as, IpNet::V4(k), edit)
-            {
-                out.push(c);
+            if let Some(edit) = self.v4.remove(k, pred) {
+                self.paths.0 -= removed(&edit);
+                if let Some(c) = change_of(&self.peers, pref, self.local_as, IpNet::V4(k), edit) {
+                    out.push(c);
+                }
             }
         }
         for k in self.v6.keys_where(pred) {
-            if let Some(edit) = self.v6.remove(k, pred)
-                && let Some(c) = change_of(&self.peers, self.local_as, IpNet::V6(k), edit)
-            {
-                out.push(c);
+            if let Some(edit) = self.v6.remove(k, pred) {
+                self.paths.1 -= removed(&edit);
+                if let Some(c) = change_of(&self.peers, pref, self.local_as, IpNet::V6(k), edit) {
+                    out.push(c);
+                }
             }
         }
         if let Some(c) = self.counts.get_mut(peer.0 as usize) {
@@ -303,8 +339,25 @@ impl Rib {
     }
 }
 
+fn family_paths<'a>(paths: &'a mut (usize, usize), prefix: &IpNet) -> &'a mut usize {
+    match prefix {
+        IpNet::V4(_) => &mut paths.0,
+        IpNet::V6(_) => &mut paths.1,
+    }
+}
+
+/// Paths an edit removed.
+fn removed(edit: &Edit<'_>) -> usize {
+    let before = edit.before.as_ref().map_or(0, |p| p.as_slice().len());
+    let after = edit.after.map_or(0, |p| p.as_slice().len());
+    before.saturating_sub(after)
+}
+
+/// The Loc-RIB change an edit made, if any; keeps `preferred` (per-peer
+/// best-path counts) in step.
 fn change_of(
     peers: &[Option<PeerInfo>],
+    preferred: &mut [u32],
     local_as: u32,
     prefix: IpNet,
     edit: Edit<'_>,
@@ -321,7 +374,22 @@ fn change_of(
         (Some(a), Some(b)) => a.same(b),
         _ => false,
     };
-    (!same).then_some(Change {
+    if same {
+        return None;
+    }
+    if let Some(c) = before
+        .as_ref()
+        .and_then(|b| preferred.get_mut(b.path.peer.0 as usize))
+    {
+        *c = c.saturating_sub(1);
+    }
+    if let Some(c) = after
+        .as_ref()
+        .and_then(|b| preferred.get_mut(b.path.peer.0 as usize))
+    {
+        *c += 1;
+    }
+    Some(Change {
         prefix,
         best: after,
     })

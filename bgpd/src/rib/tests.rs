@@ -460,3 +460,71 @@ fn one_path_destination_is_small() {
     // The inline single-path representation: no bigger than two words.
     assert!(std::mem::size_of::<table::Paths>() <= 24);
 }
+
+/// The counters status queries read (preferred per peer, paths per
+/// family) must equal a walk of the table after any mix of announce,
+/// replace, withdraw and peer removal.
+#[test]
+fn counters_match_a_table_walk() {
+    let mut t = T::new();
+    let p1 = t.peer(1, "1.1.1.1", 64513);
+    let p2 = t.peer(2, "2.2.2.2", 64514);
+    let walk = |rib: &Rib| {
+        let (mut pref, mut v4, mut v6) = ([0u32; 3], 0, 0);
+        rib.for_each(|prefix, paths| {
+            if prefix.addr().is_ipv4() {
+                v4 += paths.len();
+            } else {
+                v6 += paths.len();
+            }
+            pref[rib.select(paths).unwrap().path.peer.0 as usize] += 1;
+        });
+        (pref, (v4, v6))
+    };
+    let check = |rib: &Rib, step: &str| {
+        let (pref, paths) = walk(rib);
+        assert_eq!(rib.paths_by_family(), paths, "paths after {step}");
+        for id in 0..3 {
+            assert_eq!(
+                rib.preferred_count(PeerId(id)),
+                pref[id as usize],
+                "preferred of peer {id} after {step}"
+            );
+        }
+    };
+    // Deterministic pseudo-random walk over 40 prefixes (v4 and v6).
+    let mut x: u32 = 12345;
+    for step in 0..3000 {
+        x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+        let r = x >> 8;
+        let peer = if r & 1 == 0 { p1 } else { p2 };
+        let n = (r >> 1) % 40;
+        let prefix = if n < 30 {
+            format!("10.{n}.0.0/16")
+        } else {
+            format!("2001:db8:{n}::/48")
+        };
+        match (r >> 7) % 7 {
+            0..=2 => {
+                // Path length varies so that the best path moves between peers.
+                let len = ((r >> 10) % 3) as usize;
+                let mut a = attrs(&vec![64513; len], "10.0.0.1");
+                if n >= 30 {
+                    a.mp_reach = None;
+                }
+                let nh = NextHop::V4(ip4("10.0.0.1"));
+                let h = t.rib.intern(RouteAttrs::new(a, nh));
+                t.rib.announce(peer, net(&prefix), 0, h);
+            }
+            3..=5 => {
+                t.rib.withdraw(peer, net(&prefix), 0);
+            }
+            _ if step % 50 == 0 => {
+                t.rib.remove_peer(peer);
+            }
+            _ => {}
+        }
+        check(&t.rib, &format!("step {step}"));
+    }
+    assert!(!t.rib.is_empty(), "the walk must leave routes to check");
+}
