@@ -14,6 +14,7 @@ pub mod ipsets;
 pub mod iptables;
 pub mod neighbors;
 pub mod netlink;
+pub mod process;
 pub mod routes;
 pub mod sysctl;
 

@@ -7,7 +7,6 @@ use std::collections::HashSet;
 use std::process::Stdio;
 
 use thiserror::Error;
-use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 use tracing::{info, warn};
 
@@ -16,6 +15,7 @@ use super::{
     plan_update, render_remove_stale, render_update, validate_all,
 };
 use crate::dataplane::iptables::failed_line;
+use crate::dataplane::process::output_with_input;
 
 #[derive(Debug, Error)]
 pub enum IpsetError {
@@ -78,6 +78,12 @@ impl Ipsets {
         Self::default()
     }
 
+    /// Another program taking `ipset`'s arguments (tests).
+    pub fn with_program(mut self, program: &str) -> Self {
+        self.program = program.into();
+        self
+    }
+
     pub fn with_attempts(mut self, n: u32) -> Self {
         self.max_attempts = n.max(1);
         self
@@ -103,22 +109,13 @@ impl Ipsets {
             args: joined.clone(),
             source,
         };
-        let mut child = Command::new(&self.program)
-            .args(args)
-            .stdin(if input.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(spawn_err)?;
-        if let Some(input) = input {
-            let mut stdin = child.stdin.take().expect("stdin is piped");
-            stdin.write_all(input.as_bytes()).await.map_err(spawn_err)?;
+        let mut cmd = Command::new(&self.program);
+        cmd.args(args);
+        let out = match input {
+            Some(input) => output_with_input(cmd, input.as_bytes()).await,
+            None => cmd.stdin(Stdio::null()).output().await,
         }
-        let out = child.wait_with_output().await.map_err(spawn_err)?;
+        .map_err(spawn_err)?;
         if !out.status.success() {
             return Err(IpsetError::Command {
                 args: joined,
@@ -275,6 +272,38 @@ fn record_update(known: &mut SavedSets, desired: &[IpSet], plan: &IpsetPlan) {
                 set.members.remove(m);
             }
             set.members.extend(adds.iter().copied());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dataplane::process::test_support::{is_text_busy, rejecting_tool};
+
+    /// A large restore input whose first line is bad: `ipset` stops reading
+    /// early; the error keeps its stderr and names the line.
+    #[tokio::test]
+    async fn large_input_rejected_early_reports_the_line() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let tool = rejecting_tool(dir.path(), "ipset v7.17: Error in line 1: Unknown command");
+        let ipsets = Ipsets::new().with_program(&tool);
+        let mut input = String::from("bogus cali40x\n");
+        while input.len() < 8 << 20 {
+            input.push_str("add cali40x 10.0.0.1\n");
+        }
+        let err = loop {
+            match ipsets.restore(&input).await {
+                Err(IpsetError::Spawn { source, .. }) if is_text_busy(&source) => continue,
+                other => break other.expect_err("the tool rejects line 1"),
+            }
+        };
+        match err {
+            IpsetError::Restore { line, stderr, .. } => {
+                assert_eq!(line, Some((1, "bogus cali40x".to_string())));
+                assert!(stderr.contains("Error in line 1"), "{stderr}");
+            }
+            other => panic!("expected a restore error, got {other}"),
         }
     }
 }

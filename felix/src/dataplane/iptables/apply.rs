@@ -8,7 +8,6 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use thiserror::Error;
-use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 use tracing::{debug, info, warn};
 
@@ -16,6 +15,7 @@ use super::kernel::KernelTable;
 use super::parse::{ParseError, SavedTable, parse_save};
 use super::render::TablePlan;
 use super::{DesiredTable, DesiredTableError, Table};
+use crate::dataplane::process::output_with_input;
 
 /// Which netfilter API the iptables tools drive.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -284,17 +284,11 @@ impl Iptables {
             program: program.clone(),
             source,
         };
-        let mut child = Command::new(&program)
-            .args(["--noflush", "--wait"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
+        let mut cmd = Command::new(&program);
+        cmd.args(["--noflush", "--wait"]);
+        let out = output_with_input(cmd, input.as_bytes())
+            .await
             .map_err(spawn_err)?;
-        let mut stdin = child.stdin.take().expect("stdin is piped");
-        stdin.write_all(input.as_bytes()).await.map_err(spawn_err)?;
-        drop(stdin);
-        let out = child.wait_with_output().await.map_err(spawn_err)?;
         if out.status.success() {
             return Ok(());
         }
@@ -400,6 +394,7 @@ impl Iptables {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dataplane::process::test_support::{is_text_busy, rejecting_tool};
 
     #[test]
     fn failed_line_formats() {
@@ -447,6 +442,33 @@ mod tests {
             Some((3, "-X cali-y".to_string()))
         );
         assert_eq!(offending_line("lock held", input), None);
+    }
+
+    /// A large input whose first line is bad: the tool exits before reading
+    /// the rest; the error still carries its stderr and the offending line.
+    #[tokio::test]
+    async fn large_input_rejected_early_reports_the_line() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let tool = rejecting_tool(dir.path(), "iptables-restore: line 1 failed");
+        let ipt = Iptables::new(Backend::Nft, Family::V4).with_programs("true", &tool);
+        let mut input = String::from("*filter-bad\n");
+        while input.len() < 8 << 20 {
+            input.push_str("-A cali-x -m comment --comment \"cali:padpadpad\" -j ACCEPT\n");
+        }
+        input.push_str("COMMIT\n");
+        let err = loop {
+            match ipt.restore(Table::Filter, &input).await {
+                Err(IptablesError::Spawn { source, .. }) if is_text_busy(&source) => continue,
+                other => break other.expect_err("the tool rejects line 1"),
+            }
+        };
+        match err {
+            IptablesError::Restore { line, stderr, .. } => {
+                assert_eq!(line, Some((1, "*filter-bad".to_string())));
+                assert_eq!(stderr, "iptables-restore: line 1 failed");
+            }
+            other => panic!("expected a restore error, got {other}"),
+        }
     }
 
     #[test]
