@@ -123,13 +123,14 @@ async fn run(args: Args, cfg: Config, follower: Option<Follower>) -> anyhow::Res
         None => Some(cfg.metrics_listen()),
     };
     info!(asn = cfg.as_number, router_id = %cfg.router_id, %listen, peers = cfg.peers.len(), "bgpd starting");
-    let (handle, owner) = Daemon::start(DaemonOptions {
+    let (handle, owner, accept) = Daemon::start(DaemonOptions {
         config: cfg,
         fib,
         listener: Some(listener),
         stale_sweep_after: Duration::from_secs(args.stale_sweep_secs),
     });
-    let owner = tokio::spawn(owner);
+    let mut owner = tokio::spawn(owner);
+    let mut accept = accept;
     let _ctl = bgpd::control::serve(&control, handle.clone())
         .with_context(|| format!("control socket {}", control.display()))?;
     if let Some(m) = metrics {
@@ -152,18 +153,45 @@ async fn run(args: Args, cfg: Config, follower: Option<Follower>) -> anyhow::Res
             error!(error = %reason, "stopping");
             failure = Some(reason);
         }
+        // The owner holds the RIB and the peers: without it bgpd would keep
+        // answering on its sockets while doing nothing.
+        done = &mut owner => {
+            let reason = ended("the owner task (RIB, peers)", done);
+            error!(error = %reason, "stopping");
+            failure = Some(reason);
+        }
+        // Without the accept loop no passive session can come up again.
+        done = async { accept.as_mut().expect("guarded").await }, if accept.is_some() => {
+            let reason = ended("the BGP accept loop", done);
+            error!(error = %reason, "stopping");
+            failure = Some(reason);
+        }
     }
     if let Some(task) = &follow {
         task.abort();
     }
-    handle.shutdown().await;
-    if let Err(e) = owner.await {
-        error!(error = %e, "owner task failed");
+    if let Some(task) = &accept {
+        task.abort();
+    }
+    if !owner.is_finished() {
+        handle.shutdown().await;
+        if let Err(e) = owner.await {
+            error!(error = %e, "owner task failed");
+        }
     }
     let _ = std::fs::remove_file(&control);
     info!("bgpd stopped");
     match failure {
         Some(reason) => anyhow::bail!(reason),
         None => Ok(()),
+    }
+}
+
+/// Why a task that should run until shutdown is gone.
+fn ended(what: &str, r: Result<(), tokio::task::JoinError>) -> String {
+    match r {
+        Ok(()) => format!("{what} ended unexpectedly"),
+        Err(e) if e.is_panic() => format!("{what} panicked: {e}"),
+        Err(e) => format!("{what} was cancelled: {e}"),
     }
 }

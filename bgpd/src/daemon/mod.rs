@@ -152,18 +152,23 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    /// Build the daemon, spawn its peers, return the owner future and a handle.
+    /// Build the daemon, spawn its peers, return a handle, the owner future
+    /// and the accept loop's task (when there is a listener). The owner
+    /// returns only after a shutdown and the accept loop never: whoever runs
+    /// them should treat either ending otherwise as fatal.
     pub fn start(
         opts: DaemonOptions,
-    ) -> (DaemonHandle, impl std::future::Future<Output = ()> + Send) {
+    ) -> (
+        DaemonHandle,
+        impl std::future::Future<Output = ()> + Send,
+        Option<JoinHandle<()>>,
+    ) {
         let cfg = opts.config;
         let (events_tx, events_rx) = mpsc::channel(1024);
         let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
         let directory = PeerDirectory::default();
         let listener = opts.listener.map(Arc::new);
-        if let Some(l) = &listener {
-            let _accept = l.spawn_accept(directory.clone());
-        }
+        let accept = listener.as_ref().map(|l| l.spawn_accept(directory.clone()));
         let mut d = Daemon {
             policy: Policy {
                 local_as: cfg.as_number,
@@ -190,7 +195,7 @@ impl Daemon {
         }
         d.set_originated(cfg.originate.clone());
         let handle = DaemonHandle { tx: ctl_tx };
-        (handle, d.run(events_rx, ctl_rx))
+        (handle, d.run(events_rx, ctl_rx), accept)
     }
 
     async fn run(
@@ -213,7 +218,7 @@ impl Daemon {
                 }
                 c = ctl.recv() => match c {
                     Some(Control::Shutdown(tx)) => {
-                        self.shutdown().await;
+                        self.shutdown(&mut events).await;
                         let _ = tx.send(());
                         return;
                     }
@@ -224,7 +229,7 @@ impl Daemon {
                     }
                     Some(Control::Query(q)) => self.on_query(q),
                     None => {
-                        self.shutdown().await;
+                        self.shutdown(&mut events).await;
                         return;
                     }
                 },
@@ -276,13 +281,11 @@ impl Daemon {
             password: cfg.password.clone(),
             ttl_security: cfg.ttl_security,
             source_address: cfg.source_address,
+            send_queue_limit: cfg.send_queue_limit,
         };
         let fsm_cfg = cfg.fsm_config(self.policy.local_as, self.policy.router_id);
         let (tx, task) = peer::spawn(id, name.clone(), transport, fsm_cfg, self.events_tx.clone());
-        self.directory
-            .lock()
-            .expect("peer directory lock")
-            .insert(cfg.address, tx.clone());
+        self.directory.insert(cfg.address, tx.clone());
         let _ = tx.send(PeerCommand::Start);
         info!(peer = %name, address = %cfg.address, asn = cfg.as_number, "peer added");
         self.peers.insert(
@@ -310,13 +313,11 @@ impl Daemon {
             .peers
             .iter()
             .find(|(_, p)| p.cfg.address == addr)
-            .map(|(id, _)| *id)
-            .ok_or_else(|| format!("no peer with address {addr}"))?;
-        let p = self.peers.remove(&id).expect("found above");
-        self.directory
-            .lock()
-            .expect("peer directory lock")
-            .remove(&addr);
+            .map(|(id, _)| *id);
+        let Some((id, p)) = id.and_then(|id| self.peers.remove_entry(&id)) else {
+            return Err(format!("no peer with address {addr}"));
+        };
+        self.directory.remove(&addr);
         if let (Some(l), Some(_)) = (&self.listener, &p.cfg.password) {
             let _ = l.set_md5(addr, None);
         }
@@ -336,7 +337,7 @@ impl Daemon {
         self.swept = true;
     }
 
-    async fn shutdown(&mut self) {
+    async fn shutdown(&mut self, events: &mut mpsc::Receiver<(PeerId, PeerEvent)>) {
         info!(
             peers = self.peers.len(),
             "shutting down: Cease to every peer"
@@ -352,7 +353,26 @@ impl Daemon {
             }
         }
         let all = futures::future::join_all(waits);
-        let _ = tokio::time::timeout(Duration::from_secs(5), all).await;
+        // Keep draining (and dropping) events meanwhile: a peer task blocked
+        // sending one on the full channel would otherwise never see its
+        // Exit, and would be aborted below without having sent its Cease.
+        let drain = async {
+            let mut batch = Vec::with_capacity(256);
+            while events.recv_many(&mut batch, 256).await > 0 {
+                batch.clear();
+            }
+            std::future::pending::<()>().await
+        };
+        let waited = tokio::time::timeout(Duration::from_secs(5), async {
+            tokio::select! {
+                _ = all => {}
+                _ = drain => {}
+            }
+        })
+        .await;
+        if waited.is_err() {
+            warn!("peers did not all stop within 5 s; aborting the rest");
+        }
         if let Some(f) = &self.fib {
             if self.keep_fib_on_exit {
                 f.flush().await;

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::task::JoinHandle;
@@ -15,7 +15,30 @@ use super::{CommandSender, PeerCommand, canonical, sockopt};
 
 /// Peer address -> its task, shared by the daemon (writer) and the
 /// accept loop (reader).
-pub type PeerDirectory = Arc<Mutex<HashMap<IpAddr, CommandSender>>>;
+#[derive(Clone, Default)]
+pub struct PeerDirectory(Arc<Mutex<HashMap<IpAddr, CommandSender>>>);
+
+impl PeerDirectory {
+    /// The map, also after a panic elsewhere while it was held: every
+    /// critical section is a single map operation, so a poisoned lock still
+    /// guards a consistent map, and refusing it would stop the accept loop
+    /// (or the owner task) for good.
+    fn map(&self) -> MutexGuard<'_, HashMap<IpAddr, CommandSender>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn insert(&self, peer: IpAddr, tx: CommandSender) {
+        self.map().insert(peer, tx);
+    }
+
+    pub fn remove(&self, peer: &IpAddr) {
+        self.map().remove(peer);
+    }
+
+    pub fn get(&self, peer: &IpAddr) -> Option<CommandSender> {
+        self.map().get(peer).cloned()
+    }
+}
 
 pub struct Listener {
     inner: Arc<TcpListener>,
@@ -50,7 +73,8 @@ impl Listener {
         sockopt::set_md5(&*self.inner, self.v6, peer, key)
     }
 
-    /// Accept forever, handing connections to their peer's task.
+    /// Accept forever, handing connections to their peer's task. The task
+    /// only ends by panicking; its handle lets the daemon notice that.
     pub fn spawn_accept(&self, peers: PeerDirectory) -> JoinHandle<()> {
         let l = self.inner.clone();
         tokio::spawn(async move {
@@ -65,7 +89,7 @@ impl Listener {
                     }
                 };
                 let ip = canonical(from.ip());
-                let tx = peers.lock().expect("peer directory lock").get(&ip).cloned();
+                let tx = peers.get(&ip);
                 match tx {
                     Some(tx) => {
                         debug!(peer = %ip, "inbound connection");
