@@ -129,6 +129,18 @@ pub struct PeerConfig {
     /// RFC 4456: this iBGP peer is a client of ours.
     #[serde(default)]
     pub route_reflector_client: bool,
+    /// Bytes that may wait to be sent to this peer; beyond that the peer
+    /// is not reading and the session is reset with Cease "Out of
+    /// Resources" (RFC 4486 subcode 8).
+    #[serde(default = "default_send_queue_limit")]
+    pub send_queue_limit: usize,
+}
+
+/// 64 MiB: a full table of a few hundred thousand routes fits many times.
+pub const DEFAULT_SEND_QUEUE_LIMIT: usize = 64 << 20;
+
+fn default_send_queue_limit() -> usize {
+    DEFAULT_SEND_QUEUE_LIMIT
 }
 
 impl PeerConfig {
@@ -148,6 +160,7 @@ impl PeerConfig {
             ttl_security: None,
             source_address: None,
             route_reflector_client: false,
+            send_queue_limit: DEFAULT_SEND_QUEUE_LIMIT,
         }
     }
 
@@ -209,6 +222,17 @@ impl PeerConfig {
                 format!(
                     "must be 1-{MAX_PASSWORD_LEN} bytes (TCP MD5 key), got {}",
                     p.len()
+                ),
+            ));
+        }
+        // One UPDATE batch must fit, or every table would reset the session.
+        if self.send_queue_limit < crate::wire::MAX_EXTENDED_MESSAGE_LEN {
+            return Err(invalid(
+                format!("{field}.sendQueueLimit"),
+                format!(
+                    "{} bytes: must be at least {} (one extended message, RFC 8654)",
+                    self.send_queue_limit,
+                    crate::wire::MAX_EXTENDED_MESSAGE_LEN
                 ),
             ));
         }

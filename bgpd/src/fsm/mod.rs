@@ -113,6 +113,9 @@ pub enum Input {
     PrefixCount { family: Family, count: u32 },
     /// We sent an UPDATE: RFC 4271 8.2.2 restarts the KeepaliveTimer.
     UpdateSent,
+    /// The peer does not take what we send (our send queue is full): Cease
+    /// "Out of Resources" (RFC 4486 subcode 8) and restart.
+    OutOfResources,
 }
 
 /// Why a session left its non-Idle states.

@@ -165,6 +165,14 @@ impl Session {
                     );
                 }
             }
+            Input::OutOfResources => {
+                if matches!(
+                    self.state,
+                    State::OpenSent | State::OpenConfirm | State::Established
+                ) {
+                    self.fail(Notification::cease(cease_subcode::OUT_OF_RESOURCES), out);
+                }
+            }
             Input::UpdateSent => {
                 if self.state == State::Established {
                     self.arm_keepalive(out);

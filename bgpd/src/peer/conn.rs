@@ -7,11 +7,16 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use bytes::Bytes;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use bytes::{Buf, Bytes};
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpSocket, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 use super::Transport;
 use super::sockopt;
@@ -58,41 +63,247 @@ pub(crate) fn prepare_inbound(stream: &TcpStream, t: &Transport) -> io::Result<(
 /// One established TCP connection of a session.
 pub(crate) struct Conn {
     pub reader: OwnedReadHalf,
-    pub writer: mpsc::UnboundedSender<Bytes>,
+    writer: mpsc::UnboundedSender<Bytes>,
+    /// Where the last message (a NOTIFICATION) goes: ahead of the queue.
+    last: Option<oneshot::Sender<Bytes>>,
+    /// Bytes handed to the writer and not yet taken up by it.
+    queued: Arc<AtomicUsize>,
+    limit: usize,
+    /// The writer task; it ends once the socket is flushed (bounded in
+    /// time) after the connection is closed.
+    pub write_task: JoinHandle<()>,
     pub direction: Direction,
     pub local: SocketAddr,
     pub remote: SocketAddr,
 }
 
+/// The peer does not read fast enough: more than the limit is queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("send queue over its limit: {queued} bytes queued, limit {limit}")]
+pub(crate) struct QueueFull {
+    pub queued: usize,
+    pub limit: usize,
+}
+
 impl Conn {
-    pub(crate) fn new(stream: TcpStream, direction: Direction) -> io::Result<Self> {
+    /// Split `stream` and start its writer; at most `limit` bytes wait in
+    /// the send queue (a peer that stops reading must not make us buffer
+    /// without bound).
+    pub(crate) fn new(stream: TcpStream, direction: Direction, limit: usize) -> io::Result<Self> {
         let local = stream.local_addr()?;
         let remote = stream.peer_addr()?;
         let (reader, w) = stream.into_split();
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(write_loop(w, rx));
+        let (last_tx, last_rx) = oneshot::channel();
+        let queued = Arc::new(AtomicUsize::new(0));
+        let write_task = tokio::spawn(write_loop(w, rx, last_rx, queued.clone()));
         Ok(Conn {
             reader,
             writer: tx,
+            last: Some(last_tx),
+            queued,
+            limit,
+            write_task,
             direction,
             local,
             remote,
         })
     }
 
-    pub(crate) fn send(&self, b: Bytes) {
-        // A failed write shows up on the read side as a closed connection.
+    /// Queue `b` (whole messages). A failed write shows up on the read side
+    /// as a closed connection; a full queue is the caller's to handle.
+    pub(crate) fn send(&self, b: Bytes) -> Result<(), QueueFull> {
+        let queued = self.queued.load(Ordering::Relaxed);
+        if queued.saturating_add(b.len()) > self.limit {
+            return Err(QueueFull {
+                queued,
+                limit: self.limit,
+            });
+        }
+        self.queued.fetch_add(b.len(), Ordering::Relaxed);
         let _ = self.writer.send(b);
+        Ok(())
+    }
+
+    /// Send `b` (a NOTIFICATION) as the last message: after the message
+    /// being written, ahead of everything still queued (RFC 4271 4.5: the
+    /// connection is closed right after it, so nothing queued counts any
+    /// more). The writer then shuts the socket down.
+    pub(crate) fn send_last(&mut self, b: Bytes) {
+        if let Some(tx) = self.last.take() {
+            let _ = tx.send(b);
+        }
     }
 }
 
-/// Writes queued buffers in order; when the session drops its sender, the
-/// queue (e.g. a final NOTIFICATION) is flushed and the socket shut down.
-async fn write_loop(mut w: OwnedWriteHalf, mut rx: mpsc::UnboundedReceiver<Bytes>) {
-    while let Some(b) = rx.recv().await {
-        if w.write_all(&b).await.is_err() {
-            return;
+/// How long a closed connection may take to flush what is left.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Writes queued buffers in order, one message at a time so that a last
+/// message can cut in at a message boundary. When the session drops the
+/// connection, what is queued is flushed for at most [`FLUSH_TIMEOUT`] and
+/// the socket shut down.
+async fn write_loop(
+    mut w: OwnedWriteHalf,
+    mut rx: mpsc::UnboundedReceiver<Bytes>,
+    mut last: oneshot::Receiver<Bytes>,
+    queued: Arc<AtomicUsize>,
+) {
+    // `last` resolved (polling it again would panic).
+    let mut last_done = false;
+    let mut deadline: Option<Instant> = None;
+    let mut pending = Bytes::new();
+    // Bytes of the message at the head of `pending` not yet written.
+    let mut msg_left = 0usize;
+    loop {
+        if msg_left == 0 && !pending.is_empty() {
+            msg_left = message_len(&pending);
+        }
+        let expire = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            biased;
+            m = &mut last, if !last_done => {
+                last_done = true;
+                match m {
+                    Ok(msg) => {
+                        // Complete the message on the wire, then the last one.
+                        let head = pending.slice(..msg_left);
+                        let _ = tokio::time::timeout(FLUSH_TIMEOUT, async {
+                            w.write_all(&head).await?;
+                            w.write_all(&msg).await
+                        })
+                        .await;
+                        break;
+                    }
+                    // The connection was dropped: flush the rest, bounded.
+                    Err(_) => deadline = Some(Instant::now() + FLUSH_TIMEOUT),
+                }
+            }
+            _ = expire => break,
+            b = rx.recv(), if pending.is_empty() => match b {
+                Some(b) => {
+                    queued.fetch_sub(b.len(), Ordering::Relaxed);
+                    pending = b;
+                }
+                None if last_done => break,
+                // Closed with no last message: wait for `last` to resolve.
+                None => {}
+            },
+            r = w.write(&pending[..msg_left]), if !pending.is_empty() => match r {
+                Ok(0) | Err(_) => return,
+                Ok(n) => {
+                    pending.advance(n);
+                    msg_left -= n;
+                }
+            },
         }
     }
-    let _ = w.shutdown().await;
+    let _ = tokio::time::timeout(FLUSH_TIMEOUT, w.shutdown()).await;
+}
+
+/// Length of the BGP message at the head of `b` (RFC 4271 4.1: octets 16-17
+/// of the header); all of `b` if that is not a sane length.
+fn message_len(b: &[u8]) -> usize {
+    match b.get(16..18) {
+        Some(&[hi, lo]) => {
+            let n = u16::from_be_bytes([hi, lo]) as usize;
+            if (crate::wire::HEADER_LEN..=b.len()).contains(&n) {
+                n
+            } else {
+                b.len()
+            }
+        }
+        _ => b.len(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+    use tokio::net::TcpListener;
+
+    /// A syntactically framed BGP message of `len` bytes and type `kind`.
+    fn frame(len: usize, kind: u8, fill: u8) -> Bytes {
+        let mut v = vec![fill; len];
+        v[..16].fill(0xff);
+        v[16..18].copy_from_slice(&(len as u16).to_be_bytes());
+        v[18] = kind;
+        Bytes::from(v)
+    }
+
+    #[test]
+    fn message_len_reads_the_header_and_falls_back_to_all() {
+        assert_eq!(message_len(&frame(4096, 2, 0)), 4096);
+        let two = [frame(19, 4, 0), frame(23, 2, 0)].concat();
+        assert_eq!(message_len(&two), 19);
+        // A length beyond the buffer or below the header is not trusted.
+        let mut bad = frame(40, 2, 0).to_vec();
+        bad[16..18].copy_from_slice(&100u16.to_be_bytes());
+        assert_eq!(message_len(&bad), 40);
+        assert_eq!(message_len(&[0u8; 10]), 10);
+    }
+
+    /// A peer that stops reading: the queue stops at its limit, and the last
+    /// message still arrives whole, after a whole message, once the peer
+    /// reads again; nothing queued after the cut is sent.
+    #[tokio::test]
+    async fn full_queue_is_refused_and_last_message_cuts_in_at_a_boundary() {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let (client, server) = tokio::join!(TcpStream::connect(addr), l.accept());
+        let mut peer = server.unwrap().0;
+        let limit = 1 << 20;
+        let mut conn = Conn::new(client.unwrap(), Direction::Outbound, limit).unwrap();
+        let mut sent = 0usize;
+        let full = loop {
+            assert!(sent < 100_000, "queue never filled");
+            match conn.send(frame(4096, 2, (sent % 251) as u8)) {
+                Ok(()) => sent += 1,
+                Err(e) => break e,
+            }
+            tokio::task::yield_now().await;
+        };
+        assert_eq!(full.limit, limit);
+        assert!(full.queued + 4096 > limit, "{full:?}");
+        conn.send_last(frame(21, 3, 0));
+        let writer = conn.write_task;
+        drop(conn.writer);
+        let mut got = Vec::new();
+        peer.read_to_end(&mut got).await.unwrap();
+        writer.await.unwrap();
+        // Whole messages only, in order, the NOTIFICATION last.
+        let mut rest = &got[..];
+        let mut updates = 0usize;
+        let last = loop {
+            let n = message_len(rest);
+            assert!(n == 4096 || n == 21, "cut message of {n} bytes");
+            let (m, tail) = rest.split_at(n);
+            rest = tail;
+            if m[18] == 3 {
+                break m;
+            }
+            assert_eq!(
+                m[19],
+                (updates % 251) as u8,
+                "message {updates} out of order"
+            );
+            updates += 1;
+        };
+        assert_eq!(last.len(), 21);
+        assert!(
+            rest.is_empty(),
+            "{} bytes after the NOTIFICATION",
+            rest.len()
+        );
+        assert!(
+            updates < sent,
+            "queued messages were not dropped: {updates} of {sent}"
+        );
+    }
 }

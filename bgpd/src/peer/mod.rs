@@ -66,6 +66,8 @@ pub struct Transport {
     pub password: Option<String>,
     pub ttl_security: Option<u8>,
     pub source_address: Option<IpAddr>,
+    /// Most bytes queued for sending before the session is reset.
+    pub send_queue_limit: usize,
 }
 
 /// Sending side of a peer task, kept by the daemon.

@@ -53,6 +53,7 @@ pub fn spawn(
         ectx: EncodeContext::default(),
         adopting: false,
         closing: Vec::new(),
+        overflow: false,
     };
     let h = tokio::spawn(task.run(rx));
     (tx, h)
@@ -77,8 +78,11 @@ struct Task {
     /// Set while restarting the FSM to take over an inbound connection: its
     /// Connect output must not open another one.
     adopting: bool,
-    /// Writer tasks of closed connections still flushing.
+    /// Writer tasks of closed connections still flushing (a final
+    /// NOTIFICATION, most often); awaited before the task exits.
     closing: Vec<JoinHandle<()>>,
+    /// A send found the connection's queue full (the peer is not reading).
+    overflow: bool,
 }
 
 async fn read_some(conn: &mut Option<Conn>, buf: &mut BytesMut) -> io::Result<usize> {
@@ -131,10 +135,10 @@ impl Task {
                 }
             }
         }
-        self.conn = None;
-        for h in self.closing.drain(..) {
-            let _ = tokio::time::timeout(Duration::from_secs(2), h).await;
-        }
+        self.close();
+        // The writers end by themselves within their flush timeout.
+        let writers = futures::future::join_all(self.closing.drain(..));
+        let _ = tokio::time::timeout(Duration::from_secs(4), writers).await;
         if let Some(tx) = exit {
             let _ = tx.send(());
         }
@@ -154,8 +158,14 @@ impl Task {
     }
 
     async fn input(&mut self, i: Input) {
-        let outs = self.session.handle(i);
-        self.apply(outs).await;
+        let mut next = Some(i);
+        while let Some(i) = next.take() {
+            let outs = self.session.handle(i);
+            self.apply(outs).await;
+            if std::mem::take(&mut self.overflow) {
+                next = Some(Input::OutOfResources);
+            }
+        }
     }
 
     async fn send_updates(&mut self, updates: Vec<wire::Update>) {
@@ -174,8 +184,13 @@ impl Task {
             }
         }
         if !out.is_empty() {
-            conn.send(out.freeze());
-            self.input(Input::UpdateSent).await;
+            match conn.send(out.freeze()) {
+                Ok(()) => self.input(Input::UpdateSent).await,
+                Err(e) => {
+                    warn!(peer = %self.name, error = %e, "peer not reading; session reset");
+                    self.input(Input::OutOfResources).await
+                }
+            }
         }
     }
 
@@ -233,18 +248,27 @@ impl Task {
     }
 
     fn send_message(&mut self, m: &Message) {
-        let Some(conn) = &self.conn else { return };
+        let Some(conn) = &mut self.conn else { return };
         let mut out = BytesMut::new();
-        match wire::encode(m, &self.ectx, &mut out) {
-            Ok(()) => conn.send(out.freeze()),
-            Err(e) => warn!(peer = %self.name, error = %e, "message not encodable; not sent"),
+        if let Err(e) = wire::encode(m, &self.ectx, &mut out) {
+            return warn!(peer = %self.name, error = %e, "message not encodable; not sent");
+        }
+        if matches!(m, Message::Notification(_)) {
+            // The connection closes right after (RFC 4271 4.5): it goes
+            // ahead of whatever the peer has not taken yet.
+            conn.send_last(out.freeze());
+        } else if let Err(e) = conn.send(out.freeze()) {
+            warn!(peer = %self.name, error = %e, "peer not reading; session reset");
+            self.overflow = true;
         }
     }
 
     fn close(&mut self) {
         if let Some(c) = self.conn.take() {
-            let Conn { writer, .. } = c;
-            drop(writer);
+            // Dropping the connection lets its writer flush and shut down;
+            // keep the writer to await it at exit.
+            self.closing.retain(|h| !h.is_finished());
+            self.closing.push(c.write_task);
         }
         if let Some(h) = self.connecting.take() {
             h.abort();
@@ -272,7 +296,7 @@ impl Task {
                 {
                     return;
                 }
-                match Conn::new(stream, Direction::Outbound) {
+                match Conn::new(stream, Direction::Outbound, self.transport.send_queue_limit) {
                     Ok(c) => {
                         self.conn = Some(c);
                         self.input(Input::TcpCrAcked).await;
@@ -398,7 +422,7 @@ impl Task {
 
     /// Take `stream` (from the peer) as this session's connection.
     async fn adopt(&mut self, stream: TcpStream, pre: Option<(Open, BytesMut)>) {
-        let c = match Conn::new(stream, Direction::Inbound) {
+        let c = match Conn::new(stream, Direction::Inbound, self.transport.send_queue_limit) {
             Ok(c) => c,
             Err(e) => return debug!(peer = %self.name, error = %e, "inbound connection lost"),
         };
