@@ -102,26 +102,33 @@ fn bad_next_hop_treat_as_withdraw() {
 
 #[test]
 fn bad_lengths_per_attribute() {
-    let cases: &[(&str, u8, UpdateAction)] = &[
-        ("80 04 03 000064", 4, TreatAsWithdraw), // MED (7.4)
-        ("40 05 02 0064", 5, TreatAsWithdraw),   // LOCAL_PREF (7.5)
-        ("40 06 01 00", 6, AttributeDiscard),    // ATOMIC_AGGREGATE (7.6)
-        ("c0 07 07 fde9 0a000001 00", 7, AttributeDiscard), // AGGREGATOR (7.7)
-        ("c0 08 03 fde900", 8, TreatAsWithdraw), // COMMUNITIES (7.8)
-        ("c0 08 00", 8, TreatAsWithdraw),        // zero length
-        ("80 09 03 0a0000", 9, TreatAsWithdraw), // ORIGINATOR_ID (7.9)
-        ("80 0a 06 0a0000010a00", 10, TreatAsWithdraw), // CLUSTER_LIST (7.10)
-        ("c0 10 04 00020001", 16, TreatAsWithdraw), // EXT COMMUNITIES (7.14)
-        ("c0 20 08 0000fde900000001", 32, TreatAsWithdraw), // LARGE (RFC 8092 5)
-        ("c0 11 03 02 01 00", 17, AttributeDiscard), // AS4_PATH (RFC 6793 7)
-        ("c0 12 06 fde9 0a000001", 18, AttributeDiscard), // AS4_AGGREGATOR
+    // (attribute, type code, action, subcode). RFC 4271 6.3: a length that
+    // conflicts with the type's expected length is Attribute Length Error
+    // (5); an AS4_PATH whose segments do not parse is Malformed AS_PATH
+    // (11, as for AS_PATH; RFC 6793 6, RFC 7606 7.2).
+    let cases: &[(&str, u8, UpdateAction, u8)] = &[
+        ("80 04 03 000064", 4, TreatAsWithdraw, 5), // MED (7.4)
+        ("40 05 02 0064", 5, TreatAsWithdraw, 5),   // LOCAL_PREF (7.5)
+        ("40 06 01 00", 6, AttributeDiscard, 5),    // ATOMIC_AGGREGATE (7.6)
+        ("c0 07 07 fde9 0a000001 00", 7, AttributeDiscard, 5), // AGGREGATOR (7.7)
+        ("c0 08 03 fde900", 8, TreatAsWithdraw, 5), // COMMUNITIES (7.8)
+        ("c0 08 00", 8, TreatAsWithdraw, 5),        // zero length
+        ("80 09 03 0a0000", 9, TreatAsWithdraw, 5), // ORIGINATOR_ID (7.9)
+        ("80 0a 06 0a0000010a00", 10, TreatAsWithdraw, 5), // CLUSTER_LIST (7.10)
+        ("c0 10 04 00020001", 16, TreatAsWithdraw, 5), // EXT COMMUNITIES (7.14)
+        ("c0 20 08 0000fde900000001", 32, TreatAsWithdraw, 5), // LARGE (RFC 8092 5)
+        ("c0 11 03 02 01 00", 17, AttributeDiscard, 11), // AS4_PATH (RFC 6793 7)
+        ("c0 12 06 fde9 0a000001", 18, AttributeDiscard, 5), // AS4_AGGREGATOR
     ];
-    for (a, code, action) in cases {
+    for (a, code, action, subcode) in cases {
         let e = errors_of(&[ORIGIN, AS_PATH, NEXT_HOP, a], &dctx());
         assert_eq!(e.len(), 1, "{a}: {e:?}");
-        assert_eq!((e[0].type_code, e[0].action), (*code, *action), "{a}");
-        let sub = e[0].notification.subcode;
-        assert!(sub == 5 || sub == 11, "{a}: subcode {sub}");
+        let n = &e[0].notification;
+        assert_eq!(
+            (e[0].type_code, e[0].action, n.code, n.subcode),
+            (*code, *action, 3, *subcode),
+            "{a}"
+        );
     }
 }
 
