@@ -3,8 +3,10 @@
 //!
 //! * liveness: the owner loop has reported within [`LIVENESS_TIMEOUT`] (it
 //!   reports on every iteration and at least every few seconds while idle);
-//! * readiness: the datastore is in sync AND the first dataplane apply after it
-//!   succeeded (so a node is never "ready" with an unprogrammed kernel).
+//! * readiness: the datastore is in sync AND the dataplane is programmed: an
+//!   apply succeeded and applies have not been failing since for too long or
+//!   too many times in a row ([`ApplyTracker`]), so a node whose kernel cannot
+//!   be programmed stops being "ready".
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -89,6 +91,54 @@ impl Health {
     }
 }
 
+/// Whether the dataplane counts as programmed, from the outcomes of applies:
+/// not before the first success; no longer after `max_failures` consecutive
+/// failures or when failures have lasted `timeout` (each a limit only when
+/// set: 0 / `None` disables it); again at the next success. Pure: the owner
+/// feeds it outcomes and times and copies [`applied`](Self::applied) into
+/// [`Health::set_applied`].
+#[derive(Clone, Debug)]
+pub struct ApplyTracker {
+    max_failures: u32,
+    timeout: Option<Duration>,
+    succeeded_once: bool,
+    consecutive_failures: u32,
+    failing_since: Option<Instant>,
+}
+
+impl ApplyTracker {
+    pub fn new(max_failures: u32, timeout: Option<Duration>) -> Self {
+        Self {
+            max_failures,
+            timeout,
+            succeeded_once: false,
+            consecutive_failures: 0,
+            failing_since: None,
+        }
+    }
+
+    pub fn success(&mut self) {
+        self.succeeded_once = true;
+        self.consecutive_failures = 0;
+        self.failing_since = None;
+    }
+
+    pub fn failure(&mut self, now: Instant) {
+        self.consecutive_failures = self.consecutive_failures.saturating_add(1);
+        self.failing_since.get_or_insert(now);
+    }
+
+    /// Programmed as of `now` (the timeout also runs out between applies).
+    pub fn applied(&self, now: Instant) -> bool {
+        let too_many = self.max_failures > 0 && self.consecutive_failures >= self.max_failures;
+        let too_long = match (self.timeout, self.failing_since) {
+            (Some(limit), Some(since)) => now.saturating_duration_since(since) >= limit,
+            _ => false,
+        };
+        self.succeeded_once && !too_many && !too_long
+    }
+}
+
 fn status(ok: bool) -> (StatusCode, &'static str) {
     if ok {
         (StatusCode::OK, "ok\n")
@@ -119,7 +169,54 @@ mod tests {
         assert!(!h.ready(), "in sync but nothing applied yet");
         h.set_applied(true);
         assert!(h.ready());
+        h.set_applied(false);
+        assert!(!h.ready(), "no longer programmed");
         h.stopped();
         assert!(!h.live() && !h.ready());
+    }
+
+    #[test]
+    fn tracker_fails_after_n_consecutive_failures_and_recovers() {
+        let t0 = Instant::now();
+        let mut t = ApplyTracker::new(3, None);
+        assert!(!t.applied(t0), "nothing applied yet");
+        t.failure(t0);
+        assert!(!t.applied(t0), "a failure is not a first success");
+        t.success();
+        assert!(t.applied(t0));
+        t.failure(t0);
+        t.failure(t0);
+        assert!(t.applied(t0), "2 of 3 failures");
+        t.failure(t0);
+        assert!(!t.applied(t0), "3 consecutive failures");
+        t.failure(t0);
+        assert!(!t.applied(t0));
+        t.success();
+        assert!(t.applied(t0), "a success restores readiness");
+        t.failure(t0);
+        t.failure(t0);
+        assert!(t.applied(t0), "the count restarted at the success");
+    }
+
+    #[test]
+    fn tracker_fails_when_failures_last_too_long() {
+        let t0 = Instant::now();
+        let limit = Duration::from_secs(30);
+        let mut t = ApplyTracker::new(0, Some(limit));
+        t.success();
+        t.failure(t0);
+        for _ in 0..100 {
+            t.failure(t0 + Duration::from_secs(1));
+        }
+        assert!(t.applied(t0 + Duration::from_secs(29)), "count disabled");
+        assert!(!t.applied(t0 + limit), "failing since t0 for the timeout");
+        t.success();
+        assert!(t.applied(t0 + Duration::from_secs(60)));
+        t.failure(t0 + Duration::from_secs(60));
+        assert!(
+            t.applied(t0 + Duration::from_secs(89)),
+            "the clock restarts at the first failure after a success"
+        );
+        assert!(!t.applied(t0 + Duration::from_secs(90)));
     }
 }

@@ -7,6 +7,7 @@
 
 mod daemon_harness;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use config::testing::EtcdServer;
@@ -25,11 +26,13 @@ fn felix_routes() -> Vec<String> {
 #[test]
 fn endpoints_and_affinities_become_routes() {
     let prefix = daemon_harness::unique_prefix();
-    let node_ns = Netns::new_node(&format!("{prefix}-node"));
+    // Shared with the namespace thread, which creates a pod late; the one
+    // guard deletes the namespace when the last reference goes.
+    let node_ns = Arc::new(Netns::new_node(&format!("{prefix}-node")));
     let node = format!("{prefix}-n");
     let pod_a = Pod::new(&node_ns, "ns1", "pod-a", "10.65.0.2", 1);
     let ns_path = node_ns.path();
-    let node_ns_name = node_ns.name.clone();
+    let late_pod_node = Arc::clone(&node_ns);
     let (a_iface, a_wep, a_json) = (
         pod_a.iface.clone(),
         pod_a.wep_name(&node),
@@ -87,17 +90,14 @@ fn endpoints_and_affinities_become_routes() {
             &b_json,
         )
         .await;
-        let node_ns_ref = Netns {
-            name: node_ns_name.clone(),
-        };
-        let pod_b = Pod::new(&node_ns_ref, "ns1", "pod-b", "10.65.0.3", 2);
-        std::mem::forget(node_ns_ref); // owned by the outer guard
+        let pod_b = Pod::new(&late_pod_node, "ns1", "pod-b", "10.65.0.3", 2);
         let want_b = format!("10.65.0.3 dev {} scope link", pod_b.iface);
-        eventually(
-            Duration::from_secs(2),
-            "route for late veth of pod-b",
-            || felix_routes().contains(&want_b),
-        )
+        // The link event makes this fast (well under a second); the deadline
+        // only has to be far below the 90 s route refresh that would also
+        // fix it, with room for a loaded 2-core machine.
+        eventually(WAIT, "route for late veth of pod-b", || {
+            felix_routes().contains(&want_b)
+        })
         .await;
 
         // A confirmed affinity: blackhole; pending again: gone.

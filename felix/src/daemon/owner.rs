@@ -19,7 +19,7 @@ use super::apply::{Applier, Force};
 use super::links::LinkEvent;
 use super::settings::FelixConfig;
 use crate::calc::{CalcError, Calculator, DesiredState};
-use crate::health::Health;
+use crate::health::{ApplyTracker, Health};
 use crate::metrics::Metrics;
 use crate::syncer::SyncerEvent;
 
@@ -49,6 +49,8 @@ struct State {
     retry_delay: Duration,
     interfaces: Vec<String>,
     errors: Vec<CalcError>,
+    /// Readiness from apply outcomes.
+    applied: ApplyTracker,
 }
 
 impl Owner {
@@ -70,6 +72,10 @@ impl Owner {
             retry_delay: RETRY_MIN,
             interfaces: Vec::new(),
             errors: Vec::new(),
+            applied: ApplyTracker::new(
+                self.config.ready_max_failures,
+                self.config.ready_failure_timeout,
+            ),
         };
         let far = || Instant::now() + Duration::from_secs(365 * 24 * 3600);
         let tick = |d: Option<Duration>| d.map_or_else(far, |d| Instant::now() + d);
@@ -78,6 +84,9 @@ impl Owner {
         let mut links_open = true;
         loop {
             self.health.beat();
+            // Also between retries: a failure that lasts fails readiness on time.
+            self.health
+                .set_applied(st.applied.applied(std::time::Instant::now()));
             let apply_at = self.next_apply(&st);
             tokio::select! {
                 biased;
@@ -179,11 +188,15 @@ impl Owner {
             Ok(summary) => {
                 st.retry_at = None;
                 st.retry_delay = RETRY_MIN;
+                st.applied.success();
                 self.health.set_applied(true);
                 tracing::debug!(?summary, ?elapsed, "dataplane applied");
             }
             Err(error) => {
                 self.metrics.apply_errors.inc();
+                st.applied.failure(std::time::Instant::now());
+                self.health
+                    .set_applied(st.applied.applied(std::time::Instant::now()));
                 warn!(%error, retry_in = ?st.retry_delay, "dataplane apply failed; will retry");
                 st.retry_at = Some(Instant::now() + st.retry_delay);
                 st.retry_delay = (st.retry_delay * 2).min(RETRY_MAX);

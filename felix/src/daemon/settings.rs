@@ -34,10 +34,18 @@ pub struct FelixConfig {
     /// of updates (default 20 ms). An update arriving when felix is idle is
     /// applied at once.
     pub apply_min_interval: Duration,
+    /// `FELIX_READINESSMAXAPPLYFAILURES`: consecutive failed applies after
+    /// which readiness fails (default 3; 0 = never on count alone).
+    pub ready_max_failures: u32,
+    /// `FELIX_READINESSAPPLYFAILURETIMEOUTSECS`: how long applies may keep
+    /// failing before readiness fails (default 30 s; 0 = never on time alone).
+    pub ready_failure_timeout: Option<Duration>,
 }
 
 pub const DEFAULT_REFRESH: Duration = Duration::from_secs(90);
 pub const DEFAULT_APPLY_MIN_INTERVAL: Duration = Duration::from_millis(20);
+pub const DEFAULT_READY_MAX_FAILURES: u32 = 3;
+pub const DEFAULT_READY_FAILURE_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[error("invalid {name}={value:?}: {reason}")]
@@ -60,6 +68,8 @@ impl FelixConfig {
             route_refresh: Some(DEFAULT_REFRESH),
             iptables_refresh: Some(DEFAULT_REFRESH),
             apply_min_interval: DEFAULT_APPLY_MIN_INTERVAL,
+            ready_max_failures: DEFAULT_READY_MAX_FAILURES,
+            ready_failure_timeout: Some(DEFAULT_READY_FAILURE_TIMEOUT),
         }
     }
 
@@ -111,6 +121,17 @@ impl FelixConfig {
         if let Some(v) = get("FELIX_APPLYMININTERVALMS") {
             c.apply_min_interval = Duration::from_millis(number(v)?);
         }
+        if let Some(v) = get("FELIX_READINESSMAXAPPLYFAILURES") {
+            let (name, value) = v.clone();
+            c.ready_max_failures = u32::try_from(number(v)?).map_err(|_| ConfigError {
+                name,
+                value,
+                reason: "too large",
+            })?;
+        }
+        if let Some(v) = get("FELIX_READINESSAPPLYFAILURETIMEOUTSECS") {
+            c.ready_failure_timeout = interval(number(v)?);
+        }
         if let Some((name, value)) = get("FELIX_IPTABLESBACKEND") {
             c.backend = match value.to_ascii_lowercase().as_str() {
                 "auto" => BackendChoice::Auto,
@@ -159,6 +180,8 @@ mod tests {
                 ("FELIX_IPTABLESREFRESHINTERVAL", "5"),
                 ("FELIX_IPTABLESBACKEND", "Legacy"),
                 ("FELIX_APPLYMININTERVALMS", "50"),
+                ("FELIX_READINESSMAXAPPLYFAILURES", "7"),
+                ("FELIX_READINESSAPPLYFAILURETIMEOUTSECS", "0"),
             ]),
         )
         .unwrap();
@@ -167,6 +190,8 @@ mod tests {
         assert_eq!(c.iptables_refresh, Some(Duration::from_secs(5)));
         assert_eq!(c.backend, BackendChoice::Legacy);
         assert_eq!(c.apply_min_interval, Duration::from_millis(50));
+        assert_eq!(c.ready_max_failures, 7);
+        assert_eq!(c.ready_failure_timeout, None);
     }
 
     #[test]
