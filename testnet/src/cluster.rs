@@ -147,6 +147,15 @@ impl Cluster {
         format!("http://{FABRIC_GATEWAY}:{ETCD_PORT}")
     }
 
+    /// Stops etcd and starts it again on the same data (an etcd restart or outage).
+    pub fn restart_etcd(&mut self, down_for: Duration) -> Result<()> {
+        if let Some(mut etcd) = self.etcd.take() {
+            etcd.stop(Duration::from_secs(5));
+        }
+        std::thread::sleep(down_for);
+        self.start_etcd()
+    }
+
     fn start_etcd(&mut self) -> Result<()> {
         let data = self.work.path().join("etcd");
         let client = self.etcd_endpoint();

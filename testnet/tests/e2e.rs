@@ -214,3 +214,53 @@ fn borrowed_addresses_are_advertised_as_host_routes() {
         "host-pod cannot reach the borrowed address"
     );
 }
+
+#[test]
+fn daemons_ride_through_an_etcd_restart_and_follow_later_changes() {
+    let mut cluster = scenario::build(&Shape {
+        nodes: 2,
+        pods_per_node: 1,
+        route_reflector: false,
+    })
+    .expect("cluster");
+    scenario::wait_converged(&cluster, Duration::from_secs(60)).unwrap();
+    cluster.restart_etcd(Duration::from_secs(2)).unwrap();
+    for node in &mut cluster.nodes {
+        for d in &mut node.daemons {
+            assert!(
+                d.is_running(),
+                "{} exited when etcd went away:\n{}",
+                d.name(),
+                d.log_tail(20)
+            );
+        }
+    }
+    let to = cluster.pod("pod-2-1").unwrap().ip.clone();
+    assert!(
+        cluster.ping("pod-1-1", &to, 3).unwrap(),
+        "traffic broke across the etcd restart"
+    );
+    // A change made after the restart still reaches bgpd: a new global peer appears.
+    cluster
+        .calicoctl(
+            &["apply", "-f", "-"],
+            Some("apiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: {name: tor}\nspec: {peerIP: 172.18.0.250, asNumber: 64500}\n"),
+        )
+        .unwrap();
+    testnet::daemon::wait_until(
+        "node1 to show the new global peer",
+        Duration::from_secs(20),
+        || {
+            peer_rows(&cluster, "node1")
+                .iter()
+                .any(|r| r[0] == "172.18.0.250" && r[1] == "global")
+        },
+    )
+    .unwrap();
+    let mesh = peer_rows(&cluster, "node1");
+    assert!(
+        mesh.iter()
+            .any(|r| r[1] == "node-to-node mesh" && r[2] == "up"),
+        "{mesh:?}"
+    );
+}

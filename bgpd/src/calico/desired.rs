@@ -107,6 +107,33 @@ fn selects(selector: &str, node: &Node) -> bool {
     }
 }
 
+/// BGPPeer options beyond address and AS. Calico's defaults: source address = the node's
+/// IP (`sourceAddress: UseNodeIP`). Fields this speaker cannot honour are reported, not
+/// silently dropped.
+fn apply_peer_options(p: &mut PeerConfig, bp: &BGPPeer, node_ip: Ipv4Addr) {
+    let s = &bp.spec;
+    let name = &bp.metadata.name;
+    p.source_address = match s.source_address.as_str() {
+        "None" => None,
+        _ if p.address.is_ipv4() => Some(IpAddr::V4(node_ip)),
+        _ => None,
+    };
+    if let Some(k) = &s.keepalive_time {
+        match config::model::parse_go_duration(k) {
+            Ok(d) => p.keepalive_time = Some(u16::try_from(d.as_secs()).unwrap_or(u16::MAX)),
+            Err(e) => {
+                tracing::warn!(peer = %name, keepaliveTime = %k, error = %e, "keepaliveTime ignored")
+            }
+        }
+    }
+    if s.password.is_some() {
+        tracing::warn!(peer = %name, "password is a Kubernetes secret reference, which this datastore cannot resolve; session runs without TCP MD5");
+    }
+    if s.max_restart_time.is_some() {
+        tracing::warn!(peer = %name, "maxRestartTime ignored: graceful restart is not supported yet");
+    }
+}
+
 pub fn desired(view: &ClusterView, node_name: &str) -> Result<DesiredBgp, DesiredError> {
     let spec = view.bgp_config.as_ref().map(|c| &c.spec);
     let default_as = spec.and_then(|s| s.as_number).map_or(DEFAULT_AS, |a| a.0);
@@ -133,6 +160,7 @@ pub fn desired(view: &ClusterView, node_name: &str) -> Result<DesiredBgp, Desire
         p.name = Some(session_name(prefix, IpAddr::V4(other.ip)));
         p.passive = me.ip > other.ip;
         p.families = vec![FamilyName::Ipv4];
+        p.source_address = Some(IpAddr::V4(me.ip));
         p.route_reflector_client = me.cluster_id.is_some()
             && other.as_number == me.as_number
             && other.cluster_id != me.cluster_id;
@@ -167,6 +195,7 @@ pub fn desired(view: &ClusterView, node_name: &str) -> Result<DesiredBgp, Desire
                 FamilyName::Ipv6
             }];
             p.ttl_security = s.ttl_security;
+            apply_peer_options(&mut p, bp, me.ip);
             peers.entry(ip).or_insert(p);
         } else if !s.peer_selector.is_empty() {
             let node_side = |n: &Node| {
@@ -187,6 +216,11 @@ pub fn desired(view: &ClusterView, node_name: &str) -> Result<DesiredBgp, Desire
         }
     }
 
+    if spec.is_some_and(|s| s.node_mesh_password.is_some()) {
+        tracing::warn!(
+            "nodeMeshPassword is a Kubernetes secret reference, which this datastore cannot resolve; mesh sessions run without TCP MD5"
+        );
+    }
     let mesh = spec.is_none_or(|s| s.mesh_enabled());
     if mesh && me.cluster_id.is_none() {
         for other in others.iter().filter(|o| o.cluster_id.is_none()) {

@@ -161,19 +161,93 @@ pub fn updates(old: &DesiredBgp, new: &DesiredBgp) -> Vec<ConfigUpdate> {
 }
 
 /// Watches the relevant prefixes from `revision` and applies every change of the desired
-/// state to the daemon, re-reading only the parts that changed. Returns only on error
-/// (the caller exits; a supervisor restarts bgpd).
+/// state to the daemon, re-reading only the parts that changed. A lost watch (e.g. its
+/// start revision was compacted) is replaced in place after a full re-read, so sessions
+/// and routes stay up. Returns only when bgpd cannot go on: the identity changed (a
+/// restart applies it) or the daemon stopped.
 pub async fn follow(
     ds: Datastore,
     node: String,
     handle: DaemonHandle,
     mut applied: DesiredBgp,
     mut cached: Cached,
+    mut revision: i64,
+) -> Result<(), CalicoError> {
+    let mut delay = Duration::from_millis(200);
+    loop {
+        match watch_and_apply(&ds, &node, &handle, &mut applied, &mut cached, revision).await {
+            // A lost watch or a failed read (etcd away) is retried; sessions stay up.
+            Err(e @ (CalicoError::Watch(_) | CalicoError::Source(_))) => {
+                tracing::warn!(error = %e, "datastore watch lost; re-reading and watching again");
+            }
+            other => return other,
+        }
+        loop {
+            match read_all(&ds, &node).await {
+                Ok((fresh, rev)) => {
+                    cached = fresh;
+                    revision = rev;
+                    delay = Duration::from_millis(200);
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, retry_in = ?delay, "cannot re-read the datastore");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(10));
+                }
+            }
+        }
+        reconcile(&node, &handle, &cached, &mut applied).await?;
+    }
+}
+
+/// Recomputes the desired state from the cache and sends the difference to the daemon.
+async fn reconcile(
+    node: &str,
+    handle: &DaemonHandle,
+    cached: &Cached,
+    applied: &mut DesiredBgp,
+) -> Result<(), CalicoError> {
+    let next = match desired(&cached.view(), node) {
+        Ok(next) => next,
+        // Our Node was deleted or lost its address: keep running what we have and
+        // say why, rather than tearing down every session.
+        Err(e) => {
+            tracing::error!(error = %e, "cannot compute BGP configuration; keeping the current one");
+            return Ok(());
+        }
+    };
+    if next.identity != applied.identity {
+        return Err(CalicoError::IdentityChanged {
+            old: applied.identity.clone(),
+            new: next.identity,
+        });
+    }
+    for update in updates(applied, &next) {
+        tracing::info!(?update, "applying datastore change");
+        if let Err(e) = handle.update(update).await {
+            if e == "daemon stopped" {
+                return Err(CalicoError::DaemonStopped);
+            }
+            tracing::warn!(error = %e, "daemon refused a configuration change");
+        }
+    }
+    *applied = next;
+    Ok(())
+}
+
+/// One watch session: returns `Watch` when the watch is lost.
+async fn watch_and_apply(
+    ds: &Datastore,
+    node: &str,
+    handle: &DaemonHandle,
+    applied: &mut DesiredBgp,
+    cached: &mut Cached,
     revision: i64,
 ) -> Result<(), CalicoError> {
     let prefixes: Vec<String> = source::resource_prefixes()
         .into_iter()
-        .chain(source::affinity_prefixes(&node))
+        .chain(source::affinity_prefixes(node))
         .chain(source::block_prefixes())
         .collect();
     let mut events =
@@ -183,7 +257,7 @@ pub async fn follow(
         match events.next().await {
             None => return Err(CalicoError::Watch("watch ended".into())),
             Some(Err(e)) => return Err(CalicoError::Watch(e.to_string())),
-            Some(Ok(ev)) => note_event(&ev, &node, &mut cached, &mut dirty),
+            Some(Ok(ev)) => note_event(&ev, node, cached, &mut dirty),
         }
         // Let the rest of a burst arrive, then recompute once.
         let settle = tokio::time::sleep(SETTLE);
@@ -192,7 +266,7 @@ pub async fn follow(
             tokio::select! {
                 _ = &mut settle => break,
                 ev = events.next() => match ev {
-                    Some(Ok(ev)) => note_event(&ev, &node, &mut cached, &mut dirty),
+                    Some(Ok(ev)) => note_event(&ev, node, cached, &mut dirty),
                     Some(Err(e)) => return Err(CalicoError::Watch(e.to_string())),
                     None => return Err(CalicoError::Watch("watch ended".into())),
                 },
@@ -202,35 +276,11 @@ pub async fn follow(
             continue;
         }
         if dirty.resources {
-            cached.resources = source::read_resources(&ds).await?;
+            cached.resources = source::read_resources(ds).await?;
         }
         if dirty.affinities {
-            cached.affinities = source::read_affinities(&ds, &node).await?;
+            cached.affinities = source::read_affinities(ds, node).await?;
         }
-        let next = match desired(&cached.view(), &node) {
-            Ok(next) => next,
-            // Our Node was deleted or lost its address: keep running what we have and
-            // say why, rather than tearing down every session.
-            Err(e) => {
-                tracing::error!(error = %e, "cannot compute BGP configuration; keeping the current one");
-                continue;
-            }
-        };
-        if next.identity != applied.identity {
-            return Err(CalicoError::IdentityChanged {
-                old: applied.identity,
-                new: next.identity,
-            });
-        }
-        for update in updates(&applied, &next) {
-            tracing::info!(?update, "applying datastore change");
-            if let Err(e) = handle.update(update).await {
-                if e == "daemon stopped" {
-                    return Err(CalicoError::DaemonStopped);
-                }
-                tracing::warn!(error = %e, "daemon refused a configuration change");
-            }
-        }
-        applied = next;
+        reconcile(node, handle, cached, applied).await?;
     }
 }

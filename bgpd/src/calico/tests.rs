@@ -160,6 +160,22 @@ fn explicit_peers_global_and_per_node() {
     assert_eq!(d1.peers[&ip("172.18.0.12")].name(), "Node_172_18_0_12");
     let d2 = desired(&v, "node2").unwrap();
     assert_eq!(d2.peers[&ip("10.0.0.2")].name(), "Node_10_0_0_2");
+    // Calico's default sourceAddress is the node's own IP.
+    assert_eq!(tor.source_address, Some(ip("172.18.0.11")));
+    assert_eq!(
+        d1.peers[&ip("172.18.0.13")].source_address,
+        Some(ip("172.18.0.11"))
+    );
+}
+
+#[test]
+fn peer_keepalive_and_source_address_options() {
+    let yaml = three_nodes()
+        + "apiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: {name: tor}\nspec: {peerIP: 10.0.0.1, asNumber: 64500, keepaliveTime: 30s, sourceAddress: None}\n";
+    let d = desired(&view(&yaml), "node1").unwrap();
+    let tor = &d.peers[&ip("10.0.0.1")];
+    assert_eq!(tor.keepalive_time, Some(30));
+    assert_eq!(tor.source_address, None);
 }
 
 #[test]
