@@ -94,14 +94,35 @@ impl Drop for Netns {
 }
 
 /// A prefix unique to this process and call, short enough for interface names
-/// (15 bytes) to hold it plus a few characters.
+/// (15 bytes) to hold it plus a few characters: `tn<pid mod 100000><counter, base 36>`.
 pub fn run_prefix() -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
     static NEXT: AtomicU32 = AtomicU32::new(0);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    format!(
-        "tn{}{}",
-        std::process::id() % 100_000,
-        char::from(b'a' + (n % 26) as u8)
-    )
+    let mut n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let mut counter = String::new();
+    loop {
+        counter.insert(0, char::from_digit(n % 36, 36).expect("digit below 36"));
+        n /= 36;
+        if n == 0 {
+            break;
+        }
+    }
+    format!("tn{}{counter}", std::process::id() % 100_000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::run_prefix;
+
+    #[test]
+    fn prefixes_never_repeat_and_stay_short() {
+        let all: std::collections::BTreeSet<String> = (0..2000).map(|_| run_prefix()).collect();
+        assert_eq!(all.len(), 2000);
+        // Fabric-side veth names are `<prefix>v<n>`: must fit IFNAMSIZ - 1 = 15 bytes.
+        assert!(
+            all.iter().all(|p| p.len() + 3 <= 15),
+            "{:?}",
+            all.iter().max_by_key(|p| p.len())
+        );
+    }
 }

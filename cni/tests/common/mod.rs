@@ -68,8 +68,10 @@ impl Netns {
     pub fn new(tag: &str) -> Netns {
         let name = unique(&format!("cnit{tag}"));
         sh(&["ip", "netns", "add", &name]);
-        sh(&["ip", "-n", &name, "link", "set", "lo", "up"]);
-        Netns { name }
+        // The guard exists before anything else can fail, so the namespace is removed.
+        let ns = Netns { name };
+        sh(&["ip", "-n", &ns.name, "link", "set", "lo", "up"]);
+        ns
     }
 
     pub fn path(&self) -> PathBuf {
