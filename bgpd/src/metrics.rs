@@ -5,11 +5,12 @@
 use std::fmt::Write;
 use std::io;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
-use tracing::debug;
+use tracing::{debug, warn};
 
 use crate::daemon::{DaemonHandle, PeerStatus, StatusReport};
 use crate::fsm::State;
@@ -109,26 +110,49 @@ pub fn render(r: &StatusReport) -> String {
     s
 }
 
+/// Longest a client may take to send its request.
+const READ_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Serve `GET /metrics` (any path) on `addr`.
 pub async fn serve(addr: SocketAddr, daemon: DaemonHandle) -> io::Result<JoinHandle<()>> {
     let l = TcpListener::bind(addr).await?;
     Ok(tokio::spawn(async move {
-        while let Ok((mut s, _)) = l.accept().await {
+        loop {
+            let mut s = match l.accept().await {
+                Ok((s, _)) => s,
+                Err(e) => {
+                    // EMFILE and the like pass; keep serving afterwards.
+                    warn!(%addr, error = %e, "metrics accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
             let d = daemon.clone();
             tokio::spawn(async move {
                 let mut req = [0u8; 2048];
-                // One read is enough for a GET; the body is ignored.
-                if s.read(&mut req).await.is_err() {
-                    return;
+                // One read is enough for a GET; the body is ignored. A
+                // client that sends nothing is dropped after READ_TIMEOUT.
+                match tokio::time::timeout(READ_TIMEOUT, s.read(&mut req)).await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => return debug!(error = %e, "metrics read failed"),
+                    Err(_) => return debug!("metrics request not sent in time"),
                 }
-                let body = match d.status().await {
-                    Some(r) => render(&r),
-                    None => String::new(),
+                let resp = match d.status().await {
+                    Ok(r) => {
+                        let body = render(&r);
+                        format!(
+                            "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                            body.len()
+                        )
+                    }
+                    Err(e) => {
+                        let body = format!("{e}\n");
+                        format!(
+                            "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                            body.len()
+                        )
+                    }
                 };
-                let resp = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
                 if let Err(e) = s.write_all(resp.as_bytes()).await {
                     debug!(error = %e, "metrics write failed");
                 }

@@ -61,9 +61,9 @@ async fn session(s: UnixStream, daemon: DaemonHandle) -> io::Result<()> {
             Line::Text(l) => l,
             Line::TooLong => {
                 // A client that never ends its line must not grow the buffer:
-                // answer as BIRD does to a bad command, then hang up.
+                // answer with BIRD's "Command too long" (9000), then hang up.
                 let msg = format!("command longer than {MAX_LINE} bytes");
-                w.write_all(format::error(9001, &msg).as_bytes()).await?;
+                w.write_all(format::error(9000, &msg).as_bytes()).await?;
                 return Ok(());
             }
         };
@@ -75,7 +75,6 @@ async fn session(s: UnixStream, daemon: DaemonHandle) -> io::Result<()> {
         };
         w.write_all(reply.as_bytes()).await?;
     }
-    Ok(())
 }
 
 /// Longest command line accepted (BIRD's own limit is smaller).
@@ -115,8 +114,9 @@ async fn read_line<R: AsyncBufRead + Unpin>(r: &mut R, max: usize) -> io::Result
 
 async fn answer(c: Command, daemon: &DaemonHandle) -> String {
     let now = SystemTime::now();
-    let Some(report) = daemon.status().await else {
-        return format::error(8002, "Daemon is shutting down");
+    let report = match daemon.status().await {
+        Ok(r) => r,
+        Err(e) => return format::error(8002, &e.to_string()),
     };
     match c {
         Command::ShowStatus => format::status(&report, &hostname(), now),
@@ -126,9 +126,9 @@ async fn answer(c: Command, daemon: &DaemonHandle) -> String {
         }
         Command::ShowRoute { count: true, .. } => format::route_count(&report),
         Command::ShowRoute { for_ip, all, .. } => match daemon.routes(for_ip).await {
-            Some(v) if v.is_empty() && for_ip.is_some() => format::error(8001, "Network not found"),
-            Some(v) => format::routes(&v, all, now),
-            None => format::error(8002, "Daemon is shutting down"),
+            Ok(v) if v.is_empty() && for_ip.is_some() => format::error(8001, "Network not found"),
+            Ok(v) => format::routes(&v, all, now),
+            Err(e) => format::error(8002, &e.to_string()),
         },
         Command::Quit | Command::Nothing => String::new(),
     }
@@ -191,7 +191,7 @@ mod tests {
         theirs.read_to_string(&mut got).await.unwrap();
         served.await.unwrap().unwrap();
         assert!(got.starts_with(&format::greeting()), "{got}");
-        assert!(got.contains("9001"), "{got}");
+        assert!(got.contains("9000"), "{got}");
         assert!(got.contains("command longer than 4096 bytes"), "{got}");
     }
 }

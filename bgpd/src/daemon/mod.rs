@@ -58,39 +58,62 @@ enum Control {
     Shutdown(oneshot::Sender<()>),
 }
 
+/// Requests that may wait for the owner task. Queries beyond this are
+/// refused ([`QueryError::Busy`]) rather than queued without bound.
+const CONTROL_QUEUE: usize = 256;
+
+/// Why a query got no answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum QueryError {
+    #[error("daemon busy: {CONTROL_QUEUE} requests already waiting, try again")]
+    Busy,
+    #[error("daemon is shutting down")]
+    Stopped,
+}
+
 /// How other tasks reach the daemon (clone freely).
 #[derive(Clone, Debug)]
 pub struct DaemonHandle {
-    tx: mpsc::UnboundedSender<Control>,
+    tx: mpsc::Sender<Control>,
 }
 
 impl DaemonHandle {
+    /// Apply a configuration change; waits for room in the queue (changes
+    /// are never dropped).
     pub async fn update(&self, u: ConfigUpdate) -> Result<(), String> {
         let (tx, rx) = oneshot::channel();
         self.tx
             .send(Control::Config(u, tx))
+            .await
             .map_err(|_| "daemon stopped".to_string())?;
         rx.await.map_err(|_| "daemon stopped".to_string())?
     }
 
-    pub async fn status(&self) -> Option<StatusReport> {
+    pub async fn status(&self) -> Result<StatusReport, QueryError> {
         let (tx, rx) = oneshot::channel();
-        self.tx.send(Control::Query(Query::Status(tx))).ok()?;
-        rx.await.ok()
+        self.query(Query::Status(tx))?;
+        rx.await.map_err(|_| QueryError::Stopped)
     }
 
-    pub async fn routes(&self, for_ip: Option<IpAddr>) -> Option<Vec<RouteView>> {
+    pub async fn routes(&self, for_ip: Option<IpAddr>) -> Result<Vec<RouteView>, QueryError> {
         let (tx, rx) = oneshot::channel();
-        self.tx
-            .send(Control::Query(Query::Routes { for_ip, reply: tx }))
-            .ok()?;
-        rx.await.ok()
+        self.query(Query::Routes { for_ip, reply: tx })?;
+        rx.await.map_err(|_| QueryError::Stopped)
+    }
+
+    /// Queue a query, or refuse it at once when the queue is full (clients
+    /// of the control socket and metrics endpoint must not pile up work).
+    fn query(&self, q: Query) -> Result<(), QueryError> {
+        self.tx.try_send(Control::Query(q)).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => QueryError::Busy,
+            mpsc::error::TrySendError::Closed(_) => QueryError::Stopped,
+        })
     }
 
     /// Send Cease to every peer, clean up the FIB, stop; returns when done.
     pub async fn shutdown(&self) {
         let (tx, rx) = oneshot::channel();
-        if self.tx.send(Control::Shutdown(tx)).is_ok() {
+        if self.tx.send(Control::Shutdown(tx)).await.is_ok() {
             let _ = rx.await;
         }
     }
@@ -165,7 +188,7 @@ impl Daemon {
     ) {
         let cfg = opts.config;
         let (events_tx, events_rx) = mpsc::channel(1024);
-        let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
+        let (ctl_tx, ctl_rx) = mpsc::channel(CONTROL_QUEUE);
         let directory = PeerDirectory::default();
         let listener = opts.listener.map(Arc::new);
         let accept = listener.as_ref().map(|l| l.spawn_accept(directory.clone()));
@@ -201,7 +224,7 @@ impl Daemon {
     async fn run(
         mut self,
         mut events: mpsc::Receiver<(PeerId, PeerEvent)>,
-        mut ctl: mpsc::UnboundedReceiver<Control>,
+        mut ctl: mpsc::Receiver<Control>,
     ) {
         let mut batch = Vec::with_capacity(256);
         loop {
@@ -384,5 +407,42 @@ impl Daemon {
         for p in self.peers.values() {
             p.task.abort();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Queries beyond the queue are refused at once, not queued; config
+    /// updates wait; a stopped daemon is reported as such.
+    #[tokio::test]
+    async fn full_control_queue_refuses_queries() {
+        let (handle, owner, _) = Daemon::start(DaemonOptions {
+            config: Config::parse("asNumber: 64512\nrouterId: 192.0.2.1\n").unwrap(),
+            fib: None,
+            listener: None,
+            stale_sweep_after: Duration::from_secs(60),
+        });
+        // The owner is not running yet: these wait in the queue.
+        let mut waiting = Vec::new();
+        for _ in 0..CONTROL_QUEUE {
+            let h = handle.clone();
+            waiting.push(tokio::spawn(async move { h.status().await }));
+        }
+        tokio::task::yield_now().await;
+        while handle.tx.capacity() > 0 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(handle.status().await.err(), Some(QueryError::Busy));
+        assert_eq!(handle.routes(None).await.err(), Some(QueryError::Busy));
+        // Once the owner runs, the queued ones are answered.
+        let owner = tokio::spawn(owner);
+        for w in waiting {
+            assert!(w.await.unwrap().is_ok());
+        }
+        handle.shutdown().await;
+        owner.await.unwrap();
+        assert_eq!(handle.status().await.err(), Some(QueryError::Stopped));
     }
 }
