@@ -51,6 +51,10 @@ struct Args {
     /// removed if the peers have not all sent End-of-RIB by then.
     #[arg(long, default_value_t = 120)]
     stale_sweep_secs: u64,
+    /// Seconds between dumps of our kernel routes that repair missing or
+    /// changed ones and remove extras.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    fib_reconcile_secs: u64,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -106,7 +110,12 @@ type Follower = Box<
 
 async fn run(args: Args, cfg: Config, follower: Option<Follower>) -> anyhow::Result<()> {
     let fib = if cfg.fib && !args.no_fib {
-        Some(Fib::start().await.context("starting FIB install")?)
+        let every = Duration::from_secs(args.fib_reconcile_secs);
+        Some(
+            Fib::start_with(every)
+                .await
+                .context("starting FIB install")?,
+        )
     } else {
         info!("FIB install off");
         None
