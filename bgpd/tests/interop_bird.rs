@@ -73,6 +73,15 @@ struct Setup {
 }
 
 fn setup(bgpd_passive: bool, password: Option<&str>) -> Setup {
+    setup_with(bgpd_passive, password, |_| {})
+}
+
+/// As [`setup`], running `before_bgpd` on bgpd's namespace first.
+fn setup_with(
+    bgpd_passive: bool,
+    password: Option<&str>,
+    before_bgpd: impl FnOnce(&Netns),
+) -> Setup {
     let a = Netns::new("bgpa");
     let b = Netns::new("bgpb");
     link(&a, &b, "192.168.50", "fd50");
@@ -95,6 +104,7 @@ fn setup(bgpd_passive: bool, password: Option<&str>) -> Setup {
         ],
         &dir.path().join("bird.log"),
     );
+    before_bgpd(&a);
     let cfg = bgpd_conf(dir.path(), bgpd_passive, password);
     let bgpd = a.spawn(
         &[bgpd_bin(), "--config", &cfg],
@@ -228,15 +238,83 @@ fn bird_connects_to_passive_bgpd_with_md5() {
     s.routes_both_ways();
     let p = birdc(&s.bird_sock(), &["show", "protocols", "all", "peer4"]);
     assert!(p.contains("Established"), "{p}");
-    // SIGTERM sends Cease (administrative shutdown) to BIRD.
+    // SIGTERM sends Cease (administrative shutdown) on every session.
     s.bgpd.signal("TERM");
+    for peer in ["peer4", "peer6"] {
+        wait_output(
+            &format!("BIRD's {peer} sees the Cease"),
+            T,
+            "Administrative shutdown",
+            false,
+            || birdc(&s.bird_sock(), &["show", "protocols", peer]),
+        );
+    }
+}
+
+/// DESIGN.md's split: bgpd never replaces or removes another protocol's
+/// route. A felix route (proto 80, metric 0) for a prefix bgpd learns
+/// stays, next to bgpd's own (other metric); a foreign route holding
+/// bgpd's very slot (same metric) is left alone; both survive the
+/// withdrawal of the learned routes.
+#[test]
+fn routes_of_other_protocols_are_left_alone() {
+    let cali = netns::unique("cali");
+    let mut s = setup_with(false, None, |a| {
+        a.ip(&[
+            "link",
+            "add",
+            &cali,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &format!("{cali}p"),
+        ]);
+        a.ip(&["link", "set", &cali, "up"]);
+        a.ip(&["link", "set", &format!("{cali}p"), "up"]);
+        a.ip(&["route", "add", "10.1.0.0/24", "dev", &cali, "proto", "80"]);
+        let metric = bgpd::fib::ROUTE_METRIC.to_string();
+        a.ip(&[
+            "route",
+            "add",
+            "10.1.1.0/24",
+            "dev",
+            &cali,
+            "proto",
+            "static",
+            "metric",
+            &metric,
+        ]);
+    });
+    s.wait_established();
     wait_output(
-        "BIRD sees the Cease",
+        "bgpd's 10.1.0.0/24 next to felix's",
         T,
-        "Administrative shutdown",
+        "10.1.0.0/24 via 192.168.50.2",
         false,
-        || birdc(&s.bird_sock(), &["show", "protocols", "peer4"]),
+        || s.a.bgp_routes(false),
     );
+    let felix = format!("10.1.0.0/24 dev {cali} proto 80");
+    let foreign = format!("10.1.1.0/24 dev {cali} proto static scope link metric");
+    let all = s.a.ip(&["-4", "route", "show"]);
+    assert!(all.contains(&felix), "{all}");
+    assert!(all.contains(&foreign), "{all}");
+    assert!(
+        !s.a.bgp_routes(false).contains("10.1.1.0/24"),
+        "slot of a static route taken: {all}"
+    );
+    // The kernel picks felix's local route for the prefix (lower metric).
+    let get = s.a.ip(&["-4", "route", "get", "10.1.0.7"]);
+    assert!(get.contains(&format!("dev {cali}")), "{get}");
+    // Withdrawn (BIRD gone): ours leave, theirs stay.
+    s.bird.signal("KILL");
+    assert!(s.bird.wait_exit(T));
+    wait_output("v4 routes gone", T, "10.1.0.0/24", true, || {
+        s.a.bgp_routes(false)
+    });
+    let all = s.a.ip(&["-4", "route", "show"]);
+    assert!(all.contains(&felix), "{all}");
+    assert!(all.contains(&foreign), "{all}");
 }
 
 #[test]
