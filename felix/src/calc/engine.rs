@@ -21,7 +21,7 @@ use super::names::{Direction, policy_chain};
 use super::policy::endpoint::{EndpointPlan, EndpointToHostAction, endpoint_chain_for};
 use super::policy::rule::NamedPorts;
 use super::policy::{RenderedChains, render_policy, render_profile};
-use super::routes::{LocalNetworking, local_networking};
+use super::routes::{LocalNetworking, NetworkingCache};
 use crate::dataplane::ipsets::IpSet;
 use crate::dataplane::iptables::{Chain, DesiredTable};
 use crate::dataplane::neighbors::NeighborSpec;
@@ -96,7 +96,7 @@ struct Dirty {
     weps: BTreeSet<WepKey>,
     policies: BTreeSet<PolicyKey>,
     profiles: BTreeSet<String>,
-    local_networking: bool,
+    blocks: bool,
 }
 
 /// The incremental calculation: feed [`Update`]s, then ask for the [`DesiredState`].
@@ -114,6 +114,10 @@ pub struct Calculator {
     ep_chains: BTreeMap<WepKey, (String, [Chain; 2])>,
     ep_dirty: BTreeSet<WepKey>,
     networking: LocalNetworking,
+    net_cache: NetworkingCache,
+    /// Profiles of local endpoints (O(local) to list, unlike a scan of every
+    /// endpoint).
+    local_profiles: BTreeMap<WepKey, Vec<String>>,
     dirty: Dirty,
 }
 
@@ -124,7 +128,7 @@ impl Calculator {
             weps: input.weps.keys().cloned().collect(),
             policies: input.policies.keys().cloned().collect(),
             profiles: input.profiles.keys().cloned().collect(),
-            local_networking: true,
+            blocks: true,
         };
         Self {
             input,
@@ -138,6 +142,8 @@ impl Calculator {
             ep_chains: BTreeMap::new(),
             ep_dirty: BTreeSet::new(),
             networking: LocalNetworking::default(),
+            net_cache: NetworkingCache::default(),
+            local_profiles: BTreeMap::new(),
             dirty,
         }
     }
@@ -152,7 +158,6 @@ impl Calculator {
             Changed::Nothing | Changed::Pools => {}
             Changed::Wep(key) => {
                 self.dirty.weps.insert(key);
-                self.dirty.local_networking = true;
             }
             Changed::Policy(key) => {
                 self.dirty.policies.insert(key);
@@ -160,7 +165,7 @@ impl Calculator {
             Changed::Profile(name) => {
                 self.dirty.profiles.insert(name);
             }
-            Changed::Blocks => self.dirty.local_networking = true,
+            Changed::Blocks => self.dirty.blocks = true,
         }
     }
 
@@ -189,6 +194,24 @@ impl Calculator {
             self.profiles.retain(|_, r| !r.uses_named_ports);
         }
         for key in &weps {
+            self.net_cache.endpoint_changed(&self.input, key);
+            match self.input.weps.get(key).filter(|w| self.input.is_local(w)) {
+                Some(wep) => {
+                    self.local_profiles
+                        .insert(key.clone(), wep.spec.profiles.clone());
+                }
+                None => {
+                    self.local_profiles.remove(key);
+                }
+            }
+        }
+        if dirty.blocks {
+            self.net_cache.blocks_changed(&self.input);
+        }
+        if dirty.blocks || !weps.is_empty() {
+            self.networking = self.net_cache.build();
+        }
+        for key in &weps {
             self.endpoint_changed(key);
         }
         for key in &policies {
@@ -197,9 +220,6 @@ impl Calculator {
         self.refresh_profiles_and_sets();
         for key in std::mem::take(&mut self.ep_dirty) {
             self.render_endpoint(&key);
-        }
-        if dirty.local_networking {
-            self.networking = local_networking(&self.input);
         }
     }
 
@@ -390,10 +410,18 @@ impl Calculator {
     }
 
     fn used_profiles(&self) -> BTreeSet<String> {
-        self.input
-            .local_weps()
-            .flat_map(|(_, w)| w.spec.profiles.iter().cloned())
-            .collect()
+        self.local_profiles.values().flatten().cloned().collect()
+    }
+
+    /// Routes, neighbours and interfaces as of the last recalculation: what
+    /// the owner writes first, before the rest of the state is assembled.
+    pub fn networking(&self) -> &LocalNetworking {
+        &self.networking
+    }
+
+    /// Local endpoints (O(1), unlike counting [`CalcInput::local_weps`]).
+    pub fn local_endpoint_count(&self) -> usize {
+        self.local_profiles.len()
     }
 
     fn render_endpoint(&mut self, key: &WepKey) {

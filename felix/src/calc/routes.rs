@@ -5,7 +5,7 @@
 //! the host, so the host must know the pod's MAC); per confirmed local block:
 //! `blackhole <block>`. The interfaces also get felix's sysctls.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use config::model::WorkloadEndpoint;
 use ipnet::IpNet;
@@ -26,20 +26,39 @@ pub struct LocalNetworking {
     pub errors: Vec<CalcError>,
 }
 
-/// The routes, neighbours and interfaces of every local endpoint and block.
+/// The routes, neighbours and interfaces of every local endpoint and block,
+/// from scratch (the reference [`NetworkingCache`] is checked against).
 pub fn local_networking(input: &CalcInput) -> LocalNetworking {
-    let mut out = LocalNetworking::default();
-    let mut interfaces = BTreeSet::new();
-    for (key, wep) in input.local_weps() {
+    let mut cache = NetworkingCache::default();
+    for (key, _) in input.local_weps() {
+        cache.endpoint_changed(input, key);
+    }
+    cache.blocks_changed(input);
+    cache.build()
+}
+
+/// What one local endpoint contributes.
+#[derive(Clone, Debug, Default)]
+struct EndpointNetworking {
+    /// `None` when the interface name is invalid (then only `errors`).
+    ifname: Option<String>,
+    routes: Vec<RouteSpec>,
+    neighbors: Vec<NeighborSpec>,
+    errors: Vec<CalcError>,
+}
+
+impl EndpointNetworking {
+    fn new(key: &WepKey, wep: &WorkloadEndpoint) -> Self {
+        let mut out = Self::default();
         let ifname = &wep.spec.interface_name;
         if !valid_ifname(ifname) {
             out.errors.push(CalcError::Endpoint {
                 endpoint: wep_label(key),
                 reason: format!("interfaceName {ifname:?} is not a valid interface name"),
             });
-            continue;
+            return out;
         }
-        interfaces.insert(ifname.clone());
+        out.ifname = Some(ifname.clone());
         let mac = parse_mac(&wep.spec.mac);
         for addr in addresses(wep, key, &mut out.errors) {
             out.routes.push(RouteSpec::Workload {
@@ -54,18 +73,59 @@ pub fn local_networking(input: &CalcInput) -> LocalNetworking {
                 });
             }
         }
+        out
     }
-    out.routes.extend(
-        input
+}
+
+/// [`LocalNetworking`] kept per local endpoint, so an endpoint change costs
+/// that endpoint (not a scan of every endpoint in the cluster), and building
+/// the output costs the local endpoints only.
+#[derive(Clone, Debug, Default)]
+pub struct NetworkingCache {
+    eps: BTreeMap<WepKey, EndpointNetworking>,
+    blackholes: Vec<RouteSpec>,
+}
+
+impl NetworkingCache {
+    /// Re-derives endpoint `key` (added, changed, moved away or deleted).
+    pub fn endpoint_changed(&mut self, input: &CalcInput, key: &WepKey) {
+        match input.weps.get(key).filter(|w| input.is_local(w)) {
+            Some(wep) => {
+                self.eps
+                    .insert(key.clone(), EndpointNetworking::new(key, wep));
+            }
+            None => {
+                self.eps.remove(key);
+            }
+        }
+    }
+
+    pub fn blocks_changed(&mut self, input: &CalcInput) {
+        self.blackholes = input
             .local_blocks
             .iter()
-            .map(|b| RouteSpec::Blackhole { dst: b.trunc() }),
-    );
-    out.routes.sort();
-    out.routes.dedup();
-    out.neighbors.sort();
-    out.interfaces = interfaces.into_iter().collect();
-    out
+            .map(|b| RouteSpec::Blackhole { dst: b.trunc() })
+            .collect();
+    }
+
+    pub fn build(&self) -> LocalNetworking {
+        let mut out = LocalNetworking::default();
+        let mut interfaces = BTreeSet::new();
+        for ep in self.eps.values() {
+            out.errors.extend(ep.errors.iter().cloned());
+            if let Some(ifname) = &ep.ifname {
+                interfaces.insert(ifname.clone());
+            }
+            out.routes.extend(ep.routes.iter().cloned());
+            out.neighbors.extend(ep.neighbors.iter().cloned());
+        }
+        out.routes.extend(self.blackholes.iter().cloned());
+        out.routes.sort();
+        out.routes.dedup();
+        out.neighbors.sort();
+        out.interfaces = interfaces.into_iter().collect();
+        out
+    }
 }
 
 fn wep_label(key: &WepKey) -> String {

@@ -124,23 +124,32 @@ impl Applier {
         force: Force,
     ) -> Result<ApplySummary, ApplyError> {
         let mut summary = ApplySummary::default();
-        // Routes first: they gate reachability of new workloads and are cheap.
-        // A new workload's traffic is still dropped by the dispatch chains until
-        // its endpoint chains exist, so this order never opens a hole.
+        let routes_result = self
+            .apply_routes(&desired.routes, force.routes, &mut summary)
+            .await;
+        let rest = self.apply_rest(desired, force, &mut summary).await;
+        routes_result?;
+        rest?;
+        Ok(summary)
+    }
+
+    /// Everything but the routes (see [`apply_routes`](Self::apply_routes),
+    /// which the owner runs first, before the rest is even assembled).
+    pub async fn apply_rest(
+        &mut self,
+        desired: &DesiredState,
+        force: Force,
+        summary: &mut ApplySummary,
+    ) -> Result<(), ApplyError> {
         let mut clock = Instant::now();
-        let routes_result = self.apply_routes(desired, force.routes, &mut summary).await;
-        self.phase("routes", &mut clock);
         let neigh_result = self.apply_neighbors(desired, force.routes).await;
         self.phase("neighbors", &mut clock);
         summary.sysctl_interfaces = self.apply_sysctls(&desired.interfaces);
         self.phase("sysctls", &mut clock);
-        let tables_result = self
-            .apply_tables(desired, force.iptables, &mut summary)
-            .await;
-        routes_result?;
+        let tables_result = self.apply_tables(desired, force.iptables, summary).await;
         neigh_result?;
         tables_result?;
-        Ok(summary)
+        Ok(())
     }
 
     /// Records the time since `clock` as `phase` and restarts the clock.
@@ -153,26 +162,42 @@ impl Applier {
         *clock = now;
     }
 
-    async fn apply_routes(
+    /// Routes first: they gate reachability of new workloads and are cheap. A
+    /// new workload's traffic is still dropped by the dispatch chains until its
+    /// endpoint chains exist, so writing them before the rest never opens a
+    /// hole. Recorded as the `routes` phase.
+    pub async fn apply_routes(
         &mut self,
-        desired: &DesiredState,
+        routes: &[RouteSpec],
         force: bool,
         summary: &mut ApplySummary,
     ) -> Result<(), ApplyError> {
-        if !force && self.last_routes.as_ref() == Some(&desired.routes) {
+        let mut clock = Instant::now();
+        let result = self.sync_routes(routes, force, summary).await;
+        self.phase("routes", &mut clock);
+        result
+    }
+
+    async fn sync_routes(
+        &mut self,
+        routes: &[RouteSpec],
+        force: bool,
+        summary: &mut ApplySummary,
+    ) -> Result<(), ApplyError> {
+        if !force && self.last_routes.as_deref() == Some(routes) {
             return Ok(());
         }
         let started = Instant::now();
-        if !force && self.fast_routes(&desired.routes).await {
+        if !force && self.fast_routes(routes).await {
             self.metrics
                 .route_table_list_seconds
                 .observe(started.elapsed().as_secs_f64());
-            self.last_routes = Some(desired.routes.clone());
+            self.last_routes = Some(routes.to_vec());
             return Ok(());
         }
         self.last_routes = None;
         self.routes
-            .set_desired(DesiredRoutes::new(desired.routes.iter().cloned())?);
+            .set_desired(DesiredRoutes::new(routes.iter().cloned())?);
         let report = self.routes.apply().await;
         self.metrics
             .route_table_list_seconds
@@ -195,7 +220,7 @@ impl Applier {
                 "routes waiting for their interface"
             );
         }
-        self.last_routes = Some(desired.routes.clone());
+        self.last_routes = Some(routes.to_vec());
         Ok(())
     }
 

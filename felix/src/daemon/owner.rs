@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tracing::{error, info, warn};
 
-use super::apply::{Applier, Force};
+use super::apply::{Applier, ApplySummary, Force};
 use super::links::LinkEvent;
 use super::settings::FelixConfig;
 use crate::calc::{CalcError, Calculator, DesiredState};
@@ -176,12 +176,22 @@ impl Owner {
         // long apply runs are folded into one apply right after it.
         st.last_apply = Some(Instant::now());
         let force = std::mem::take(&mut st.force);
-        let desired = self.calc.desired();
-        self.metrics
-            .calc_time
-            .observe(started.elapsed().as_secs_f64());
+        // Routes go out as soon as they are known: the rest of the desired
+        // state (chains, sets) is assembled and written after them.
+        self.calc.recalculate();
+        let mut calc_time = started.elapsed();
+        let mut summary = ApplySummary::default();
+        let routes_result = self
+            .applier
+            .apply_routes(&self.calc.networking().routes, force.routes, &mut summary)
+            .await;
+        let assemble_started = std::time::Instant::now();
+        let desired = self.calc.assemble();
+        calc_time += assemble_started.elapsed();
+        self.metrics.calc_time.observe(calc_time.as_secs_f64());
         self.observe(&desired, st);
-        let result = self.applier.apply(&desired, force).await;
+        let rest = self.applier.apply_rest(&desired, force, &mut summary).await;
+        let result = routes_result.and(rest).map(|()| summary);
         let elapsed = started.elapsed();
         self.metrics.apply_time.observe(elapsed.as_secs_f64());
         match result {
@@ -213,10 +223,9 @@ impl Owner {
 
     /// Metrics and logs about the desired state.
     fn observe(&self, desired: &DesiredState, st: &mut State) {
-        let input = self.calc.input();
         self.metrics
             .active_local_endpoints
-            .set(input.local_weps().count() as i64);
+            .set(self.calc.local_endpoint_count() as i64);
         let policies: std::collections::BTreeSet<&str> = desired
             .filter
             .chains
