@@ -46,6 +46,8 @@ pub struct Metrics {
     pub calc_errors: IntGauge,
     /// Dataplane applies that failed and will be retried.
     pub apply_errors: IntCounter,
+    /// Link-event subscriptions lost (each followed by a resubscription).
+    pub link_watch_failures: IntCounter,
 }
 
 const APPLY_BUCKETS: &[f64] = &[
@@ -151,6 +153,10 @@ impl Metrics {
             apply_errors: counter(
                 "felix_int_dataplane_failures",
                 "Number of times dataplane updates failed and will be retried.",
+            ),
+            link_watch_failures: counter(
+                "felix_link_watch_failures",
+                "Number of times the link-event subscription was lost and re-established.",
             ),
             registry,
         })

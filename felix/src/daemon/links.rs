@@ -11,6 +11,11 @@ use rtnetlink::packet_core::NetlinkPayload;
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::metrics::Metrics;
+
 /// One interface change.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LinkEvent {
@@ -18,6 +23,8 @@ pub enum LinkEvent {
     Up(String),
     /// Deleted (`RTM_DELLINK`).
     Gone(String),
+    /// The subscription was re-established: events may have been missed.
+    Resync,
 }
 
 fn name_of(link: &LinkMessage) -> Option<String> {
@@ -27,32 +34,113 @@ fn name_of(link: &LinkMessage) -> Option<String> {
     })
 }
 
-/// Subscribes to link events (in the calling thread's network namespace) and
-/// forwards them until `tx` closes. Must run inside a tokio runtime.
-pub fn spawn(tx: mpsc::Sender<LinkEvent>) -> std::io::Result<tokio::task::JoinHandle<()>> {
-    let (connection, _handle, mut messages) =
+/// First wait before resubscribing after the subscription ended; doubles up
+/// to [`RESUBSCRIBE_MAX`], back to the first after a subscription that lived
+/// longer than the maximum.
+const RESUBSCRIBE_MIN: Duration = Duration::from_millis(100);
+const RESUBSCRIBE_MAX: Duration = Duration::from_secs(10);
+
+/// The wait before the next resubscription, given the last one and how long
+/// the subscription lived.
+fn next_backoff(last: Duration, lived: Duration) -> Duration {
+    if lived > RESUBSCRIBE_MAX {
+        RESUBSCRIBE_MIN
+    } else {
+        (last * 2).min(RESUBSCRIBE_MAX)
+    }
+}
+
+type Messages = futures::channel::mpsc::UnboundedReceiver<(
+    rtnetlink::packet_core::NetlinkMessage<RouteNetlinkMessage>,
+    rtnetlink::sys::SocketAddr,
+)>;
+
+fn subscribe() -> std::io::Result<(tokio::task::JoinHandle<()>, Messages)> {
+    let (connection, _handle, messages) =
         rtnetlink::new_multicast_connection(&[MulticastGroup::Link])?;
-    let conn_task = tokio::spawn(connection);
+    Ok((tokio::spawn(connection), messages))
+}
+
+/// Subscribes to link events (in the calling thread's network namespace) and
+/// forwards them until `tx` closes. Must run inside a tokio runtime. If the
+/// subscription ends (socket error, buffer overrun), it is re-established with
+/// backoff, each loss counted in `felix_link_watch_failures`, and a
+/// [`LinkEvent::Resync`] tells the owner that events may have been missed.
+pub fn spawn(
+    tx: mpsc::Sender<LinkEvent>,
+    metrics: Arc<Metrics>,
+) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    let first = subscribe()?;
     Ok(tokio::spawn(async move {
-        while let Some((msg, _)) = messages.next().await {
-            let event = match msg.payload {
-                NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(link)) => {
-                    name_of(&link).map(LinkEvent::Up)
+        let mut current = Some(first);
+        let mut backoff = RESUBSCRIBE_MIN;
+        loop {
+            let started = Instant::now();
+            if let Some((conn_task, messages)) = current.take() {
+                let open = forward(messages, &tx).await;
+                conn_task.abort();
+                if !open {
+                    return;
                 }
-                NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelLink(link)) => {
-                    name_of(&link).map(LinkEvent::Gone)
+            }
+            metrics.link_watch_failures.inc();
+            warn!(retry_in = ?backoff, "link event subscription lost; resubscribing");
+            backoff = next_backoff(backoff, started.elapsed());
+            tokio::time::sleep(backoff).await;
+            match subscribe() {
+                Ok(sub) => {
+                    current = Some(sub);
+                    // Whatever happened while unsubscribed is found by a full sync.
+                    if tx.send(LinkEvent::Resync).await.is_err() {
+                        return;
+                    }
                 }
-                _ => None,
-            };
-            let Some(event) = event else { continue };
-            debug!(?event, "link event");
-            if tx.send(event).await.is_err() {
-                break;
+                Err(error) => warn!(%error, "link event subscription failed"),
             }
         }
-        if !tx.is_closed() {
-            warn!("link event subscription ended; relying on periodic refresh");
-        }
-        conn_task.abort();
     }))
+}
+
+/// Forwards events until the subscription ends; false when `tx` closed.
+async fn forward(mut messages: Messages, tx: &mpsc::Sender<LinkEvent>) -> bool {
+    while let Some((msg, _)) = messages.next().await {
+        let event = match msg.payload {
+            NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(link)) => {
+                name_of(&link).map(LinkEvent::Up)
+            }
+            NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelLink(link)) => {
+                name_of(&link).map(LinkEvent::Gone)
+            }
+            _ => None,
+        };
+        let Some(event) = event else { continue };
+        debug!(?event, "link event");
+        if tx.send(event).await.is_err() {
+            return false;
+        }
+    }
+    !tx.is_closed()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_to_the_cap_and_resets_after_a_long_life() {
+        let short = Duration::from_millis(1);
+        let mut b = RESUBSCRIBE_MIN;
+        let mut seen = vec![b];
+        for _ in 0..10 {
+            b = next_backoff(b, short);
+            seen.push(b);
+        }
+        assert_eq!(seen[1], RESUBSCRIBE_MIN * 2);
+        assert!(seen.windows(2).all(|w| w[1] >= w[0]));
+        assert_eq!(*seen.last().unwrap(), RESUBSCRIBE_MAX);
+        assert_eq!(
+            next_backoff(RESUBSCRIBE_MAX, RESUBSCRIBE_MAX * 2),
+            RESUBSCRIBE_MIN
+        );
+    }
 }

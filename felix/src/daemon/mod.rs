@@ -76,7 +76,7 @@ pub async fn run(
     let applier = apply::Applier::new(nl, iptables, metrics.clone());
 
     let (link_tx, link_rx) = mpsc::channel(1024);
-    let link_task = links::spawn(link_tx).context("subscribing to link events")?;
+    let link_task = links::spawn(link_tx, metrics.clone()).context("subscribing to link events")?;
 
     let (sync_tx, sync_rx) = mpsc::channel(1024);
     let syncer = tokio::spawn(syncer_task(

@@ -111,6 +111,11 @@ impl Owner {
                             st.force.routes = true;
                         }
                     }
+                    Some(LinkEvent::Resync) => {
+                        st.pending = true;
+                        st.force.routes = true;
+                        self.applier.recheck_sysctls();
+                    }
                     None => links_open = false,
                 },
                 () = tokio::time::sleep_until(apply_at.unwrap_or_else(far)), if apply_at.is_some() => {
