@@ -178,7 +178,7 @@ impl Rib {
 
     /// Destinations (networks) in the Loc-RIB.
     pub fn len(&self) -> usize {
-        self.v4.map.len() + self.v6.map.len()
+        self.v4.len() + self.v6.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -187,7 +187,7 @@ impl Rib {
 
     /// Destinations per family: (IPv4, IPv6).
     pub fn len_by_family(&self) -> (usize, usize) {
-        (self.v4.map.len(), self.v6.map.len())
+        (self.v4.len(), self.v6.len())
     }
 
     /// Add or replace the path of `peer` (with ADD-PATH id `path_id`) for
@@ -275,6 +275,8 @@ impl Rib {
         if let Some(c) = self.counts.get_mut(peer.0 as usize) {
             *c = 0;
         }
+        self.v4.shrink();
+        self.v6.shrink();
         self.interner.sweep();
         out
     }
@@ -303,22 +305,25 @@ impl Rib {
     }
 
     /// Visit every destination with its paths, IPv4 first, in prefix order.
+    /// Sorts the table first (O(n log n)): meant for display.
     pub fn for_each(&self, mut f: impl FnMut(IpNet, &[Path])) {
-        for (k, p) in &self.v4.map {
-            f(IpNet::V4(*k), p.as_slice());
+        for (k, p) in self.v4.sorted() {
+            f(IpNet::V4(k), p.as_slice());
         }
-        for (k, p) in &self.v6.map {
-            f(IpNet::V6(*k), p.as_slice());
+        for (k, p) in self.v6.sorted() {
+            f(IpNet::V6(k), p.as_slice());
         }
     }
 
-    /// Visit every Loc-RIB entry.
+    /// Visit every Loc-RIB entry, in no particular order.
     pub fn for_each_best(&self, mut f: impl FnMut(IpNet, Best)) {
-        self.for_each(|prefix, paths| {
-            if let Some(b) = best_of(&self.peers, self.local_as, paths) {
+        let v4 = self.v4.iter().map(|(k, p)| (IpNet::V4(k), p));
+        let v6 = self.v6.iter().map(|(k, p)| (IpNet::V6(k), p));
+        for (prefix, paths) in v4.chain(v6) {
+            if let Some(b) = best_of(&self.peers, self.local_as, paths.as_slice()) {
                 f(prefix, b)
             }
-        });
+        }
     }
 
     /// Selection over an arbitrary path list (used for display).

@@ -458,7 +458,7 @@ fn ipv6_routes_live_in_their_own_table() {
 #[test]
 fn one_path_destination_is_small() {
     // The inline single-path representation: no bigger than two words.
-    assert!(std::mem::size_of::<table::Paths>() <= 24);
+    assert!(std::mem::size_of::<table::Paths>() <= 16);
 }
 
 /// The counters status queries read (preferred per peer, paths per
@@ -527,4 +527,88 @@ fn counters_match_a_table_walk() {
         check(&t.rib, &format!("step {step}"));
     }
     assert!(!t.rib.is_empty(), "the walk must leave routes to check");
+}
+
+/// The table is hashed; `for_each` (what `show route` prints) must still
+/// come out IPv4 first, then in prefix order, whatever the insert order.
+#[test]
+fn for_each_walks_in_prefix_order() {
+    let mut t = T::new();
+    let p1 = t.peer(1, "1.1.1.1", 65001);
+    let v4 = ["10.0.0.0/8", "10.0.0.0/16", "9.9.9.9/32", "10.1.0.0/16"];
+    for p in v4.iter().rev() {
+        t.announce(p1, p, attrs(&[65001], "10.0.0.1"));
+    }
+    let a = RouteAttrs::new(
+        attrs(&[65001], "0.0.0.0"),
+        NextHop::V6 {
+            global: "fd00::1".parse().unwrap(),
+            link_local: None,
+        },
+    );
+    let h = t.rib.intern(a);
+    for p in ["fd00:2::/64", "fd00:1::/64", "fd00::/16"] {
+        t.rib.announce(p1, net(p), 0, h.clone());
+    }
+    let mut seen = Vec::new();
+    t.rib.for_each(|prefix, _| seen.push(prefix));
+    let mut want: Vec<IpNet> = v4.iter().map(|p| net(p)).collect();
+    want.sort();
+    want.extend(["fd00::/16", "fd00:1::/64", "fd00:2::/64"].map(net));
+    assert_eq!(seen, want);
+}
+
+/// Enough prefixes, in scrambled order, that every shard of the hash table
+/// grows several times; then a peer's removal empties most of it (shards
+/// shrink). Checked against a plain set after each phase.
+#[test]
+fn table_matches_a_model_through_growth_and_shrink() {
+    use std::collections::BTreeSet;
+    let mut t = T::new();
+    let p1 = t.peer(1, "1.1.1.1", 65001);
+    let p2 = t.peer(2, "2.2.2.2", 65002);
+    let a1 = t.rib.intern(RouteAttrs::new(
+        attrs(&[65001], "10.0.0.1"),
+        NextHop::V4(ip4("10.0.0.1")),
+    ));
+    let a2 = t.rib.intern(RouteAttrs::new(
+        attrs(&[65002], "10.0.0.2"),
+        NextHop::V4(ip4("10.0.0.2")),
+    ));
+    // Odd multiplier: a bijection on the low 16 bits, so all distinct.
+    let host = |i: u32| -> IpNet {
+        let a = Ipv4Addr::from(0x0a00_0000 | (i.wrapping_mul(0x9E37_79B1) & 0xffff));
+        IpNet::V4(ipnet::Ipv4Net::new(a, 32).unwrap())
+    };
+    let mut model = BTreeSet::new();
+    for i in 0..20_000u32 {
+        assert!(t.rib.announce(p1, host(i), 0, a1.clone()).is_some());
+        if i % 10 == 0 {
+            t.rib.announce(p2, host(i), 0, a2.clone());
+            model.insert(host(i));
+        }
+    }
+    assert_eq!(t.rib.len(), 20_000);
+    assert_eq!(t.rib.paths_by_family(), (22_000, 0));
+    for i in 0..20_000u32 {
+        let want = if i % 10 == 0 { 2 } else { 1 };
+        assert_eq!(t.rib.paths(&host(i)).len(), want, "paths of {}", host(i));
+    }
+    assert_eq!(t.rib.remove_peer(p1).len(), 20_000);
+    assert_eq!(t.rib.len(), model.len());
+    for i in 0..20_000u32 {
+        let held = t.rib.paths(&host(i));
+        assert_eq!(held.len(), usize::from(model.contains(&host(i))));
+        assert!(held.iter().all(|p| p.peer == p2));
+    }
+    let mut walked = Vec::new();
+    t.rib.for_each(|prefix, _| walked.push(prefix));
+    assert_eq!(walked, model.iter().copied().collect::<Vec<_>>());
+    let probe = host(0).addr();
+    assert_eq!(t.rib.longest_match(probe), Some(host(0)));
+    assert_eq!(
+        t.rib.withdraw(p2, host(0), 0).map(|c| c.best.is_none()),
+        Some(true)
+    );
+    assert_eq!(t.rib.longest_match(probe), None);
 }
