@@ -1,6 +1,7 @@
 //! RIB micro-benchmarks: best path selection over N candidates, and
-//! inserting /32s into the Loc-RIB; first prints the memory a million
-//! single-path /32s take (RSS growth / routes).
+//! inserting /32s into the Loc-RIB in address order and in scrambled order
+//! (as BIRD sends them: its own hash order); first prints the memory a
+//! million single-path /32s take (RSS growth / routes, and peak RSS).
 
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr};
@@ -61,12 +62,23 @@ fn bench_select(c: &mut Criterion) {
     g.finish();
 }
 
-fn rib_with(n: u32) -> Rib {
+/// The `i`th address: in order, or scrambled by an odd multiplier (a
+/// bijection on the low 24 bits, so still `n` distinct /32s).
+fn host(i: u32, scrambled: bool) -> Ipv4Addr {
+    let low = if scrambled {
+        i.wrapping_mul(0x9E37_79B1) & 0x00ff_ffff
+    } else {
+        i
+    };
+    Ipv4Addr::from(0x0b00_0000 + low)
+}
+
+fn rib_with(n: u32, scrambled: bool) -> Rib {
     let mut rib = Rib::new(64512, Ipv4Addr::new(10, 0, 0, 100));
     rib.set_peer(PeerId(1), infos(1).remove(0));
     let a = rib.intern(attrs(vec![65000], 0, Ipv4Addr::new(192, 0, 2, 1)));
     for i in 0..n {
-        let p = IpNet::V4(Ipv4Net::new_assert(Ipv4Addr::from(0x0b00_0000 + i), 32));
+        let p = IpNet::V4(Ipv4Net::new_assert(host(i, scrambled), 32));
         rib.announce(PeerId(1), p, 0, a.clone());
     }
     rib
@@ -76,17 +88,23 @@ fn bench_insert(c: &mut Criterion) {
     let mut g = c.benchmark_group("rib_insert");
     g.sample_size(10);
     g.bench_function("100k_v4_host_routes", |b| {
-        b.iter(|| black_box(rib_with(100_000)))
+        b.iter(|| black_box(rib_with(100_000, false)))
+    });
+    g.bench_function("100k_v4_host_routes_scrambled", |b| {
+        b.iter(|| black_box(rib_with(100_000, true)))
+    });
+    g.bench_function("1m_v4_host_routes_scrambled", |b| {
+        b.iter(|| black_box(rib_with(1_000_000, true)))
     });
     g.finish();
 }
 
-fn rss_kb() -> u64 {
+fn status_kb(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
         })
         .unwrap_or(0)
@@ -94,16 +112,18 @@ fn rss_kb() -> u64 {
 
 fn memory_per_route() {
     const N: u32 = 1_000_000;
-    let before = rss_kb();
-    let rib = rib_with(N);
-    let after = rss_kb();
+    let before = status_kb("VmRSS:");
+    let rib = rib_with(N, true);
+    let after = status_kb("VmRSS:");
     assert_eq!(rib.len(), N as usize);
     println!(
-        "memory: {} single-path /32 routes: {:.1} MB RSS growth, {:.1} bytes/route (Paths entry {} bytes)",
+        "memory: {} single-path /32 routes: {:.1} MB RSS growth, {:.1} bytes/route (Path {} bytes); peak RSS {:.1} MB, {:.1} MB before",
         N,
         (after - before) as f64 / 1024.0,
         (after - before) as f64 * 1024.0 / N as f64,
-        std::mem::size_of::<bgpd::rib::Path>()
+        std::mem::size_of::<bgpd::rib::Path>(),
+        status_kb("VmHWM:") as f64 / 1024.0,
+        before as f64 / 1024.0,
     );
     drop(rib);
 }
