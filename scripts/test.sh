@@ -14,7 +14,8 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== fuzz targets build"
 for manifest in */fuzz/Cargo.toml; do
   [ -f "$manifest" ] || continue
-  cargo build --manifest-path "$manifest" --bins --target-dir target/fuzz
+  # Same target dir as the workspace: identical dependency builds are reused.
+  cargo build --manifest-path "$manifest" --bins --target-dir target
 done
 echo "== tests"
 # testnet's end-to-end tests drive the other crates' binaries.
