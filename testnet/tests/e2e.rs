@@ -13,6 +13,18 @@ fn shape(route_reflector: bool) -> Shape {
     }
 }
 
+/// Two mesh nodes with one pod each, routes converged.
+fn two_converged_nodes() -> testnet::Cluster {
+    let cluster = scenario::build(&Shape {
+        nodes: 2,
+        pods_per_node: 1,
+        route_reflector: false,
+    })
+    .expect("cluster");
+    scenario::wait_converged(&cluster, Duration::from_secs(60)).unwrap();
+    cluster
+}
+
 /// The peer rows of `calicoctl node status` on a node: (address, type, state, info).
 fn peer_rows(cluster: &testnet::Cluster, node: &str) -> Vec<Vec<String>> {
     let n = cluster.node(node).unwrap();
@@ -129,13 +141,7 @@ fn route_reflector_cluster_routes_and_pings() {
 
 #[test]
 fn pod_churn_keeps_ipam_consistent_and_routes_right() {
-    let mut cluster = scenario::build(&Shape {
-        nodes: 2,
-        pods_per_node: 1,
-        route_reflector: false,
-    })
-    .expect("cluster");
-    scenario::wait_converged(&cluster, Duration::from_secs(60)).unwrap();
+    let mut cluster = two_converged_nodes();
     for i in 0..10 {
         let name = format!("churn-{i}");
         let ip = cluster.add_pod("node2", "default", &name).unwrap();
@@ -217,13 +223,7 @@ fn borrowed_addresses_are_advertised_as_host_routes() {
 
 #[test]
 fn daemons_ride_through_an_etcd_restart_and_follow_later_changes() {
-    let mut cluster = scenario::build(&Shape {
-        nodes: 2,
-        pods_per_node: 1,
-        route_reflector: false,
-    })
-    .expect("cluster");
-    scenario::wait_converged(&cluster, Duration::from_secs(60)).unwrap();
+    let mut cluster = two_converged_nodes();
     cluster.restart_etcd(Duration::from_secs(2)).unwrap();
     for node in &mut cluster.nodes {
         for d in &mut node.daemons {
