@@ -154,12 +154,14 @@ fn measure(
     r: Receiver,
     rx: &mut receivers::Running,
     routes: usize,
+    sender: Option<u32>,
     up: impl FnOnce() -> Result<Instant, String>,
 ) -> Result<Row, String> {
     let every = r.poll_interval();
     let t0 = up()?;
     let pid = rx.proc_.pid();
     let cpu0 = cpu_time(pid);
+    let sender_cpu0 = sender.map(cpu_time);
     let mut last = Err(String::from("not polled"));
     wait(TIMEOUT, every, || {
         last = rx.poll();
@@ -176,13 +178,14 @@ fn measure(
         cpu: cpu_time(pid).saturating_sub(cpu0),
         hwm_kb: vm_hwm_kb(pid),
         poll: every,
+        sender_cpu: sender.zip(sender_cpu0).map(|(p, c0)| cpu_time(p).saturating_sub(c0)),
     })
 }
 
 fn run_bird_sender(r: Receiver, routes: usize) -> Result<Row, String> {
     let (rx, tx) = namespaces();
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let _sender = start_sender(&tx, dir.path(), routes)?;
+    let sender = start_sender(&tx, dir.path(), routes)?;
     let mut recv = receivers::start(r, &rx, dir.path(), false)?;
     let every = r.poll_interval();
     let up = |recv: &mut receivers::Running| {
@@ -195,7 +198,7 @@ fn run_bird_sender(r: Receiver, routes: usize) -> Result<Row, String> {
         .ok_or_else(|| "session not established".to_string())
     };
     let t0 = up(&mut recv)?;
-    measure(r, &mut recv, routes, || Ok(t0))
+    measure(r, &mut recv, routes, Some(sender.pid()), || Ok(t0))
 }
 
 /// Record the UPDATE stream a BIRD sender with `routes` /32s sends to a
@@ -235,7 +238,7 @@ fn run_replay(r: Receiver, file: &Path, routes: usize) -> Result<Row, String> {
             SENDER_AS,
         ],
     );
-    let row = measure(r, &mut recv, routes, || {
+    let row = measure(r, &mut recv, routes, None, || {
         expect_line(&speaker, "established", Duration::from_secs(60))?;
         Ok(Instant::now())
     })?;

@@ -15,6 +15,9 @@ pub struct Row {
     pub hwm_kb: u64,
     /// Poll interval: the resolution of `time`.
     pub poll: Duration,
+    /// The sender's utime + stime over the same interval: near `time`
+    /// means the sender, not the receiver, set the pace.
+    pub sender_cpu: Option<Duration>,
 }
 
 impl fmt::Display for Row {
@@ -26,7 +29,11 @@ impl fmt::Display for Row {
             self.time.as_secs_f64(),
             self.cpu.as_secs_f64(),
             self.hwm_kb as f64 / 1024.0
-        )
+        )?;
+        if let Some(c) = self.sender_cpu {
+            write!(f, "  (sender cpu {:.2} s)", c.as_secs_f64())?;
+        }
+        Ok(())
     }
 }
 
@@ -40,13 +47,13 @@ pub fn print_table(title: &str, routes: usize, rows: &[Row]) {
     let _ = writeln!(s, "\n{title}, FIB install off");
     let _ = writeln!(
         s,
-        "| receiver | time to full RIB | vs BIRD | CPU time | vs BIRD | peak RSS (VmHWM) | vs BIRD | RSS/route (bytes) | poll |"
+        "| receiver | time to full RIB | vs BIRD | CPU time | vs BIRD | peak RSS (VmHWM) | vs BIRD | RSS/route (bytes) | poll | sender CPU |"
     );
-    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|");
     for r in rows {
         let _ = writeln!(
             s,
-            "| {} | {:.2} s | {} | {:.2} s | {} | {:.1} MB | {} | {:.0} | {} ms |",
+            "| {} | {:.2} s | {} | {:.2} s | {} | {:.1} MB | {} | {:.0} | {} ms | {} |",
             r.name,
             r.time.as_secs_f64(),
             ratio(r.time.as_secs_f64(), bird.map(|b| b.time.as_secs_f64())),
@@ -56,6 +63,8 @@ pub fn print_table(title: &str, routes: usize, rows: &[Row]) {
             ratio(r.hwm_kb as f64, bird.map(|b| b.hwm_kb as f64)),
             r.hwm_kb as f64 * 1024.0 / routes as f64,
             r.poll.as_millis(),
+            r.sender_cpu
+                .map_or("-".to_string(), |c| format!("{:.2} s", c.as_secs_f64())),
         );
     }
     if let (Some(b), Some(me)) = (bird, rows.iter().find(|r| r.name == "bgpd")) {
