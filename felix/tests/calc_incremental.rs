@@ -181,7 +181,7 @@ fn incremental_equals_from_scratch() {
             .chains
             .iter()
             .filter(|c| c.name.starts_with("cali-tw-") || c.name.starts_with("cali-fw-"))
-            .flat_map(|c| &c.rules)
+            .flat_map(|c| c.rules.iter())
             .filter(|r| r.contains("-j cali-pi-") || r.contains("-j cali-po-"))
             .count();
         assert!(
@@ -216,7 +216,7 @@ fn policy_moving_off_an_endpoint_updates_its_chain() {
             .chains
             .iter()
             .filter(|c| c.name.starts_with("cali-tw-"))
-            .flat_map(|c| c.rules.clone())
+            .flat_map(|c| c.rules.to_vec())
             .filter(|r| r.contains("cali-pi-p"))
             .count()
     };

@@ -3,6 +3,7 @@
 
 mod support;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use felix::dataplane::iptables::{
@@ -14,7 +15,7 @@ use support::{in_netns, run};
 fn chain(name: &str, rules: &[&str]) -> Chain {
     Chain {
         name: name.into(),
-        rules: rules.iter().map(|r| r.to_string()).collect(),
+        rules: Arc::new(rules.iter().map(|r| r.to_string()).collect()),
     }
 }
 
@@ -139,7 +140,7 @@ fn tampering_is_repaired_and_stale_chains_removed() {
         let mut ipt = ipt();
         let mut desired = filter(&["-j DROP"]);
         desired.chains.push(chain("cali-old", &["-j RETURN"]));
-        desired.chains[1].rules.push("-j cali-old".into());
+        Arc::make_mut(&mut desired.chains[1].rules).push("-j cali-old".into());
         ipt.sync_table(&desired).await.unwrap();
 
         // Someone deletes our INPUT jump, appends to our chain, and inserts a

@@ -83,7 +83,7 @@ fn changed_chains(before: &DesiredTable, after: &DesiredTable) -> BTreeSet<Strin
     let rules = |t: &DesiredTable| -> Vec<(String, Vec<String>)> {
         t.chains
             .iter()
-            .map(|c| (c.name.clone(), c.rules.clone()))
+            .map(|c| (c.name.clone(), c.rules.to_vec()))
             .collect()
     };
     let (b, a) = (rules(before), rules(after));

@@ -8,7 +8,11 @@
 //! 1. NetworkPolicy on B: ingress only TCP 8080 from app == 'a';
 //! 2. + GlobalNetworkPolicy on C: deny ICMP, allow the rest;
 //! 3. the NetworkPolicy changed live: source is namespaceSelector env == 'prod';
-//! 4. both deleted: everything allowed again.
+//! 4. policy groups: more GlobalNetworkPolicies with C's selector, so C's ingress
+//!    runs through one `cali-gi-` chain: (a) a TCP deny after the allow-all is
+//!    never reached, (b) moved before it, it denies, (c) a Pass for ICMP in front
+//!    skips the rest of the group and the profile allows ICMP;
+//! 5. all deleted: everything allowed again.
 
 mod daemon_harness;
 
@@ -18,7 +22,9 @@ use std::time::{Duration, Instant};
 use config::datastore::Datastore;
 use config::testing::EtcdServer;
 use daemon_harness::probe::{self, Servers, http_get};
-use daemon_harness::{Felix, Netns, Pod, delete, eventually, in_ns, key, kns_profile, put_json};
+use daemon_harness::{
+    Felix, Netns, Pod, delete, eventually, in_ns, key, kns_profile, put_json, run,
+};
 use serde_json::json;
 
 #[derive(Clone, Copy, Debug)]
@@ -87,6 +93,17 @@ async fn np_b(ds: &Datastore, source: serde_json::Value) {
                               "destination": {"ports": [8080]}}]}
     });
     put_json(ds, &key("networkpolicies", Some("ns1"), "b-ingress"), &np).await;
+}
+
+/// A GlobalNetworkPolicy on C (selector `app == 'c'`) with one ingress rule.
+async fn gnp_c(ds: &Datastore, name: &str, order: u32, rule: serde_json::Value) {
+    let gnp = json!({
+        "apiVersion": "projectcalico.org/v3", "kind": "GlobalNetworkPolicy",
+        "metadata": {"name": name},
+        "spec": {"order": order, "selector": "app == 'c'", "types": ["Ingress"],
+                 "ingress": [rule]}
+    });
+    put_json(ds, &key("globalnetworkpolicies", None, name), &gnp).await;
 }
 
 #[test]
@@ -196,9 +213,39 @@ fn truth_table_follows_policy_changes() {
         ];
         until_table("3 (B only from namespaces env=prod)", &info, &s3).await;
 
+        let tcp_deny = json!({"action": "Deny", "protocol": "TCP"});
+        gnp_c(&ds, "c-tcp-deny", 20, tcp_deny.clone()).await;
+        // The expected table is stage 3's: wait until the group is in the kernel.
+        let in_group =
+            |line: &str| line.starts_with("-A cali-gi-") && line.contains("-j cali-pi-c-tcp-deny");
+        eventually(Duration::from_secs(10), "group chain written", || {
+            run("iptables-save", &["-t", "filter"])
+                .lines()
+                .any(in_group)
+        })
+        .await;
+        let s4a = vec![(A, C, Tcp(8080), true), (A, C, Icmp, false)];
+        until_table("4a (group: deny after allow-all)", &info, &s4a).await;
+        gnp_c(&ds, "c-tcp-deny", 5, tcp_deny).await;
+        let s4b = vec![(A, C, Tcp(8080), false), (A, C, Icmp, false)];
+        until_table("4b (group: deny first)", &info, &s4b).await;
+        gnp_c(
+            &ds,
+            "c-icmp-pass",
+            1,
+            json!({"action": "Pass", "protocol": "ICMP"}),
+        )
+        .await;
+        let s4c = vec![(A, C, Tcp(8080), false), (A, C, Icmp, true)];
+        until_table("4c (group: pass first)", &info, &s4c).await;
+
         delete(&ds, &key("networkpolicies", Some("ns1"), "b-ingress")).await;
-        delete(&ds, &key("globalnetworkpolicies", None, "c-no-icmp")).await;
-        until_table("4 (policies deleted)", &info, &open).await;
+        for name in ["c-no-icmp", "c-tcp-deny", "c-icmp-pass"] {
+            delete(&ds, &key("globalnetworkpolicies", None, name)).await;
+        }
+        until_table("5 (policies deleted)", &info, &open).await;
+        let saved = run("iptables-save", &["-t", "filter"]);
+        assert!(!saved.contains("cali-gi-"), "group chain left:\n{saved}");
     });
     drop(pods);
 }

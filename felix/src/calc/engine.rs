@@ -17,8 +17,11 @@ use ipnet::IpNet;
 use super::error::CalcError;
 use super::ipsets::{EndpointView, NamespaceLabels, SetSpec};
 use super::model::{CalcInput, Changed, NAMESPACE_PROFILE_PREFIX, PolicyKey, Update, WepKey};
-use super::names::{Direction, policy_chain};
-use super::policy::endpoint::{EndpointPlan, EndpointToHostAction, endpoint_chain_for};
+use super::names::Direction;
+use super::policy::endpoint::{
+    EndpointPlan, EndpointToHostAction, dispatch_chains, endpoint_chain_for,
+};
+use super::policy::group::{PolicyRef, group_policies};
 use super::policy::rule::NamedPorts;
 use super::policy::{RenderedChains, render_policy, render_profile};
 use super::routes::{LocalNetworking, NetworkingCache};
@@ -55,6 +58,9 @@ struct PolicyState {
     /// `None` when the selector does not parse: the policy applies nowhere.
     selector: Option<Selector>,
     namespace_selector: Option<Selector>,
+    /// Equal for policies that select the same endpoints (canonical selectors
+    /// and the namespace scope): consecutive ones share a group chain.
+    selector_key: String,
     applies: (bool, bool),
     rendered: RenderedChains,
     error: Option<CalcError>,
@@ -110,8 +116,13 @@ pub struct Calculator {
     ep_policies: HashMap<WepKey, BTreeSet<PolicyKey>>,
     profiles: HashMap<String, RenderedChains>,
     sets: HashMap<String, SetState>,
-    /// Per local endpoint: interface and its (ingress, egress) chains.
-    ep_chains: BTreeMap<WepKey, (String, [Chain; 2])>,
+    /// Per local endpoint: interface, its (ingress, egress) chains and the
+    /// group chains they jump to.
+    ep_chains: BTreeMap<WepKey, EndpointChains>,
+    /// Policy group chains with the number of endpoint chains using each.
+    groups: HashMap<String, (Chain, usize)>,
+    /// The dispatch chains, rebuilt when an endpoint chain is.
+    dispatch: Option<[Chain; 2]>,
     ep_dirty: BTreeSet<WepKey>,
     networking: LocalNetworking,
     net_cache: NetworkingCache,
@@ -140,6 +151,8 @@ impl Calculator {
             profiles: HashMap::new(),
             sets: HashMap::new(),
             ep_chains: BTreeMap::new(),
+            groups: HashMap::new(),
+            dispatch: None,
             ep_dirty: BTreeSet::new(),
             networking: LocalNetworking::default(),
             net_cache: NetworkingCache::default(),
@@ -218,9 +231,35 @@ impl Calculator {
             self.policy_changed(key);
         }
         self.refresh_profiles_and_sets();
-        for key in std::mem::take(&mut self.ep_dirty) {
-            self.render_endpoint(&key);
+        let ep_dirty = std::mem::take(&mut self.ep_dirty);
+        for key in &ep_dirty {
+            self.render_endpoint(key);
         }
+        if !ep_dirty.is_empty() || self.dispatch.is_none() {
+            let ifnames: Vec<&str> = self.endpoints_by_ifname().0.into_keys().collect();
+            self.dispatch = Some(dispatch_chains(ifnames));
+        }
+    }
+
+    /// Local endpoints by interface, and the endpoints left out because an
+    /// earlier one (in key order) already uses their interface.
+    fn endpoints_by_ifname(&self) -> (BTreeMap<&str, &WepKey>, Vec<CalcError>) {
+        let mut by_ifname: BTreeMap<&str, &WepKey> = BTreeMap::new();
+        let mut errors = Vec::new();
+        for (key, ep) in &self.ep_chains {
+            if let Some(first) = by_ifname.get(ep.ifname.as_str()) {
+                errors.push(CalcError::Endpoint {
+                    endpoint: format!("{}/{}", key.namespace, key.name),
+                    reason: format!(
+                        "interface {} is already used by {}/{}",
+                        ep.ifname, first.namespace, first.name
+                    ),
+                });
+                continue;
+            }
+            by_ifname.insert(&ep.ifname, key);
+        }
+        (by_ifname, errors)
     }
 
     fn profile_changes(&mut self, names: &BTreeSet<String>, weps: &mut BTreeSet<WepKey>) {
@@ -242,7 +281,7 @@ impl Calculator {
             }
         }
         // A profile's chains change for every local endpoint using it.
-        for (key, (_, _)) in &self.ep_chains {
+        for key in self.ep_chains.keys() {
             if let Some(wep) = self.input.weps.get(key)
                 && wep.spec.profiles.iter().any(|p| names.contains(p))
             {
@@ -344,8 +383,10 @@ impl Calculator {
                 }),
             ),
         };
+        let selector_key = selector_key(key, selector.as_ref(), namespace_selector.as_ref());
         let mut state = PolicyState {
             order: def.order(),
+            selector_key,
             selector,
             namespace_selector,
             applies: def.applies(),
@@ -425,13 +466,12 @@ impl Calculator {
     }
 
     fn render_endpoint(&mut self, key: &WepKey) {
+        self.forget_endpoint_chains(key);
         let Some(wep) = self.input.weps.get(key).filter(|w| self.input.is_local(w)) else {
-            self.ep_chains.remove(key);
             return;
         };
         let ifname = wep.spec.interface_name.clone();
         if !crate::dataplane::netlink::valid_ifname(&ifname) {
-            self.ep_chains.remove(key);
             return;
         }
         let mut selecting: Vec<(&PolicyKey, &PolicyState)> = self
@@ -453,22 +493,79 @@ impl Calculator {
             .filter(|p| self.profiles.contains_key(*p))
             .cloned()
             .collect();
-        let plan = |dir: Direction| EndpointPlan {
-            policies: selecting
+        let ids: Vec<String> = selecting.iter().map(|(k, _)| k.id()).collect();
+        let mut groups = Vec::new();
+        let mut plan = |dir: Direction| {
+            let refs: Vec<PolicyRef> = selecting
                 .iter()
-                .filter(|(_, p)| match dir {
+                .zip(&ids)
+                .filter(|((_, p), _)| match dir {
                     Direction::Ingress => p.applies.0,
                     Direction::Egress => p.applies.1,
                 })
-                .map(|(k, _)| policy_chain(dir, &k.id()))
-                .collect(),
-            profiles: profiles.clone(),
+                .map(|((_, p), id)| PolicyRef {
+                    id,
+                    selector_key: &p.selector_key,
+                })
+                .collect();
+            let steps = group_policies(dir, &refs);
+            groups.extend(steps.groups);
+            EndpointPlan {
+                policies: steps.targets,
+                profiles: profiles.clone(),
+            }
         };
         let chains = [
             endpoint_chain_for(Direction::Ingress, &ifname, &plan(Direction::Ingress)),
             endpoint_chain_for(Direction::Egress, &ifname, &plan(Direction::Egress)),
         ];
-        self.ep_chains.insert(key.clone(), (ifname, chains));
+        let group_names = groups.iter().map(|g| g.name.clone()).collect();
+        for group in groups {
+            self.groups
+                .entry(group.name.clone())
+                .or_insert((group, 0))
+                .1 += 1;
+        }
+        let entry = EndpointChains {
+            ifname,
+            chains,
+            groups: group_names,
+        };
+        self.ep_chains.insert(key.clone(), entry);
+    }
+
+    /// Drops an endpoint's chains and its uses of group chains.
+    fn forget_endpoint_chains(&mut self, key: &WepKey) {
+        let Some(old) = self.ep_chains.remove(key) else {
+            return;
+        };
+        for name in old.groups {
+            if let Some((_, users)) = self.groups.get_mut(&name) {
+                *users -= 1;
+                if *users == 0 {
+                    self.groups.remove(&name);
+                }
+            }
+        }
+    }
+}
+
+/// A local endpoint's rendered chains.
+struct EndpointChains {
+    ifname: String,
+    /// (ingress `cali-tw-`, egress `cali-fw-`).
+    chains: [Chain; 2],
+    /// Group chains the two chains jump to (a name once per use).
+    groups: Vec<String>,
+}
+
+/// See [`PolicyState::selector_key`]: a NetworkPolicy selects inside its
+/// namespace, a GlobalNetworkPolicy in the namespaces its namespaceSelector picks.
+fn selector_key(key: &PolicyKey, sel: Option<&Selector>, ns_sel: Option<&Selector>) -> String {
+    let show = |s: Option<&Selector>| s.map(ToString::to_string).unwrap_or_default();
+    match key.namespace() {
+        Some(ns) => format!("namespace {ns}\n{}", show(sel)),
+        None => format!("global\n{}\n{}", show(sel), show(ns_sel)),
     }
 }
 

@@ -22,6 +22,7 @@ pub mod render;
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
+use std::sync::Arc;
 
 use sha1::{Digest, Sha1};
 use thiserror::Error;
@@ -80,10 +81,15 @@ impl fmt::Display for Table {
 
 /// One felix chain: its name (`cali-...`) and its rules, each the part after
 /// `-A <chain> ` (for example `-i cali+ -j cali-from-wl-dispatch`).
+///
+/// The rules are shared: the calculation keeps every chain it rendered and
+/// hands the same list to each desired state, and the iptables syncer keeps
+/// the list it wrote, so an unchanged chain costs a pointer copy and a pointer
+/// comparison instead of a copy and a comparison of every rule.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Chain {
     pub name: String,
-    pub rules: Vec<String>,
+    pub rules: Arc<Vec<String>>,
 }
 
 /// Where a jump rule sits in its base chain.

@@ -1,14 +1,13 @@
 //! Assembling the [`DesiredState`] from the calculator's caches: the only part of a
 //! recalculation whose cost grows with the total (it clones every chain).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use ipnet::IpNet;
 
 use super::{Calculator, DesiredState};
-use crate::calc::error::CalcError;
 use crate::calc::ipsets::pool_sets;
-use crate::calc::model::{PolicyKey, WepKey};
+use crate::calc::model::PolicyKey;
 use crate::calc::policy::endpoint::{dispatch_chains, nat_chains, static_filter_chains};
 use crate::dataplane::ipsets::{IpSet, SetType};
 use crate::dataplane::iptables::{DesiredTable, Family, Table, standard_jumps};
@@ -16,25 +15,17 @@ use crate::dataplane::iptables::{DesiredTable, Family, Table, standard_jumps};
 impl Calculator {
     /// Builds the output from the caches.
     pub fn assemble(&self) -> DesiredState {
-        let mut errors = Vec::new();
-        let mut by_ifname: BTreeMap<&str, &WepKey> = BTreeMap::new();
-        let mut ep_chains = Vec::new();
-        for (key, (ifname, chains)) in &self.ep_chains {
-            if let Some(first) = by_ifname.get(ifname.as_str()) {
-                errors.push(CalcError::Endpoint {
-                    endpoint: format!("{}/{}", key.namespace, key.name),
-                    reason: format!(
-                        "interface {ifname} is already used by {}/{}",
-                        first.namespace, first.name
-                    ),
-                });
-                continue;
-            }
-            by_ifname.insert(ifname, key);
-            ep_chains.extend(chains.iter().cloned());
-        }
+        let (by_ifname, mut errors) = self.endpoints_by_ifname();
+        let ep_chains = by_ifname
+            .values()
+            .flat_map(|key| self.ep_chains[*key].chains.iter().cloned());
+        let mut ep_chains: Vec<_> = ep_chains.collect();
         let mut chains = static_filter_chains(self.config.endpoint_to_host);
-        chains.extend(dispatch_chains(by_ifname.keys().copied()));
+        match &self.dispatch {
+            Some(dispatch) => chains.extend(dispatch.iter().cloned()),
+            // Only before the first recalculation.
+            None => chains.extend(dispatch_chains(by_ifname.keys().copied())),
+        }
         ep_chains.sort_by(|a, b| a.name.cmp(&b.name));
         chains.extend(ep_chains);
         let mut policy_keys: Vec<&PolicyKey> = self.policies.keys().collect();
@@ -48,6 +39,7 @@ impl Calculator {
                 policy_chains.extend(p.rendered.chains.iter().cloned());
             }
         }
+        policy_chains.extend(self.groups.values().map(|(chain, _)| chain.clone()));
         policy_chains.sort_by(|a, b| a.name.cmp(&b.name));
         chains.extend(policy_chains);
         let mut profile_names: Vec<&String> = self.profiles.keys().collect();

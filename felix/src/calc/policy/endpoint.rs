@@ -63,7 +63,7 @@ pub fn endpoint_chain_for(dir: Direction, ifname: &str, plan: &EndpointPlan) -> 
     rules.push("-m comment --comment \"Drop if no profiles matched\" -j DROP".into());
     Chain {
         name: endpoint_chain(dir, ifname),
-        rules,
+        rules: rules.into(),
     }
 }
 
@@ -79,7 +79,7 @@ pub fn dispatch_chains<'a>(ifnames: impl IntoIterator<Item = &'a str> + Clone) -
         rules.push("-m comment --comment \"Unknown interface\" -j DROP".into());
         Chain {
             name: name.into(),
-            rules,
+            rules: rules.into(),
         }
     };
     [
@@ -92,7 +92,7 @@ pub fn dispatch_chains<'a>(ifnames: impl IntoIterator<Item = &'a str> + Clone) -
 pub fn static_filter_chains(to_host: EndpointToHostAction) -> Vec<Chain> {
     let chain = |name: &str, rules: &[String]| Chain {
         name: name.into(),
-        rules: rules.to_vec(),
+        rules: rules.to_vec().into(),
     };
     let to_host_verdict = match to_host {
         EndpointToHostAction::Accept => "ACCEPT",
@@ -145,11 +145,11 @@ pub fn nat_chains(any_masquerade: bool) -> Vec<Chain> {
     vec![
         Chain {
             name: CHAIN_NAT_POSTROUTING.into(),
-            rules: vec![format!("-j {CHAIN_NAT_OUTGOING}")],
+            rules: vec![format!("-j {CHAIN_NAT_OUTGOING}")].into(),
         },
         Chain {
             name: CHAIN_NAT_OUTGOING.into(),
-            rules: outgoing,
+            rules: outgoing.into(),
         },
     ]
 }

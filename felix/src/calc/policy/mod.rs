@@ -2,6 +2,7 @@
 //! per-endpoint chains that call them.
 
 pub mod endpoint;
+pub mod group;
 pub mod rule;
 
 use config::model::{Profile, Rule};
@@ -60,7 +61,7 @@ impl RenderedChains {
         }
         self.chains.push(Chain {
             name,
-            rules: bodies,
+            rules: bodies.into(),
         });
     }
 }

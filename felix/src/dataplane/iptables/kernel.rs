@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt::Write;
+use std::sync::Arc;
 
 use super::render::TablePlan;
 use super::{
@@ -23,7 +24,7 @@ struct OurChain {
     hashes: Vec<Option<String>>,
     /// The rule bodies, once known to match `hashes` (felix wrote them, or a
     /// plan found them equal): an identical desired chain needs no hashing.
-    rules: Option<Vec<String>>,
+    rules: Option<Arc<Vec<String>>>,
     /// Position in `iptables-save` order, then creation order: chains to
     /// delete are listed in this order.
     seq: u64,
@@ -76,7 +77,12 @@ impl KernelTable {
         out
     }
 
-    fn insert_ours(&mut self, name: &str, hashes: Vec<Option<String>>, rules: Option<Vec<String>>) {
+    fn insert_ours(
+        &mut self,
+        name: &str,
+        hashes: Vec<Option<String>>,
+        rules: Option<Arc<Vec<String>>>,
+    ) {
         let seq = match self.ours.get(name) {
             Some(old) => old.seq,
             None => {
@@ -133,6 +139,7 @@ impl KernelTable {
             return false;
         };
         if let Some(rules) = &have.rules {
+            // Pointer-equal (the usual case: the same rendering) or equal.
             return *rules == chain.rules;
         }
         let want = rule_hashes(&chain.name, &chain.rules);

@@ -4,7 +4,7 @@ use crate::dataplane::golden::assert_golden;
 fn chain(name: &str, rules: &[&str]) -> Chain {
     Chain {
         name: name.into(),
-        rules: rules.iter().map(|r| r.to_string()).collect(),
+        rules: Arc::new(rules.iter().map(|r| r.to_string()).collect()),
     }
 }
 
@@ -105,17 +105,17 @@ fn validate_catches_mistakes() {
         Err(DesiredTableError::ChainNameTooLong { .. })
     ));
     let mut d = desired_filter();
-    d.chains[0].rules.push("-j cali-missing".into());
+    Arc::make_mut(&mut d.chains[0].rules).push("-j cali-missing".into());
     let e = d.validate().unwrap_err();
     assert!(e.to_string().contains("cali-missing"), "{e}");
     let mut d = desired_filter();
-    d.chains[0].rules.push("-A cali-INPUT -j ACCEPT".into());
+    Arc::make_mut(&mut d.chains[0].rules).push("-A cali-INPUT -j ACCEPT".into());
     assert!(matches!(
         d.validate(),
         Err(DesiredTableError::BadRule { .. })
     ));
     let mut d = desired_filter();
-    d.chains[0].rules.push("-j ACCEPT\n-A INPUT -j DROP".into());
+    Arc::make_mut(&mut d.chains[0].rules).push("-j ACCEPT\n-A INPUT -j DROP".into());
     assert!(matches!(
         d.validate(),
         Err(DesiredTableError::BadRule { .. })
@@ -205,13 +205,10 @@ fn golden_changes_touch_only_what_differs() {
 
     let mut after = desired_filter();
     // cali-fw-calia changes; a new workload chain appears; cali-fw-calib goes.
-    after.chains[5]
-        .rules
+    Arc::make_mut(&mut after.chains[5].rules)
         .insert(1, "-m conntrack --ctstate INVALID -j DROP".into());
     after.chains.push(chain("cali-fw-calic", &["-j DROP"]));
-    after.chains[3]
-        .rules
-        .insert(1, "-i calic -g cali-fw-calic".into());
+    Arc::make_mut(&mut after.chains[3].rules).insert(1, "-i calic -g cali-fw-calic".into());
     after.validate().unwrap();
 
     let p = plan(&after, &saved);
