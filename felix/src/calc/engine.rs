@@ -121,8 +121,8 @@ pub struct Calculator {
     ep_chains: BTreeMap<WepKey, EndpointChains>,
     /// Policy group chains with the number of endpoint chains using each.
     groups: HashMap<String, (Chain, usize)>,
-    /// The dispatch chains, rebuilt when an endpoint chain is.
-    dispatch: Option<[Chain; 2]>,
+    /// `None` when an interface came, went or changed hands since it was built.
+    interfaces: Option<InterfaceIndex>,
     ep_dirty: BTreeSet<WepKey>,
     networking: LocalNetworking,
     net_cache: NetworkingCache,
@@ -152,7 +152,7 @@ impl Calculator {
             sets: HashMap::new(),
             ep_chains: BTreeMap::new(),
             groups: HashMap::new(),
-            dispatch: None,
+            interfaces: None,
             ep_dirty: BTreeSet::new(),
             networking: LocalNetworking::default(),
             net_cache: NetworkingCache::default(),
@@ -231,19 +231,17 @@ impl Calculator {
             self.policy_changed(key);
         }
         self.refresh_profiles_and_sets();
-        let ep_dirty = std::mem::take(&mut self.ep_dirty);
-        for key in &ep_dirty {
-            self.render_endpoint(key);
+        for key in std::mem::take(&mut self.ep_dirty) {
+            self.render_endpoint(&key);
         }
-        if !ep_dirty.is_empty() || self.dispatch.is_none() {
-            let ifnames: Vec<&str> = self.endpoints_by_ifname().0.into_keys().collect();
-            self.dispatch = Some(dispatch_chains(ifnames));
+        if self.interfaces.is_none() {
+            self.interfaces = Some(self.interface_index());
         }
     }
 
-    /// Local endpoints by interface, and the endpoints left out because an
-    /// earlier one (in key order) already uses their interface.
-    fn endpoints_by_ifname(&self) -> (BTreeMap<&str, &WepKey>, Vec<CalcError>) {
+    /// Local endpoints by interface, the endpoints left out because an earlier
+    /// one (in key order) already uses their interface, and the dispatch chains.
+    fn interface_index(&self) -> InterfaceIndex {
         let mut by_ifname: BTreeMap<&str, &WepKey> = BTreeMap::new();
         let mut errors = Vec::new();
         for (key, ep) in &self.ep_chains {
@@ -259,7 +257,11 @@ impl Calculator {
             }
             by_ifname.insert(&ep.ifname, key);
         }
-        (by_ifname, errors)
+        InterfaceIndex {
+            dispatch: dispatch_chains(by_ifname.keys().copied()),
+            order: by_ifname.into_values().cloned().collect(),
+            errors,
+        }
     }
 
     fn profile_changes(&mut self, names: &BTreeSet<String>, weps: &mut BTreeSet<WepKey>) {
@@ -466,7 +468,14 @@ impl Calculator {
     }
 
     fn render_endpoint(&mut self, key: &WepKey) {
-        self.forget_endpoint_chains(key);
+        let old = self.forget_endpoint_chains(key);
+        self.render_endpoint_chains(key);
+        if old.as_deref() != self.ep_chains.get(key).map(|ep| ep.ifname.as_str()) {
+            self.interfaces = None;
+        }
+    }
+
+    fn render_endpoint_chains(&mut self, key: &WepKey) {
         let Some(wep) = self.input.weps.get(key).filter(|w| self.input.is_local(w)) else {
             return;
         };
@@ -534,11 +543,10 @@ impl Calculator {
         self.ep_chains.insert(key.clone(), entry);
     }
 
-    /// Drops an endpoint's chains and its uses of group chains.
-    fn forget_endpoint_chains(&mut self, key: &WepKey) {
-        let Some(old) = self.ep_chains.remove(key) else {
-            return;
-        };
+    /// Drops an endpoint's chains and its uses of group chains; returns its
+    /// interface.
+    fn forget_endpoint_chains(&mut self, key: &WepKey) -> Option<String> {
+        let old = self.ep_chains.remove(key)?;
         for name in old.groups {
             if let Some((_, users)) = self.groups.get_mut(&name) {
                 *users -= 1;
@@ -547,7 +555,16 @@ impl Calculator {
                 }
             }
         }
+        Some(old.ifname)
     }
+}
+
+/// See [`Calculator::interface_index`].
+struct InterfaceIndex {
+    /// Endpoints whose chains are used, in interface order.
+    order: Vec<WepKey>,
+    errors: Vec<CalcError>,
+    dispatch: [Chain; 2],
 }
 
 /// A local endpoint's rendered chains.

@@ -8,24 +8,30 @@ use ipnet::IpNet;
 use super::{Calculator, DesiredState};
 use crate::calc::ipsets::pool_sets;
 use crate::calc::model::PolicyKey;
-use crate::calc::policy::endpoint::{dispatch_chains, nat_chains, static_filter_chains};
+use crate::calc::policy::endpoint::{nat_chains, static_filter_chains};
 use crate::dataplane::ipsets::{IpSet, SetType};
 use crate::dataplane::iptables::{DesiredTable, Family, Table, standard_jumps};
 
 impl Calculator {
     /// Builds the output from the caches.
     pub fn assemble(&self) -> DesiredState {
-        let (by_ifname, mut errors) = self.endpoints_by_ifname();
-        let ep_chains = by_ifname
-            .values()
-            .flat_map(|key| self.ep_chains[*key].chains.iter().cloned());
+        // Built here only when assembling before the first recalculation.
+        let built;
+        let interfaces = match &self.interfaces {
+            Some(index) => index,
+            None => {
+                built = self.interface_index();
+                &built
+            }
+        };
+        let mut errors = interfaces.errors.clone();
+        let ep_chains = interfaces
+            .order
+            .iter()
+            .flat_map(|key| self.ep_chains[key].chains.iter().cloned());
         let mut ep_chains: Vec<_> = ep_chains.collect();
         let mut chains = static_filter_chains(self.config.endpoint_to_host);
-        match &self.dispatch {
-            Some(dispatch) => chains.extend(dispatch.iter().cloned()),
-            // Only before the first recalculation.
-            None => chains.extend(dispatch_chains(by_ifname.keys().copied())),
-        }
+        chains.extend(interfaces.dispatch.iter().cloned());
         ep_chains.sort_by(|a, b| a.name.cmp(&b.name));
         chains.extend(ep_chains);
         let mut policy_keys: Vec<&PolicyKey> = self.policies.keys().collect();
