@@ -178,7 +178,9 @@ fn measure(
         cpu: cpu_time(pid).saturating_sub(cpu0),
         hwm_kb: vm_hwm_kb(pid),
         poll: every,
-        sender_cpu: sender.zip(sender_cpu0).map(|(p, c0)| cpu_time(p).saturating_sub(c0)),
+        sender_cpu: sender
+            .zip(sender_cpu0)
+            .map(|(p, c0)| cpu_time(p).saturating_sub(c0)),
     })
 }
 
