@@ -16,7 +16,7 @@ use thiserror::Error;
 use tracing::{debug, warn};
 
 use crate::calc::DesiredState;
-use crate::dataplane::ipsets::{IpsetError, Ipsets};
+use crate::dataplane::ipsets::{IpSet, IpsetError, Ipsets, stand_in_name};
 use crate::dataplane::iptables::{Iptables, IptablesError};
 use crate::dataplane::neighbors::{NeighborError, NeighborSpec, NeighborSyncer};
 use crate::dataplane::netlink::Netlink;
@@ -279,6 +279,42 @@ impl Applier {
         configured
     }
 
+    /// Sets that exist with another type or family can only be recreated
+    /// once no rule references them (`ipset swap` refuses different types):
+    /// this fills a stand-in of the right type for each and points felix's
+    /// rules at it. The normal sync then recreates the sets, points the rules
+    /// back, and the stale-set sweep removes the stand-ins. A rule felix does
+    /// not own that references such a set still blocks it (reported).
+    async fn detour_sets(
+        &mut self,
+        desired: &DesiredState,
+        names: &[String],
+    ) -> Result<(), ApplyError> {
+        warn!(sets = ?names, "ipsets exist with another type or family; recreating them");
+        let renames: Vec<(String, String)> = names
+            .iter()
+            .map(|n| (n.clone(), stand_in_name(n)))
+            .collect();
+        let mut sets: Vec<IpSet> = Vec::with_capacity(desired.ipsets.len());
+        for set in &desired.ipsets {
+            match renames.iter().find(|(from, _)| *from == set.name) {
+                Some((_, to)) => sets.push(IpSet {
+                    name: to.clone(),
+                    ..set.clone()
+                }),
+                None => sets.push(set.clone()),
+            }
+        }
+        self.ipsets.sync(&sets).await?;
+        for table in [&desired.filter, &desired.nat] {
+            self.iptables
+                .sync_table(&table.with_sets_renamed(&renames))
+                .await?;
+        }
+        self.swept_sets = None;
+        Ok(())
+    }
+
     async fn apply_tables(
         &mut self,
         desired: &DesiredState,
@@ -290,6 +326,10 @@ impl Applier {
             // Refresh or retry: read the sets and tables back and repair them.
             self.ipsets.forget();
             self.iptables.forget();
+        }
+        let incompatible = self.ipsets.incompatible(&desired.ipsets).await?;
+        if !incompatible.is_empty() {
+            self.detour_sets(desired, &incompatible).await?;
         }
         // Both plan against what they remember: unchanged state costs no process.
         match self.ipsets.sync(&desired.ipsets).await {

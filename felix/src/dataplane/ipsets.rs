@@ -150,6 +150,16 @@ pub fn validate_all(sets: &[IpSet]) -> Result<(), IpSetSpecError> {
 }
 
 /// The temporary twin of a set name (`cali40x` -> `cali4tx`), same length.
+/// The stand-in for a set that has to be recreated while rules reference it
+/// (see [`IpsetPlan::recreate`]): owned (`cali40` prefix), never a desired name.
+pub fn stand_in_name(name: &str) -> String {
+    use base64::Engine;
+    use sha2::{Digest, Sha224};
+    let prefix = format!("{SET_PREFIX}d:");
+    let hash = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha224::digest(name));
+    format!("{prefix}{}", &hash[..MAX_SET_NAME - prefix.len()])
+}
+
 pub fn temp_name(name: &str) -> String {
     format!(
         "{TEMP_PREFIX}{}",
@@ -254,8 +264,10 @@ pub struct IpsetPlan {
     pub destroy_temps: Vec<String>,
     /// Sets that do not exist: created and filled.
     pub create: Vec<String>,
-    /// Existing sets of another type/family: destroyed and created again
-    /// (fails while an iptables rule references them).
+    /// Existing sets of another type/family: destroyed and created again.
+    /// The kernel refuses while an iptables rule references the set, and
+    /// `ipset swap` refuses sets of different types, so the daemon first
+    /// points its rules at a stand-in ([`stand_in_name`]).
     pub recreate: Vec<String>,
     /// Sets rewritten through a temporary and `swap` (atomic for the rules).
     pub swap: Vec<String>,
@@ -273,6 +285,14 @@ impl IpsetPlan {
     }
 }
 
+impl IpSet {
+    /// Whether the existing set `have` has this set's type and family (else
+    /// only destroying and creating it again gets there).
+    pub fn compatible_with(&self, have: &SavedSet) -> bool {
+        have.kind == Some(self.kind) && have.family == Some(self.family)
+    }
+}
+
 pub fn plan_update(desired: &[IpSet], actual: &SavedSets) -> IpsetPlan {
     let mut out = IpsetPlan {
         destroy_temps: actual
@@ -287,7 +307,7 @@ pub fn plan_update(desired: &[IpSet], actual: &SavedSets) -> IpsetPlan {
             out.create.push(set.name.clone());
             continue;
         };
-        if have.kind != Some(set.kind) || have.family != Some(set.family) {
+        if !set.compatible_with(have) {
             out.recreate.push(set.name.clone());
             continue;
         }

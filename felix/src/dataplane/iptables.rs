@@ -265,6 +265,35 @@ impl DesiredTable {
         Ok(())
     }
 
+    /// The same table with rules matching set `from` matching set `to`
+    /// instead (for each pair); other chains keep sharing their rules.
+    pub fn with_sets_renamed(&self, renames: &[(String, String)]) -> DesiredTable {
+        let rename = |rule: &String| {
+            renames.iter().fold(rule.clone(), |r, (from, to)| {
+                r.replace(
+                    &format!("--match-set {from} "),
+                    &format!("--match-set {to} "),
+                )
+            })
+        };
+        let chains = self
+            .chains
+            .iter()
+            .map(|c| {
+                let renamed: Vec<String> = c.rules.iter().map(rename).collect();
+                if *renamed == **c.rules {
+                    c.clone()
+                } else {
+                    Chain {
+                        name: c.name.clone(),
+                        rules: Arc::new(renamed),
+                    }
+                }
+            })
+            .collect();
+        DesiredTable::new(self.table, chains, self.jumps.clone())
+    }
+
     /// Each chain's rule hashes, in order (see [`rule_hashes`]).
     pub fn hashes(&self) -> BTreeMap<&str, Vec<String>> {
         self.chains

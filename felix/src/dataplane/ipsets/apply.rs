@@ -218,6 +218,23 @@ impl Ipsets {
         }
     }
 
+    /// Desired sets that exist under their name with another type or family
+    /// (see [`IpsetPlan::recreate`](super::IpsetPlan::recreate)).
+    pub async fn incompatible(&mut self, desired: &[IpSet]) -> Result<Vec<String>, IpsetError> {
+        let (actual, _) = self.take_known().await?;
+        let names = desired
+            .iter()
+            .filter(|set| {
+                actual
+                    .get(&set.name)
+                    .is_some_and(|have| !set.compatible_with(have))
+            })
+            .map(|set| set.name.clone())
+            .collect();
+        self.known = Some(actual);
+        Ok(names)
+    }
+
     /// Destroys our sets that are not desired. Call after the iptables rules
     /// that referenced them are gone: the kernel refuses to destroy a set in use.
     pub async fn remove_stale(&mut self, desired: &[IpSet]) -> Result<Vec<String>, IpsetError> {

@@ -289,3 +289,30 @@ fn golden_nat_append_jump() {
     let saved = parse_save(Table::Nat, &applied).unwrap();
     assert_eq!(render_restore(&d, &saved), "");
 }
+
+#[test]
+fn sets_are_renamed_only_where_matched_and_other_chains_stay_shared() {
+    let d = DesiredTable::new(
+        Table::Filter,
+        vec![
+            chain(
+                "cali-pi-a",
+                &[
+                    "-m set --match-set cali40s:x src -j ACCEPT",
+                    "-m set --match-set cali40s:xy dst -j DROP",
+                ],
+            ),
+            chain("cali-pi-b", &["-j RETURN"]),
+        ],
+        Vec::new(),
+    );
+    let renamed = d.with_sets_renamed(&[("cali40s:x".into(), "cali40d:z".into())]);
+    assert_eq!(
+        *renamed.chains[0].rules,
+        [
+            "-m set --match-set cali40d:z src -j ACCEPT",
+            "-m set --match-set cali40s:xy dst -j DROP"
+        ]
+    );
+    assert!(Arc::ptr_eq(&renamed.chains[1].rules, &d.chains[1].rules));
+}
