@@ -1,5 +1,6 @@
-//! Assembling the [`DesiredState`] from the calculator's caches: the only part of a
-//! recalculation whose cost grows with the total (it clones every chain).
+//! Assembling the [`DesiredState`] from the calculator's caches: the part of a
+//! recalculation whose cost grows with the total, kept to a name and a shared
+//! rule list per chain (the rules themselves are not copied).
 
 use std::collections::BTreeSet;
 
