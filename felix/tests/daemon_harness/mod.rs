@@ -12,6 +12,10 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 pub mod probe;
+#[path = "../support/mod.rs"]
+mod support;
+
+pub use support::run;
 
 use std::fs::File;
 use std::future::Future;
@@ -33,22 +37,6 @@ pub fn unique_prefix() -> String {
         std::process::id() % 100_000,
         COUNTER.fetch_add(1, Ordering::Relaxed)
     )
-}
-
-/// Runs a command, panicking with its stderr on failure; returns stdout.
-pub fn run(program: &str, args: &[&str]) -> String {
-    let out = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("spawning {program}: {e}"));
-    assert!(
-        out.status.success(),
-        "{program} {} failed: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8 output")
 }
 
 /// `ip netns exec <ns> <cmd...>`.
@@ -112,19 +100,11 @@ where
     T: Send + 'static,
 {
     let path = ns.path();
-    let thread = std::thread::spawn(move || {
+    let enter = move || {
         let file = File::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         setns(&file, CloneFlags::CLONE_NEWNET).expect("setns(CLONE_NEWNET) needs root");
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("tokio runtime");
-        rt.block_on(f())
-    });
-    match thread.join() {
-        Ok(v) => v,
-        Err(panic) => std::panic::resume_unwind(panic),
-    }
+    };
+    support::on_thread_after(enter, f)
 }
 
 /// Polls `cond` every 20 ms until it holds; panics with `what` after `limit`.

@@ -27,9 +27,26 @@ where
     Fut: Future<Output = T>,
     T: Send + 'static,
 {
+    on_thread_after(
+        || {
+            unshare(CloneFlags::CLONE_NEWNET)
+                .expect("unshare(CLONE_NEWNET) failed: namespace tests need root")
+        },
+        f,
+    )
+}
+
+/// Runs `f` on a new thread, after `enter` (which moves the thread into a
+/// namespace), with a current-thread tokio runtime. Panics are re-raised here.
+pub fn on_thread_after<E, F, Fut, T>(enter: E, f: F) -> T
+where
+    E: FnOnce() + Send + 'static,
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = T>,
+    T: Send + 'static,
+{
     let thread = std::thread::spawn(move || {
-        unshare(CloneFlags::CLONE_NEWNET)
-            .expect("unshare(CLONE_NEWNET) failed: namespace tests need root");
+        enter();
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
