@@ -121,7 +121,8 @@ pub struct Calculator {
     ep_chains: BTreeMap<WepKey, EndpointChains>,
     /// Policy group chains with the number of endpoint chains using each.
     groups: HashMap<String, (Chain, usize)>,
-    /// `None` when an interface came, went or changed hands since it was built.
+    /// `None` when an interface came, went or changed hands since it was built;
+    /// built by [`Calculator::assemble`], after the routes went out.
     interfaces: Option<InterfaceIndex>,
     ep_dirty: BTreeSet<WepKey>,
     networking: LocalNetworking,
@@ -233,9 +234,6 @@ impl Calculator {
         self.refresh_profiles_and_sets();
         for key in std::mem::take(&mut self.ep_dirty) {
             self.render_endpoint(&key);
-        }
-        if self.interfaces.is_none() {
-            self.interfaces = Some(self.interface_index());
         }
     }
 

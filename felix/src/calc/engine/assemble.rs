@@ -15,15 +15,10 @@ use crate::dataplane::iptables::{DesiredTable, Family, Table, standard_jumps};
 
 impl Calculator {
     /// Builds the output from the caches.
-    pub fn assemble(&self) -> DesiredState {
-        // Built here only when assembling before the first recalculation.
-        let built;
-        let interfaces = match &self.interfaces {
+    pub fn assemble(&mut self) -> DesiredState {
+        let interfaces = match self.interfaces.take() {
             Some(index) => index,
-            None => {
-                built = self.interface_index();
-                &built
-            }
+            None => self.interface_index(),
         };
         let mut errors = interfaces.errors.clone();
         let ep_chains = interfaces
@@ -81,6 +76,7 @@ impl Calculator {
         ipsets.extend([masq, all]);
         ipsets.sort_by(|a, b| a.name.cmp(&b.name));
         errors.extend(self.networking.errors.iter().cloned());
+        self.interfaces = Some(interfaces);
         DesiredState {
             filter,
             nat,
