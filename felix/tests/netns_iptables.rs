@@ -226,3 +226,53 @@ fn restore_error_names_the_line_after_bounded_retries() {
         assert!(!save("filter").contains("cali-"));
     });
 }
+
+/// The long-lived restore process (nft): changes after someone else edited
+/// the table land as desired, a failing change names its own line although
+/// the process had been given many lines before, and the next change after
+/// the failure goes through a new process.
+#[test]
+fn long_lived_restore_survives_foreign_edits_and_failures() {
+    in_netns(|| async {
+        let mut ipt = ipt().with_retry(1, Duration::from_millis(10));
+        for port in 1..=5 {
+            let rule = format!("-p tcp --dport {port} -j ACCEPT");
+            ipt.sync_table(&filter(&[&rule])).await.unwrap();
+        }
+        // Behind felix's back: our chain emptied, a foreign chain added.
+        run("iptables-nft", &["-F", "cali-fw-caliaaaa"]);
+        run("iptables-nft", &["-N", "FOREIGN"]);
+        ipt.sync_table(&filter(&["-p tcp --dport 6 -j ACCEPT", "-j DROP"]))
+            .await
+            .unwrap();
+        let s = save("filter");
+        let rules = rules_of(&s, "cali-fw-caliaaaa");
+        assert_eq!(rules.len(), 2, "{s}");
+        assert!(
+            rules[0].contains("--dport 6 ") && rules[0].ends_with("-j ACCEPT"),
+            "{s}"
+        );
+        assert!(rules[1].ends_with("-j DROP"), "{s}");
+
+        let err = ipt
+            .sync_table(&filter(&["-j ACCEPT", "-p tcp --dportx 80 -j ACCEPT"]))
+            .await
+            .unwrap_err();
+        let IptablesError::Restore { line, .. } = &err else {
+            panic!("expected a restore error, got {err}");
+        };
+        let (n, text) = line.as_ref().expect("the failing line is named");
+        // The tool names the line by its running count over everything it
+        // was given; felix maps it into this change's input.
+        assert!(text.contains("--dportx"), "line {n}: {text}");
+
+        ipt.sync_table(&filter(&["-p tcp --dport 7 -j ACCEPT"]))
+            .await
+            .unwrap();
+        let s = save("filter");
+        let rules = rules_of(&s, "cali-fw-caliaaaa");
+        assert_eq!(rules.len(), 1, "{s}");
+        assert!(rules[0].contains("--dport 7 "), "{s}");
+        assert!(s.contains(":FOREIGN"), "foreign chain kept: {s}");
+    });
+}

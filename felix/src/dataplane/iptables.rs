@@ -19,6 +19,7 @@ pub mod apply;
 pub mod kernel;
 pub mod parse;
 pub mod render;
+pub mod session;
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;

@@ -1,7 +1,9 @@
 //! Running the iptables tools: backend detection, `iptables-save` read-back
-//! (when nothing is remembered) and one `iptables-restore --noflush --wait`
-//! process per table and change, with bounded retries. Processes are spawned
-//! from the calling thread, so they run in its network namespace.
+//! (when nothing is remembered) and restores with bounded retries: for nft,
+//! one long-lived `iptables-restore` that commits each change
+//! ([`RestoreSession`]); for legacy, or where that does not work, one
+//! `iptables-restore --noflush --wait` process per change. Processes are
+//! spawned from the calling thread, so they run in its network namespace.
 
 use std::collections::{HashMap, HashSet};
 use std::process::Stdio;
@@ -14,6 +16,7 @@ use tracing::{debug, info, warn};
 use super::kernel::KernelTable;
 use super::parse::{ParseError, SavedTable, parse_save};
 use super::render::TablePlan;
+use super::session::{RestoreSession, SessionError};
 use super::{DesiredTable, DesiredTableError, Table};
 use crate::dataplane::process::output_with_input;
 
@@ -150,6 +153,11 @@ pub fn failed_line(stderr: &str) -> Option<usize> {
 /// (`Chain 'X' does not exist ... line: 6`); in that case the first line that
 /// mentions the chain is the one to blame.
 pub fn offending_line(stderr: &str, input: &str) -> Option<(usize, String)> {
+    blame(failed_line(stderr), stderr, input)
+}
+
+/// [`offending_line`] where the tool named line `named` of `input`.
+fn blame(named: Option<usize>, stderr: &str, input: &str) -> Option<(usize, String)> {
     let text_of = |n: usize| {
         input
             .lines()
@@ -157,7 +165,6 @@ pub fn offending_line(stderr: &str, input: &str) -> Option<(usize, String)> {
             .unwrap_or("")
             .to_string()
     };
-    let named = failed_line(stderr);
     if let Some(n) = named
         && text_of(n) != "COMMIT"
     {
@@ -200,7 +207,7 @@ pub struct SyncOutcome {
 /// each table holds (see [`KernelTable`]): a sync reads the kernel back only
 /// when nothing is remembered, which is at startup, after
 /// [`forget`](Self::forget) (the periodic refresh) and after a failure.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Iptables {
     backend: Backend,
     family: Family,
@@ -209,6 +216,10 @@ pub struct Iptables {
     max_attempts: u32,
     first_backoff: Duration,
     tables: HashMap<Table, KernelTable>,
+    /// Whether restores go through a long-lived [`RestoreSession`]; turned
+    /// off for good when the tool cannot do that.
+    persistent: bool,
+    session: Option<RestoreSession>,
 }
 
 impl Iptables {
@@ -221,7 +232,17 @@ impl Iptables {
             max_attempts: 3,
             first_backoff: Duration::from_millis(100),
             tables: HashMap::new(),
+            persistent: backend == Backend::Nft,
+            session: None,
         }
+    }
+
+    /// One long-lived restore process (nft only; the default there) or one
+    /// process per change.
+    pub fn with_persistent(mut self, persistent: bool) -> Self {
+        self.persistent = persistent && self.backend == Backend::Nft;
+        self.session = None;
+        self
     }
 
     /// Bounded retry: `attempts` restore runs at most, waiting `first_backoff`,
@@ -276,9 +297,64 @@ impl Iptables {
         Ok(parse_save(table, &String::from_utf8_lossy(&out.stdout))?)
     }
 
-    /// Feeds `input` to one `iptables-restore --noflush --wait` process.
+    /// Commits `input`: in the long-lived restore process when there is
+    /// one, else in one `iptables-restore --noflush --wait` process.
     /// On failure returns the stderr and the failing line, if named.
-    pub async fn restore(&self, table: Table, input: &str) -> Result<(), IptablesError> {
+    pub async fn restore(&mut self, table: Table, input: &str) -> Result<(), IptablesError> {
+        if self.persistent
+            && let Some(result) = self.restore_in_session(table, input).await
+        {
+            return result;
+        }
+        self.restore_once(table, input).await
+    }
+
+    /// [`restore`](Self::restore) through the session, started when there is
+    /// none; `None` when the tool cannot keep one open (persistent mode is
+    /// then off). A failed session is dropped: the next restore starts anew.
+    async fn restore_in_session(
+        &mut self,
+        table: Table,
+        input: &str,
+    ) -> Option<Result<(), IptablesError>> {
+        let mut session = match self.session.take() {
+            Some(session) => session,
+            None => match RestoreSession::start(&self.restore_program).await {
+                Ok(session) => session,
+                Err(error) => {
+                    warn!(
+                        program = %self.restore_program,
+                        ?error,
+                        "iptables-restore does not confirm commits; one process per change from now on"
+                    );
+                    self.persistent = false;
+                    return None;
+                }
+            },
+        };
+        let failure = |named: Option<usize>, stderr: String| IptablesError::Restore {
+            program: self.restore_program.clone(),
+            table,
+            attempts: 1,
+            line: blame(named, &stderr, input),
+            stderr,
+        };
+        Some(match session.apply(input).await {
+            Ok(()) => {
+                self.session = Some(session);
+                Ok(())
+            }
+            Err(SessionError::Exited { stderr, line, .. }) => Err(failure(line, stderr)),
+            Err(SessionError::Io(e)) => Err(failure(None, e.to_string())),
+            Err(SessionError::TimedOut) => Err(failure(
+                None,
+                "no commit confirmation in time; the process was killed".into(),
+            )),
+        })
+    }
+
+    /// Feeds `input` to one `iptables-restore --noflush --wait` process.
+    async fn restore_once(&self, table: Table, input: &str) -> Result<(), IptablesError> {
         let program = self.restore_program.clone();
         let spawn_err = |source| IptablesError::Spawn {
             program: program.clone(),
@@ -450,7 +526,7 @@ mod tests {
     async fn large_input_rejected_early_reports_the_line() {
         let dir = tempfile::tempdir().expect("tempdir");
         let tool = rejecting_tool(dir.path(), "iptables-restore: line 1 failed");
-        let ipt = Iptables::new(Backend::Nft, Family::V4).with_programs("true", &tool);
+        let mut ipt = Iptables::new(Backend::Nft, Family::V4).with_programs("true", &tool);
         let mut input = String::from("*filter-bad\n");
         while input.len() < 8 << 20 {
             input.push_str("-A cali-x -m comment --comment \"cali:padpadpad\" -j ACCEPT\n");
@@ -469,6 +545,37 @@ mod tests {
             }
             other => panic!("expected a restore error, got {other}"),
         }
+    }
+
+    /// A restore tool that cannot confirm commits (here: exits when asked
+    /// for --verbose) is used one process per change instead.
+    #[tokio::test]
+    async fn falls_back_to_one_process_per_change() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = dir.path().join("log");
+        let tool = dir.path().join("restore");
+        let body = format!(
+            "#!/bin/sh\necho \"$*\" >> {log}\ncase \"$*\" in *--verbose*) exit 0 ;; esac\ncat >> {log}\n",
+            log = log.display()
+        );
+        std::fs::write(&tool, body).expect("write");
+        std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let mut ipt =
+            Iptables::new(Backend::Nft, Family::V4).with_programs("true", &tool.to_string_lossy());
+        for input in ["*filter\nCOMMIT\n", "*nat\nCOMMIT\n"] {
+            loop {
+                match ipt.restore(Table::Filter, input).await {
+                    Err(IptablesError::Spawn { source, .. }) if is_text_busy(&source) => continue,
+                    other => break other.expect("one-shot restore"),
+                }
+            }
+        }
+        assert_eq!(
+            std::fs::read_to_string(&log).expect("log"),
+            "--noflush --verbose\n--noflush --wait\n*filter\nCOMMIT\n--noflush --wait\n*nat\nCOMMIT\n",
+            "one session attempt, then one process per change"
+        );
     }
 
     #[test]
