@@ -209,22 +209,29 @@ fn nat_jump_is_appended_once_into_a_fresh_table() {
     });
 }
 
+/// Both ways of running the tool: the long-lived process and one process
+/// per change.
 #[test]
 fn restore_error_names_the_line_after_bounded_retries() {
-    in_netns(|| async {
-        let mut ipt = ipt();
-        let desired = filter(&["-j ACCEPT", "-p tcp --dport 80 -j NOSUCHTARGET"]);
-        let err = ipt.sync_table(&desired).await.unwrap_err();
-        let IptablesError::Restore { attempts, line, .. } = &err else {
-            panic!("expected a restore error, got {err}");
-        };
-        assert_eq!(*attempts, 2);
-        let (n, text) = line.as_ref().expect("the failing line is named");
-        assert!(text.contains("NOSUCHTARGET"), "line {n}: {text}");
-        assert!(err.to_string().contains("NOSUCHTARGET"), "{err}");
-        // Nothing was committed: the transaction is all or nothing.
-        assert!(!save("filter").contains("cali-"));
-    });
+    for persistent in [true, false] {
+        in_netns(move || async move {
+            let mut ipt = ipt().with_persistent(persistent);
+            let desired = filter(&["-j ACCEPT", "-p tcp --dport 80 -j NOSUCHTARGET"]);
+            let err = ipt.sync_table(&desired).await.unwrap_err();
+            let IptablesError::Restore { attempts, line, .. } = &err else {
+                panic!("expected a restore error, got {err}");
+            };
+            assert_eq!(*attempts, 2);
+            let (n, text) = line.as_ref().expect("the failing line is named");
+            assert!(text.contains("NOSUCHTARGET"), "line {n}: {text}");
+            assert!(err.to_string().contains("NOSUCHTARGET"), "{err}");
+            // Nothing was committed: the transaction is all or nothing.
+            assert!(!save("filter").contains("cali-"));
+            // A good change then goes through.
+            ipt.sync_table(&filter(&["-j ACCEPT"])).await.unwrap();
+            assert_eq!(rules_of(&save("filter"), "cali-fw-caliaaaa").len(), 1);
+        });
+    }
 }
 
 /// The long-lived restore process (nft): changes after someone else edited
