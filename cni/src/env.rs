@@ -6,6 +6,8 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 
+pub use config::validate::valid_ifname;
+
 use crate::error::{CniError, INVALID_ENV, Result};
 
 /// The operations of spec 1.1.
@@ -125,18 +127,6 @@ fn check_container_id(id: &str) -> Result<String> {
             format!("{id:?} must contain only letters, digits, '-', '_' and '.'"),
         ))
     }
-}
-
-/// The kernel's `dev_valid_name()`: 1..=15 bytes (IFNAMSIZ - 1), not "." or "..", no '/',
-/// ':' or whitespace.
-pub fn valid_ifname(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() < 16
-        && name != "."
-        && name != ".."
-        && !name
-            .chars()
-            .any(|c| c == '/' || c == ':' || c.is_whitespace() || c == '\0')
 }
 
 /// The `CNI_ARGS` keys these plugins read (`K=V;K=V`; unknown keys are ignored, as with

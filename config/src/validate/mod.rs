@@ -15,7 +15,7 @@ use crate::model::{AnyResource, IPPool, ObjectMeta, Resource};
 
 pub use primitives::{
     is_dns1123_label, is_dns1123_subdomain, label_key_error, label_value_error, parse_cidr,
-    validate_mac,
+    valid_ifname, validate_mac,
 };
 
 /// One problem: where (a field path such as `spec.ingress[0].protocol`) and what.

@@ -123,16 +123,28 @@ pub(crate) fn mac(path: &str, s: &str, e: &mut Errors) {
     }
 }
 
-/// Linux interface names: 1..15 bytes (IFNAMSIZ 16 with the NUL), no `/`, whitespace or
-/// `:`, and not `.` or `..` (see the kernel's `dev_valid_name`).
+/// A Linux interface name as the kernel's `dev_valid_name()` accepts it:
+/// 1..=15 bytes (IFNAMSIZ 16 with the NUL), not `.` or `..`, no `/`, `:`,
+/// whitespace or NUL. Names end up in /proc/sys paths, so this also keeps
+/// those paths inside the tree.
+pub fn valid_ifname(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() < 16
+        && name != "."
+        && name != ".."
+        && !name
+            .chars()
+            .any(|c| c == '/' || c == ':' || c.is_whitespace() || c == '\0')
+}
+
+/// [`valid_ifname`], with a message saying which rule the name breaks.
 pub(crate) fn interface_name(path: &str, s: &str, e: &mut Errors) {
     if s.is_empty() || s.len() > 15 {
         e.add(
             path,
             format!("invalid interface name {s:?}: must be 1..15 bytes long"),
         );
-    } else if s == "." || s == ".." || s.chars().any(|c| c == '/' || c == ':' || c.is_whitespace())
-    {
+    } else if !valid_ifname(s) {
         e.add(path, format!("invalid interface name {s:?}: must not be \".\"/\"..\" or contain '/', ':' or whitespace"));
     }
 }
@@ -188,6 +200,21 @@ pub(crate) fn duration(path: &str, s: &str, e: &mut Errors) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ifname_rules_follow_dev_valid_name() {
+        assert!(valid_ifname("cali0123456789a"));
+        assert!(valid_ifname("eth0"));
+        assert!(!valid_ifname(""));
+        assert!(
+            !valid_ifname("cali0123456789ab"),
+            "16 bytes is one too many"
+        );
+        assert!(!valid_ifname(".."));
+        assert!(!valid_ifname("a/b"));
+        assert!(!valid_ifname("a b"));
+        assert!(!valid_ifname("a:1"));
+    }
 
     #[test]
     fn dns_names() {

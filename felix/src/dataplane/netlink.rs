@@ -90,35 +90,4 @@ pub fn errno(e: &rtnetlink::Error) -> Option<i32> {
     }
 }
 
-/// Validates a Linux interface name as the kernel's `dev_valid_name()` does:
-/// 1..=15 bytes (IFNAMSIZ - 1), not "." or "..", no '/', ':' or whitespace.
-/// Names end up in /proc/sys paths, so this also keeps those paths inside the tree.
-pub fn valid_ifname(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() < 16
-        && name != "."
-        && name != ".."
-        && !name
-            .chars()
-            .any(|c| c == '/' || c == ':' || c.is_whitespace() || c == '\0')
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ifname_rules_follow_dev_valid_name() {
-        assert!(valid_ifname("cali0123456789a"));
-        assert!(valid_ifname("eth0"));
-        assert!(!valid_ifname(""));
-        assert!(
-            !valid_ifname("cali0123456789ab"),
-            "16 bytes is one too many"
-        );
-        assert!(!valid_ifname(".."));
-        assert!(!valid_ifname("a/b"));
-        assert!(!valid_ifname("a b"));
-        assert!(!valid_ifname("a:1"));
-    }
-}
+pub use config::validate::valid_ifname;
