@@ -158,28 +158,16 @@ impl NeighborSyncer {
             pending: d.pending,
             failures: Vec::new(),
         };
-        let handle = self.nl.handle().clone();
+        let handle = self.nl.handle();
         let ops = d
             .replace
             .into_iter()
             .map(|n| (true, n))
             .chain(d.delete.into_iter().map(|n| (false, n)));
         let results: Vec<_> = futures::stream::iter(ops)
-            .map(|(add, n)| {
-                let neigh = handle.neighbours();
-                async move {
-                    let res = if add {
-                        neigh
-                            .add(n.ifindex, n.ip)
-                            .link_layer_address(&n.mac)
-                            .replace()
-                            .execute()
-                            .await
-                    } else {
-                        neigh.del(delete_message(&n)).execute().await
-                    };
-                    (add, n, res)
-                }
+            .map(|(add, n)| async move {
+                let res = write_with(handle, add, &n).await;
+                (add, n, res)
             })
             .buffer_unordered(64)
             .collect()
@@ -218,7 +206,15 @@ pub async fn write_entry(
     add: bool,
     n: &KernelNeighbor,
 ) -> Result<(), rtnetlink::Error> {
-    let neigh = nl.handle().neighbours();
+    write_with(nl.handle(), add, n).await
+}
+
+async fn write_with(
+    handle: &rtnetlink::Handle,
+    add: bool,
+    n: &KernelNeighbor,
+) -> Result<(), rtnetlink::Error> {
+    let neigh = handle.neighbours();
     if add {
         neigh
             .add(n.ifindex, n.ip)
