@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use config::testing::EtcdServer;
 use daemon_harness::probe::http_get;
-use daemon_harness::{Felix, Netns, Pod, eventually, in_ns, key, kns_profile, put, put_json, run};
+use daemon_harness::{
+    Felix, Netns, Pod, eventually, in_ns, key, put, put_json, put_kns_profile, run,
+};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -41,12 +43,7 @@ fn endpoints_and_affinities_become_routes() {
     in_ns(&node_ns, move || async move {
         let etcd = EtcdServer::start().await;
         let ds = etcd.datastore().await;
-        put_json(
-            &ds,
-            &key("profiles", None, "kns.ns1"),
-            &kns_profile("ns1", &[]),
-        )
-        .await;
+        put_kns_profile(&ds, "ns1", &[]).await;
         let mut felix = Felix::start(&node, &etcd.endpoint(), &[]);
         let p = ns_path.clone();
         eventually(WAIT, "felix ready", || {
@@ -168,12 +165,7 @@ fn periodic_refresh_repairs_tampering() {
     in_ns(&node_ns, move || async move {
         let etcd = EtcdServer::start().await;
         let ds = etcd.datastore().await;
-        put_json(
-            &ds,
-            &key("profiles", None, "kns.ns1"),
-            &kns_profile("ns1", &[]),
-        )
-        .await;
+        put_kns_profile(&ds, "ns1", &[]).await;
         put_json(&ds, &key("workloadendpoints", Some("ns1"), &wep), &wep_json).await;
         let env = [
             ("FELIX_ROUTEREFRESHINTERVAL", "1"),

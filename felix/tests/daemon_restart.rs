@@ -17,7 +17,9 @@ use std::time::Duration;
 use config::datastore::Datastore;
 use config::testing::EtcdServer;
 use daemon_harness::probe::{self, Servers, http_get, metric};
-use daemon_harness::{Felix, Netns, Pod, eventually, in_ns, key, kns_profile, put, put_json, run};
+use daemon_harness::{
+    Felix, Netns, Pod, eventually, in_ns, key, put, put_json, put_kns_profile, run,
+};
 use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -131,12 +133,7 @@ fn metrics(ns: &Path) -> String {
 }
 
 async fn base_objects(ds: &Datastore, node: &str, weps: &[(String, String, serde_json::Value)]) {
-    put_json(
-        ds,
-        &key("profiles", None, "kns.ns1"),
-        &kns_profile("ns1", &[]),
-    )
-    .await;
+    put_kns_profile(ds, "ns1", &[]).await;
     for (ns, name, wep) in weps {
         put_json(ds, &key("workloadendpoints", Some(ns), name), wep).await;
     }

@@ -23,7 +23,7 @@ use config::datastore::Datastore;
 use config::testing::EtcdServer;
 use daemon_harness::probe::{self, Servers, http_get};
 use daemon_harness::{
-    Felix, Netns, Pod, delete, eventually, in_ns, key, kns_profile, put_json, run,
+    Felix, Netns, Pod, delete, eventually, in_ns, key, put_json, put_kns_profile, run,
 };
 use serde_json::json;
 
@@ -148,18 +148,8 @@ fn truth_table_follows_policy_changes() {
     in_ns(&node_ns, move || async move {
         let etcd = EtcdServer::start().await;
         let ds = etcd.datastore().await;
-        put_json(
-            &ds,
-            &key("profiles", None, "kns.ns1"),
-            &kns_profile("ns1", &[]),
-        )
-        .await;
-        put_json(
-            &ds,
-            &key("profiles", None, "kns.ns2"),
-            &kns_profile("ns2", &[("env", "prod")]),
-        )
-        .await;
+        put_kns_profile(&ds, "ns1", &[]).await;
+        put_kns_profile(&ds, "ns2", &[("env", "prod")]).await;
         for (ns, name, wep) in &weps {
             put_json(&ds, &key("workloadendpoints", Some(ns), name), wep).await;
         }

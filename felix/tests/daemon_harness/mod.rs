@@ -291,6 +291,17 @@ pub async fn delete(ds: &Datastore, key: &str) {
         .unwrap_or_else(|e| panic!("delete {key}: {e}"));
 }
 
+/// Writes the `kns.<namespace>` profile (see [`kns_profile`]).
+pub async fn put_kns_profile(ds: &Datastore, namespace: &str, labels: &[(&str, &str)]) {
+    let name = format!("kns.{namespace}");
+    put_json(
+        ds,
+        &key("profiles", None, &name),
+        &kns_profile(namespace, labels),
+    )
+    .await
+}
+
 /// The namespace profile Calico keeps per Kubernetes namespace: allow all,
 /// namespace labels as `pcns.` labels.
 pub fn kns_profile(namespace: &str, labels: &[(&str, &str)]) -> serde_json::Value {

@@ -90,19 +90,18 @@ pub fn veth(name: &str) {
     ip(&format!("link set {peer} up"));
 }
 
-/// `ip [-6] route show <selector>` lines, trimmed and sorted.
+/// `ip route show <selector>` lines, trimmed and sorted.
 pub fn routes(args: &str) -> Vec<String> {
-    let mut lines: Vec<String> = ip(&format!("route show {args}"))
-        .lines()
-        .map(|l| l.trim().to_string())
-        .filter(|l| !l.is_empty())
-        .collect();
-    lines.sort();
-    lines
+    sorted_lines(&ip(&format!("route show {args}")))
 }
 
+/// `ip -6 route show <selector>` lines, trimmed and sorted.
 pub fn routes6(args: &str) -> Vec<String> {
-    let mut lines: Vec<String> = ip(&format!("-6 route show {args}"))
+    sorted_lines(&ip(&format!("-6 route show {args}")))
+}
+
+fn sorted_lines(text: &str) -> Vec<String> {
+    let mut lines: Vec<String> = text
         .lines()
         .map(|l| l.trim().to_string())
         .filter(|l| !l.is_empty())
