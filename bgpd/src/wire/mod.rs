@@ -80,11 +80,16 @@ impl DecodeContext {
     }
 
     pub fn max_message_len(&self) -> usize {
-        if self.extended_message {
-            MAX_EXTENDED_MESSAGE_LEN
-        } else {
-            MAX_MESSAGE_LEN
-        }
+        max_message_len(self.extended_message)
+    }
+}
+
+/// RFC 4271 4.1 / RFC 8654: the largest message either side may send.
+fn max_message_len(extended_message: bool) -> usize {
+    if extended_message {
+        MAX_EXTENDED_MESSAGE_LEN
+    } else {
+        MAX_MESSAGE_LEN
     }
 }
 
@@ -103,11 +108,7 @@ impl EncodeContext {
     }
 
     pub fn max_message_len(&self) -> usize {
-        if self.extended_message {
-            MAX_EXTENDED_MESSAGE_LEN
-        } else {
-            MAX_MESSAGE_LEN
-        }
+        max_message_len(self.extended_message)
     }
 }
 

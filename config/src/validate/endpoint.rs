@@ -90,14 +90,7 @@ pub(super) fn workload_endpoint(s: &WorkloadEndpointSpec, e: &mut Errors) {
             );
         }
     }
-    for (i, p) in s.profiles.iter().enumerate() {
-        if p.is_empty() {
-            e.add(
-                format!("spec.profiles[{i}]"),
-                "profile name must not be empty",
-            );
-        }
-    }
+    profiles(&s.profiles, e);
     for (i, p) in s.ports.iter().enumerate() {
         let path = format!("spec.ports[{i}]");
         endpoint_port(&path, &p.name, p.protocol, p.port, e);
@@ -122,15 +115,20 @@ pub(super) fn host_endpoint(s: &HostEndpointSpec, e: &mut Errors) {
     for (i, a) in s.expected_ips.iter().enumerate() {
         ip(&format!("spec.expectedIPs[{i}]"), a, e);
     }
-    for (i, p) in s.profiles.iter().enumerate() {
+    profiles(&s.profiles, e);
+    for (i, p) in s.ports.iter().enumerate() {
+        endpoint_port(&format!("spec.ports[{i}]"), &p.name, p.protocol, p.port, e);
+    }
+}
+
+/// `spec.profiles` of an endpoint: names must not be empty.
+fn profiles(names: &[String], e: &mut Errors) {
+    for (i, p) in names.iter().enumerate() {
         if p.is_empty() {
             e.add(
                 format!("spec.profiles[{i}]"),
                 "profile name must not be empty",
             );
         }
-    }
-    for (i, p) in s.ports.iter().enumerate() {
-        endpoint_port(&format!("spec.ports[{i}]"), &p.name, p.protocol, p.port, e);
     }
 }
