@@ -9,6 +9,7 @@ mod bgp;
 mod cluster;
 mod endpoint;
 mod ippool;
+pub mod k8s;
 mod meta;
 mod node;
 mod numorstring;
