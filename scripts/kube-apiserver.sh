@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Builds the kube-apiserver that kubetest's tests run, from the k8s.io/kubernetes Go module
+# at the version pinned in scripts/go/kube-apiserver/go.mod (the one place for it: kubetest
+# reads the same file), through that wrapper module and the Go module proxy.
+# The binary is cached outside the repository, keyed by version:
+#   ${XDG_CACHE_HOME:-$HOME/.cache}/calico-rs/kube-apiserver-<version>/kube-apiserver
+# Does nothing when it is already there. Prints its path on stdout.
+set -euo pipefail
+cd "$(dirname "$0")/go/kube-apiserver"
+
+version=$(sed -En 's#^(require)?[[:space:]]+k8s\.io/kubernetes (v[0-9][0-9.]*)$#\2#p' go.mod)
+go_min=$(sed -n 's#^go \([0-9][0-9.]*\)$#\1#p' go.mod)
+if [ -z "$version" ] || [ -z "$go_min" ]; then
+  echo "kube-apiserver.sh: cannot read the k8s.io/kubernetes version or the go line from $PWD/go.mod" >&2
+  exit 1
+fi
+dir="${XDG_CACHE_HOME:-$HOME/.cache}/calico-rs/kube-apiserver-$version"
+bin="$dir/kube-apiserver"
+if [ -x "$bin" ]; then
+  echo "$bin"
+  exit 0
+fi
+
+go=$(command -v go || true)
+[ -z "$go" ] && [ -x /usr/local/go/bin/go ] && go=/usr/local/go/bin/go
+have=$([ -n "$go" ] && "$go" env GOVERSION 2>/dev/null | sed 's/^go//' || true)
+if [ -z "$have" ] || [ "$(printf '%s\n%s\n' "$go_min" "$have" | sort -V | head -n1)" != "$go_min" ]; then
+  echo "kube-apiserver.sh: building kube-apiserver $version needs Go >= $go_min (found: ${have:-no go on PATH or in /usr/local/go/bin}); install it from https://go.dev/dl/ into /usr/local/go" >&2
+  exit 1
+fi
+
+echo "== building kube-apiserver $version with $("$go" env GOVERSION) into $dir (cold: several minutes)" >&2
+mkdir -p "$dir"
+tmp=$(mktemp -d "$dir/build.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+minor=${version#v1.}
+minor=${minor%%.*}
+pkg=k8s.io/component-base/version
+# -mod=readonly: go.sum is committed; the build must not change it. GOTOOLCHAIN=local: use
+# the Go found above, never download another.
+GOTOOLCHAIN=local GOFLAGS= CGO_ENABLED=0 "$go" build -mod=readonly -buildvcs=false -trimpath \
+  -ldflags="-s -w -X $pkg.gitVersion=$version -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean" \
+  -o "$tmp/kube-apiserver" .
+mv -f "$tmp/kube-apiserver" "$bin"
+echo "$bin"
