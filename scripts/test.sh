@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
+./scripts/kube-apiserver.sh  # kubetest's kube-apiserver: built from Go source once, then cached
 [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
 
 echo "== rustfmt"
