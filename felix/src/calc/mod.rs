@@ -12,13 +12,11 @@
 //!   dispatch and the fixed chains).
 //! * [`ipsets`]: selector and net sets, pool sets.
 //! * [`routes`]: workload routes, blackholes, neighbours.
-//! * [`k8s`]: Kubernetes NetworkPolicy -> Calico NetworkPolicy.
 //! * [`names`]: chain/set names (Calico's length-limited hashing) and mark bits.
 
 pub mod engine;
 pub mod error;
 pub mod ipsets;
-pub mod k8s;
 pub mod model;
 pub mod names;
 pub mod policy;

@@ -2,8 +2,8 @@
 //! Kubernetes object as YAML and the Calico object we expect, as YAML.
 
 use config::model::{NetworkPolicy, to_yaml};
-use felix::calc::k8s::convert_network_policy;
 use k8s_openapi::api::networking::v1 as knet;
+use kube_controllers::convert::networkpolicy::convert_network_policy;
 
 fn convert(k8s: &str) -> Result<NetworkPolicy, String> {
     let np: knet::NetworkPolicy = serde_yaml_ng::from_str(k8s).expect("test input parses");

@@ -30,7 +30,7 @@ use thiserror::Error;
 pub const K8S_POLICY_PREFIX: &str = "knp.default.";
 /// The order Calico gives converted Kubernetes policies.
 pub const K8S_POLICY_ORDER: f64 = 1000.0;
-const ORCHESTRATOR_K8S: &str = "projectcalico.org/orchestrator == 'k8s'";
+pub(crate) const ORCHESTRATOR_K8S: &str = "projectcalico.org/orchestrator == 'k8s'";
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[error("NetworkPolicy {namespace}/{name}: {field}: {reason}")]
@@ -57,9 +57,7 @@ pub fn convert_network_policy(np: &knet::NetworkPolicy) -> Result<NetworkPolicy,
     }
     let empty = knet::NetworkPolicySpec::default();
     let spec = np.spec.as_ref().unwrap_or(&empty);
-    let selector = pod_selector(spec.pod_selector.as_ref())
-        .map_err(|r| fail("podSelector", r))?
-        .unwrap_or_else(|| ORCHESTRATOR_K8S.to_string());
+    let selector = policy_selector(spec).map_err(|r| fail("podSelector", r))?;
     let mut ingress = Vec::new();
     for (i, r) in spec.ingress.iter().flatten().enumerate() {
         let at = format!("ingress[{i}]");
@@ -75,30 +73,7 @@ pub fn convert_network_policy(np: &knet::NetworkPolicy) -> Result<NetworkPolicy,
             rules(r.to.as_deref(), r.ports.as_deref(), false, &at).map_err(|(f, r)| fail(&f, r))?,
         );
     }
-    let types = match spec.policy_types.as_deref() {
-        None | Some([]) => {
-            let mut t = vec![PolicyType::Ingress];
-            if spec.egress.as_ref().is_some_and(|e| !e.is_empty()) {
-                t.push(PolicyType::Egress);
-            }
-            t
-        }
-        Some(given) => {
-            let mut t = Vec::new();
-            for (want, ty) in [
-                ("Ingress", PolicyType::Ingress),
-                ("Egress", PolicyType::Egress),
-            ] {
-                if given.iter().any(|g| g == want) {
-                    t.push(ty);
-                }
-            }
-            if let Some(bad) = given.iter().find(|g| *g != "Ingress" && *g != "Egress") {
-                return Err(fail("policyTypes", format!("unknown type {bad:?}")));
-            }
-            t
-        }
-    };
+    let types = policy_types(spec).map_err(|r| fail("policyTypes", r))?;
     Ok(NetworkPolicy {
         metadata: ObjectMeta {
             name: format!("{K8S_POLICY_PREFIX}{name}"),
@@ -114,6 +89,39 @@ pub fn convert_network_policy(np: &knet::NetworkPolicy) -> Result<NetworkPolicy,
             ..NetworkPolicySpec::default()
         },
     })
+}
+
+/// The policy's selector in Calico syntax: its pods, or all Kubernetes pods of the
+/// namespace when `podSelector` is absent.
+pub(crate) fn policy_selector(spec: &knet::NetworkPolicySpec) -> Result<String, String> {
+    Ok(pod_selector(spec.pod_selector.as_ref())?.unwrap_or_else(|| ORCHESTRATOR_K8S.to_string()))
+}
+
+/// `policyTypes`; when empty, Ingress plus Egress if there are egress rules (what the
+/// API server stores by default).
+pub(crate) fn policy_types(spec: &knet::NetworkPolicySpec) -> Result<Vec<PolicyType>, String> {
+    match spec.policy_types.as_deref() {
+        None | Some([]) => {
+            let mut t = vec![PolicyType::Ingress];
+            if spec.egress.as_ref().is_some_and(|e| !e.is_empty()) {
+                t.push(PolicyType::Egress);
+            }
+            Ok(t)
+        }
+        Some(given) => {
+            if let Some(bad) = given.iter().find(|g| *g != "Ingress" && *g != "Egress") {
+                return Err(format!("unknown type {bad:?}"));
+            }
+            Ok([
+                ("Ingress", PolicyType::Ingress),
+                ("Egress", PolicyType::Egress),
+            ]
+            .into_iter()
+            .filter(|(want, _)| given.iter().any(|g| g == want))
+            .map(|(_, ty)| ty)
+            .collect())
+        }
+    }
 }
 
 type FieldError = (String, String);
