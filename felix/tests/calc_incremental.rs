@@ -224,3 +224,49 @@ fn policy_moving_off_an_endpoint_updates_its_chain() {
     calc.apply(gnp("role == 'db'"));
     assert_eq!(calls(&mut calc), 0);
 }
+
+/// An endpoint that renumbers its named port changes one named-port set's members;
+/// the chains stay as they were (Calico's per-endpoint `hash:ip,port` sets).
+#[test]
+fn renumbering_a_named_port_changes_set_members_not_chains() {
+    let mut rng = Rng(5);
+    let mut calc = Calculator::new(CalcInput::new("node1"), CalcConfig::default());
+    let mut ep = wep(&mut rng, 1);
+    ep.spec.node = "node1".into();
+    ep.metadata.labels.insert("role".into(), "web".into());
+    ep.spec.ports[0].port = 8080;
+    calc.apply(Update::WepSet(ep.clone()));
+    let mut r = Rule {
+        protocol: Some(Protocol::Tcp),
+        ..Rule::default()
+    };
+    r.destination.ports = vec![Port::Named("http".into())];
+    calc.apply(Update::GlobalNetworkPolicySet(GlobalNetworkPolicy::named(
+        "p",
+        GlobalNetworkPolicySpec {
+            selector: "role == 'web'".into(),
+            ingress: vec![r],
+            ..Default::default()
+        },
+    )));
+    let before = calc.desired();
+    ep.spec.ports[0].port = 9090;
+    calc.apply(Update::WepSet(ep));
+    let after = calc.desired();
+    assert_eq!(before.filter, after.filter, "chains must not change");
+    let named = |d: &felix::calc::DesiredState| {
+        d.ipsets
+            .iter()
+            .filter(|s| s.name.starts_with("cali40n:"))
+            .map(|s| {
+                let members: Vec<String> = s.members.iter().map(ToString::to_string).collect();
+                (s.name.clone(), members)
+            })
+            .collect::<Vec<_>>()
+    };
+    let (b, a) = (named(&before), named(&after));
+    assert_eq!(b.len(), 1);
+    assert_eq!(b[0].0, a[0].0, "the same set");
+    assert_eq!(b[0].1, ["10.65.0.2,tcp:8080"]);
+    assert_eq!(a[0].1, ["10.65.0.2,tcp:9090"]);
+}

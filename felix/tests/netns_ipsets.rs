@@ -5,9 +5,8 @@ mod support;
 
 use std::collections::BTreeSet;
 
-use felix::dataplane::ipsets::{IpSet, Ipsets, SetType};
+use felix::dataplane::ipsets::{IpSet, Ipsets, SetMember, SetType};
 use felix::dataplane::iptables::Family;
-use ipnet::IpNet;
 use support::{in_netns, run};
 
 fn set(name: &str, kind: SetType, members: impl IntoIterator<Item = String>) -> IpSet {
@@ -19,15 +18,11 @@ fn set(name: &str, kind: SetType, members: impl IntoIterator<Item = String>) -> 
     }
 }
 
-fn members(name: &str) -> BTreeSet<IpNet> {
+fn members(name: &str) -> BTreeSet<SetMember> {
     run("ipset", &["save", name])
         .lines()
         .filter_map(|l| l.strip_prefix(&format!("add {name} ")))
-        .map(|m| {
-            m.parse()
-                .or_else(|_| m.parse::<std::net::IpAddr>().map(IpNet::from))
-                .unwrap()
-        })
+        .map(|m| m.parse().unwrap())
         .collect()
 }
 
@@ -139,5 +134,30 @@ fn leftover_temporary_is_cleaned() {
         assert_eq!(out.plan.destroy_temps, ["cali4tpools"]);
         assert_eq!(Ipsets::new().list_names().await.unwrap(), ["cali40pools"]);
         assert!(!run("ipset", &["list", "-n"]).contains("cali4t"));
+    });
+}
+
+/// Named-port sets (`hash:ip,port`): the members felix writes are what ipset reads
+/// back, and a member moving to another port is one del and one add.
+#[test]
+fn ip_port_sets_round_trip_through_the_real_tool() {
+    in_netns(|| async {
+        let mut ipsets = Ipsets::new();
+        let named = |members: &[&str]| {
+            vec![set(
+                "cali40n:http",
+                SetType::HashIpPort,
+                members.iter().map(|m| m.to_string()),
+            )]
+        };
+        let desired = named(&["10.0.0.1,tcp:8080", "10.0.0.2,tcp:9090", "10.0.0.3,udp:53"]);
+        ipsets.sync(&desired).await.unwrap();
+        assert_eq!(members("cali40n:http"), desired[0].members);
+        let desired = named(&["10.0.0.1,tcp:8080", "10.0.0.2,tcp:8080", "10.0.0.3,udp:53"]);
+        ipsets.forget();
+        let out = ipsets.sync(&desired).await.unwrap();
+        let (_, adds, dels) = &out.plan.delta[0];
+        assert_eq!((adds.len(), dels.len()), (1, 1), "{out:?}");
+        assert_eq!(members("cali40n:http"), desired[0].members);
     });
 }

@@ -13,6 +13,10 @@
 //!    never reached, (b) moved before it, it denies, (c) a Pass for ICMP in front
 //!    skips the rest of the group and the profile allows ICMP;
 //! 5. all deleted: everything allowed again.
+//!
+//! A second test, named ports: A names `http` 8080, B names it 9090; a policy
+//! allowing `ports: [http]` lets each pod be reached on its own number only, and
+//! follows a pod that renames its port (Calico's per-endpoint `hash:ip,port` sets).
 
 mod daemon_harness;
 
@@ -236,6 +240,110 @@ fn truth_table_follows_policy_changes() {
         until_table("5 (policies deleted)", &info, &open).await;
         let saved = run("iptables-save", &["-t", "filter"]);
         assert!(!saved.contains("cali-gi-"), "group chain left:\n{saved}");
+    });
+    drop(pods);
+}
+
+/// `pod`'s endpoint with a named TCP port.
+fn with_port(mut wep: serde_json::Value, name: &str, port: u16) -> serde_json::Value {
+    wep["spec"]["ports"] = json!([{"name": name, "protocol": "TCP", "port": port}]);
+    wep
+}
+
+#[test]
+fn named_ports_match_each_pods_own_number() {
+    let prefix = daemon_harness::unique_prefix();
+    let node_ns = Netns::new_node(&format!("{prefix}-node"));
+    let node = format!("{prefix}-n");
+    let pods = [
+        Pod::new(&node_ns, "ns1", "pa", "10.65.0.2", 1),
+        Pod::new(&node_ns, "ns1", "pb", "10.65.0.3", 2),
+        Pod::new(&node_ns, "ns2", "pc", "10.65.0.4", 3),
+    ];
+    let wep = |i: usize, app: &str| {
+        let p = &pods[i];
+        (
+            key("workloadendpoints", Some(&p.namespace), &p.wep_name(&node)),
+            p.wep_json(&node, &[("app", app)]),
+        )
+    };
+    let (a_key, a_wep) = wep(A, "a");
+    let (b_key, b_wep) = wep(B, "b");
+    let (c_key, c_wep) = wep(C, "c");
+    let info: Vec<PodInfo> = pods
+        .iter()
+        .zip(["A", "B", "C"])
+        .map(|(p, name)| PodInfo {
+            name,
+            ns_name: p.ns.name.clone(),
+            path: p.ns.path(),
+            ip: p.ip.clone(),
+        })
+        .collect();
+    let _servers =
+        [A, B].map(|i| [8080, 9090].map(|port| Servers::start(info[i].path.clone(), port)));
+    let node_path = node_ns.path();
+    in_ns(&node_ns, move || async move {
+        let etcd = EtcdServer::start().await;
+        let ds = etcd.datastore().await;
+        put_kns_profile(&ds, "ns1", &[]).await;
+        put_kns_profile(&ds, "ns2", &[]).await;
+        put_json(&ds, &a_key, &with_port(a_wep, "http", 8080)).await;
+        put_json(&ds, &b_key, &with_port(b_wep.clone(), "http", 9090)).await;
+        put_json(&ds, &c_key, &c_wep).await;
+        let gnp = |port: &str| {
+            json!({
+                "apiVersion": "projectcalico.org/v3", "kind": "GlobalNetworkPolicy",
+                "metadata": {"name": "web-http"},
+                "spec": {"selector": "app in {'a', 'b'}", "types": ["Ingress"],
+                         "ingress": [{"action": "Allow", "protocol": "TCP",
+                                      "destination": {"ports": [port]}}]}
+            })
+        };
+        put_json(
+            &ds,
+            &key("globalnetworkpolicies", None, "web-http"),
+            &gnp("http"),
+        )
+        .await;
+        let _felix = Felix::start(&node, &etcd.endpoint(), &[]);
+        eventually(Duration::from_secs(10), "felix ready", || {
+            http_get(node_path.clone(), 9099, "/readiness").is_some_and(|(c, _)| c == 200)
+        })
+        .await;
+
+        let own_numbers = vec![
+            (C, A, Tcp(8080), true),
+            (C, A, Tcp(9090), false),
+            (C, B, Tcp(9090), true),
+            (C, B, Tcp(8080), false),
+        ];
+        until_table("1 (each pod on its own http number)", &info, &own_numbers).await;
+
+        // B renames: only the set's members change, the verdict follows.
+        put_json(&ds, &b_key, &with_port(b_wep, "http", 8080)).await;
+        let renamed = vec![
+            (C, A, Tcp(8080), true),
+            (C, A, Tcp(9090), false),
+            (C, B, Tcp(8080), true),
+            (C, B, Tcp(9090), false),
+        ];
+        until_table("2 (B's http is now 8080)", &info, &renamed).await;
+
+        // A name no pod declares matches nothing (never everything).
+        put_json(
+            &ds,
+            &key("globalnetworkpolicies", None, "web-http"),
+            &gnp("nope"),
+        )
+        .await;
+        let nothing = vec![
+            (C, A, Tcp(8080), false),
+            (C, A, Tcp(9090), false),
+            (C, B, Tcp(8080), false),
+            (C, B, Tcp(9090), false),
+        ];
+        until_table("3 (unknown name)", &info, &nothing).await;
     });
     drop(pods);
 }

@@ -10,9 +10,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use config::model::Protocol;
 use config::selector::Selector;
-use ipnet::IpNet;
 
 use super::error::CalcError;
 use super::ipsets::{EndpointView, NamespaceLabels, SetSpec};
@@ -22,10 +20,9 @@ use super::policy::endpoint::{
     EndpointPlan, EndpointToHostAction, dispatch_chains, endpoint_chain_for,
 };
 use super::policy::group::{PolicyRef, group_policies};
-use super::policy::rule::NamedPorts;
 use super::policy::{RenderedChains, render_policy, render_profile};
 use super::routes::{LocalNetworking, NetworkingCache};
-use crate::dataplane::ipsets::IpSet;
+use crate::dataplane::ipsets::{IpSet, SetMember};
 use crate::dataplane::iptables::{Chain, DesiredTable};
 use crate::dataplane::neighbors::NeighborSpec;
 use crate::dataplane::routes::RouteSpec;
@@ -73,16 +70,19 @@ struct SetState {
     spec: Option<SetSpec>,
     /// Members with how many endpoints contributed each (two endpoints may share an
     /// address briefly while one pod replaces another).
-    members: BTreeMap<IpNet, u32>,
-    contributors: BTreeMap<WepKey, Vec<IpNet>>,
+    members: BTreeMap<SetMember, u32>,
+    contributors: BTreeMap<WepKey, Vec<SetMember>>,
 }
 
 impl SetState {
-    fn add(&mut self, key: &WepKey, ips: &[IpNet]) {
-        for ip in ips {
-            *self.members.entry(*ip).or_default() += 1;
+    fn add(&mut self, key: &WepKey, members: Vec<SetMember>) {
+        if members.is_empty() {
+            return;
         }
-        self.contributors.insert(key.clone(), ips.to_vec());
+        for m in &members {
+            *self.members.entry(*m).or_default() += 1;
+        }
+        self.contributors.insert(key.clone(), members);
     }
 
     fn remove(&mut self, key: &WepKey) {
@@ -193,19 +193,9 @@ impl Calculator {
     pub fn recalculate(&mut self) {
         let dirty = std::mem::take(&mut self.dirty);
         let mut weps = dirty.weps;
-        let mut policies = dirty.policies;
+        let policies = dirty.policies;
         if !dirty.profiles.is_empty() {
             self.profile_changes(&dirty.profiles, &mut weps);
-        }
-        if !weps.is_empty() {
-            // Named ports resolve against endpoints: those renderings may change.
-            policies.extend(
-                self.policies
-                    .iter()
-                    .filter(|(_, p)| p.rendered.uses_named_ports)
-                    .map(|(k, _)| k.clone()),
-            );
-            self.profiles.retain(|_, r| !r.uses_named_ports);
         }
         for key in &weps {
             self.net_cache.endpoint_changed(&self.input, key);
@@ -303,12 +293,9 @@ impl Calculator {
         match &view {
             Some(v) => {
                 for set in self.sets.values_mut() {
-                    if set
-                        .spec
-                        .as_ref()
-                        .is_some_and(|s| s.selects(v, &self.namespaces))
-                    {
-                        set.add(key, &v.ipv4);
+                    if let Some(spec) = &set.spec {
+                        let members = spec.members_of(v, &self.namespaces);
+                        set.add(key, members);
                     }
                 }
             }
@@ -362,10 +349,6 @@ impl Calculator {
         let Some(def) = self.input.policies.get(key) else {
             return;
         };
-        let resolver = ViewPorts {
-            views: &self.views,
-            namespaces: &self.namespaces,
-        };
         let parse = |s: &str| Selector::parse(s).map_err(|e| (s.to_string(), e.to_string()));
         let ns_sel = match def.namespace_selector() {
             "" => Ok(None),
@@ -390,7 +373,7 @@ impl Calculator {
             selector,
             namespace_selector,
             applies: def.applies(),
-            rendered: render_policy(key, def, &resolver),
+            rendered: render_policy(key, def),
             error,
             local_eps: BTreeSet::new(),
         };
@@ -417,11 +400,7 @@ impl Calculator {
                 continue;
             }
             if let Some(profile) = self.input.profile(name) {
-                let resolver = ViewPorts {
-                    views: &self.views,
-                    namespaces: &self.namespaces,
-                };
-                let rendered = render_profile(&profile, &resolver);
+                let rendered = render_profile(&profile);
                 self.profiles.insert(name.clone(), rendered);
             }
         }
@@ -442,9 +421,7 @@ impl Calculator {
                 ..SetState::default()
             };
             for v in self.views.values() {
-                if spec.selects(v, &self.namespaces) {
-                    state.add(&v.key, &v.ipv4);
-                }
+                state.add(&v.key, spec.members_of(v, &self.namespaces));
             }
             self.sets.insert(name.to_string(), state);
         }
@@ -599,22 +576,4 @@ fn applies_to(p: &PolicyState, key: &PolicyKey, v: &EndpointView, ns: &Namespace
         return false;
     }
     sel.matches(&v.labels)
-}
-
-/// Named ports resolved over every known endpoint.
-struct ViewPorts<'a> {
-    views: &'a HashMap<WepKey, EndpointView>,
-    namespaces: &'a NamespaceLabels,
-}
-
-impl NamedPorts for ViewPorts<'_> {
-    fn resolve(&self, side: &SetSpec, name: &str, protocol: Protocol) -> BTreeSet<u16> {
-        self.views
-            .values()
-            .filter(|v| side.selects(v, self.namespaces))
-            .flat_map(|v| v.ports.iter())
-            .filter(|(n, p, _)| n == name && p.number() == protocol.number())
-            .map(|(_, _, port)| *port)
-            .collect()
-    }
 }

@@ -1,5 +1,7 @@
 //! The ipsets policy rules match on: one per distinct (selector, namespace scope) and
-//! one per list of several CIDRs, named `cali40s:<hash of the canonical identity>`,
+//! one per list of several CIDRs, named `cali40s:<hash of the canonical identity>`;
+//! one per (selector, scope, named port, protocol), named `cali40n:<hash>`, holding
+//! each selected endpoint's (address, protocol, port) as Calico's named-port sets do;
 //! plus the two IPAM pool sets natOutgoing uses.
 //!
 //! Selector sets hold the IPv4 addresses of every matching workload endpoint in the
@@ -14,8 +16,8 @@ use config::selector::Selector;
 use ipnet::{IpNet, Ipv4Net};
 
 use super::model::{CalcInput, WepKey};
-use super::names::{SET_ALL_POOLS, SET_MASQ_POOLS, selector_set};
-use crate::dataplane::ipsets::{IpSet, SetType};
+use super::names::{SET_ALL_POOLS, SET_MASQ_POOLS, named_port_set, selector_set};
+use crate::dataplane::ipsets::{IpSet, PortProto, SetMember, SetType};
 use crate::dataplane::iptables::Family;
 
 /// Which namespaces a rule selector looks in.
@@ -38,6 +40,13 @@ pub enum SetId {
     },
     /// Sorted, deduplicated IPv4 networks.
     Nets(Vec<Ipv4Net>),
+    /// The port called `port` (for `protocol`) on each endpoint the selector set
+    /// `endpoints` holds.
+    NamedPort {
+        endpoints: Box<SetId>,
+        port: String,
+        protocol: PortProto,
+    },
 }
 
 impl fmt::Display for SetId {
@@ -62,6 +71,11 @@ impl fmt::Display for SetId {
                 }
                 Ok(())
             }
+            SetId::NamedPort {
+                endpoints,
+                port,
+                protocol,
+            } => write!(f, "named port {}:{port} of {endpoints}", protocol.name()),
         }
     }
 }
@@ -76,12 +90,39 @@ pub struct SetSpec {
 
 #[derive(Clone, Debug)]
 enum Matcher {
-    Selector {
-        selector: Selector,
-        namespace: Option<String>,
-        namespaces: Option<Selector>,
+    Selector(EndpointMatch),
+    NamedPort {
+        endpoints: EndpointMatch,
+        port: String,
+        protocol: PortProto,
     },
     Nets,
+}
+
+/// Which endpoints a selector set holds.
+#[derive(Clone, Debug)]
+struct EndpointMatch {
+    selector: Selector,
+    namespace: Option<String>,
+    namespaces: Option<Selector>,
+}
+
+impl EndpointMatch {
+    fn selects(&self, ep: &EndpointView, namespaces: &NamespaceLabels) -> bool {
+        if self
+            .namespace
+            .as_ref()
+            .is_some_and(|ns| *ns != ep.key.namespace)
+        {
+            return false;
+        }
+        if let Some(ns_sel) = &self.namespaces
+            && !namespaces.matches(ns_sel, &ep.key.namespace)
+        {
+            return false;
+        }
+        self.selector.matches(&ep.labels)
+    }
 }
 
 impl SetSpec {
@@ -103,13 +144,45 @@ impl SetSpec {
         Self {
             name: selector_set(&id.to_string()),
             id,
-            matcher: Matcher::Selector {
+            matcher: Matcher::Selector(EndpointMatch {
                 selector,
                 namespace: namespace
                     .filter(|_| namespaces.is_none())
                     .map(str::to_string),
                 namespaces,
+            }),
+        }
+    }
+
+    /// The (address, protocol, port) of the port called `port` on every endpoint
+    /// the selector set `endpoints` holds. `None` when `endpoints` is not a
+    /// selector set or `protocol` has no ports ipset can match.
+    pub fn named_port(endpoints: &SetSpec, port: &str, protocol: Protocol) -> Option<Self> {
+        let Matcher::Selector(m) = &endpoints.matcher else {
+            return None;
+        };
+        let protocol = PortProto::from_number(protocol.number())?;
+        let id = SetId::NamedPort {
+            endpoints: Box::new(endpoints.id.clone()),
+            port: port.to_string(),
+            protocol,
+        };
+        Some(Self {
+            name: named_port_set(&id.to_string()),
+            id,
+            matcher: Matcher::NamedPort {
+                endpoints: m.clone(),
+                port: port.to_string(),
+                protocol,
             },
+        })
+    }
+
+    /// The ipset type this set is created with.
+    pub fn kind(&self) -> SetType {
+        match self.matcher {
+            Matcher::NamedPort { .. } => SetType::HashIpPort,
+            Matcher::Selector(_) | Matcher::Nets => SetType::HashNet,
         }
     }
 
@@ -126,30 +199,38 @@ impl SetSpec {
         }
     }
 
-    /// Whether the endpoint's addresses belong in the set (never for net sets).
-    pub fn selects(&self, ep: &EndpointView, namespaces: &NamespaceLabels) -> bool {
+    /// What the endpoint contributes to the set: its addresses (selector sets), its
+    /// addresses with the named port's number (named-port sets), nothing (net sets).
+    pub fn members_of(&self, ep: &EndpointView, namespaces: &NamespaceLabels) -> Vec<SetMember> {
         match &self.matcher {
-            Matcher::Nets => false,
-            Matcher::Selector {
-                selector,
-                namespace,
-                namespaces: ns_sel,
-            } => {
-                if namespace.as_ref().is_some_and(|ns| *ns != ep.key.namespace) {
-                    return false;
-                }
-                if let Some(ns_sel) = ns_sel
-                    && !namespaces.matches(ns_sel, &ep.key.namespace)
-                {
-                    return false;
-                }
-                selector.matches(&ep.labels)
+            Matcher::Nets => Vec::new(),
+            Matcher::Selector(m) if m.selects(ep, namespaces) => {
+                ep.ipv4.iter().copied().map(SetMember::Net).collect()
             }
+            Matcher::NamedPort {
+                endpoints,
+                port,
+                protocol,
+            } if endpoints.selects(ep, namespaces) => ep
+                .ports
+                .iter()
+                .filter(|(name, proto, _)| {
+                    name == port && PortProto::from_number(proto.number()) == Some(*protocol)
+                })
+                .flat_map(|&(_, _, number)| {
+                    ep.ipv4.iter().map(move |ip| SetMember::IpPort {
+                        ip: ip.addr(),
+                        proto: *protocol,
+                        port: number,
+                    })
+                })
+                .collect(),
+            Matcher::Selector(_) | Matcher::NamedPort { .. } => Vec::new(),
         }
     }
 
     /// The fixed members of a net set (a /0 is split in two /1, which hash:net can hold).
-    pub fn fixed_members(&self) -> BTreeSet<IpNet> {
+    pub fn fixed_members(&self) -> BTreeSet<SetMember> {
         let SetId::Nets(nets) = &self.id else {
             return BTreeSet::new();
         };
@@ -157,10 +238,11 @@ impl SetSpec {
         for n in nets {
             if n.prefix_len() == 0 {
                 out.extend(
-                    ["0.0.0.0/1", "128.0.0.0/1"].map(|s| s.parse::<IpNet>().expect("literal")),
+                    ["0.0.0.0/1", "128.0.0.0/1"]
+                        .map(|s| SetMember::Net(s.parse::<IpNet>().expect("literal"))),
                 );
             } else {
-                out.insert(IpNet::V4(*n));
+                out.insert(SetMember::Net(IpNet::V4(*n)));
             }
         }
         out
@@ -233,9 +315,9 @@ pub fn pool_sets<'a>(pools: impl IntoIterator<Item = &'a IPPool>) -> [IpSet; 2] 
         let Some(IpNet::V4(net)) = pool.spec.network() else {
             continue;
         };
-        all.insert(IpNet::V4(net));
+        all.insert(SetMember::Net(IpNet::V4(net)));
         if pool.spec.nat_outgoing {
-            masq.insert(IpNet::V4(net));
+            masq.insert(SetMember::Net(IpNet::V4(net)));
         }
     }
     let set = |name: &str, members| IpSet {

@@ -97,7 +97,16 @@ pub fn endpoint_chain(dir: Direction, ifname: &str) -> String {
 /// `cali40s:<hash>` for a selector or net list, from its canonical identity string
 /// (Calico hashes the canonical selector text, so equal selectors share one set).
 pub fn selector_set(identity: &str) -> String {
-    let prefix = format!("{SET_PREFIX}s:");
+    hashed_set_name('s', identity)
+}
+
+/// `cali40n:<hash>`: a named-port set (`hash:ip,port`) of the given identity.
+pub fn named_port_set(identity: &str) -> String {
+    hashed_set_name('n', identity)
+}
+
+fn hashed_set_name(kind: char, identity: &str) -> String {
+    let prefix = format!("{SET_PREFIX}{kind}:");
     let hash = URL_SAFE_NO_PAD.encode(Sha224::digest(identity.as_bytes()));
     format!("{prefix}{}", &hash[..MAX_SET_NAME - prefix.len()])
 }

@@ -42,6 +42,9 @@ pub enum SetType {
     HashNet,
     /// `hash:ip`: single addresses.
     HashIp,
+    /// `hash:ip,port`: (address, protocol, port) triples, for named ports: a rule
+    /// matches each endpoint's own port number (`--match-set S dst,dst`).
+    HashIpPort,
 }
 
 impl SetType {
@@ -49,6 +52,7 @@ impl SetType {
         match self {
             SetType::HashNet => "hash:net",
             SetType::HashIp => "hash:ip",
+            SetType::HashIpPort => "hash:ip,port",
         }
     }
 
@@ -56,6 +60,7 @@ impl SetType {
         match s {
             "hash:net" => Some(SetType::HashNet),
             "hash:ip" => Some(SetType::HashIp),
+            "hash:ip,port" => Some(SetType::HashIpPort),
             _ => None,
         }
     }
@@ -68,14 +73,121 @@ fn family_name(f: Family) -> &'static str {
     }
 }
 
+/// The IP protocols a `hash:ip,port` member can name, as ipset writes them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PortProto {
+    Tcp,
+    Udp,
+    Sctp,
+    UdpLite,
+}
+
+impl PortProto {
+    /// The protocol with IANA number `n`, if it has ports ipset can match.
+    pub fn from_number(n: u8) -> Option<Self> {
+        match n {
+            6 => Some(PortProto::Tcp),
+            17 => Some(PortProto::Udp),
+            132 => Some(PortProto::Sctp),
+            136 => Some(PortProto::UdpLite),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            PortProto::Tcp => "tcp",
+            PortProto::Udp => "udp",
+            PortProto::Sctp => "sctp",
+            PortProto::UdpLite => "udplite",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        [
+            PortProto::Tcp,
+            PortProto::Udp,
+            PortProto::Sctp,
+            PortProto::UdpLite,
+        ]
+        .into_iter()
+        .find(|p| p.name() == s)
+    }
+}
+
+/// One member of a set: a network (`hash:net`; a host prefix for `hash:ip`) or an
+/// address with a protocol and port (`hash:ip,port`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SetMember {
+    Net(IpNet),
+    IpPort {
+        ip: IpAddr,
+        proto: PortProto,
+        port: u16,
+    },
+}
+
+impl SetMember {
+    fn family(self) -> Family {
+        let v4 = match self {
+            SetMember::Net(n) => matches!(n, IpNet::V4(_)),
+            SetMember::IpPort { ip, .. } => ip.is_ipv4(),
+        };
+        if v4 { Family::V4 } else { Family::V6 }
+    }
+
+    /// Parses a member as `ipset save` prints it (`10.0.0.1`, `10.0.0.0/24`,
+    /// `10.0.0.1,tcp:8080`).
+    pub fn parse(s: &str) -> Option<Self> {
+        if let Some((ip, proto_port)) = s.split_once(',') {
+            let (proto, port) = proto_port.split_once(':')?;
+            return Some(SetMember::IpPort {
+                ip: ip.parse().ok()?,
+                proto: PortProto::parse(proto)?,
+                port: port.parse().ok()?,
+            });
+        }
+        s.parse::<IpNet>()
+            .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
+            .ok()
+            .map(SetMember::Net)
+    }
+}
+
+impl std::str::FromStr for SetMember {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::parse(s).ok_or_else(|| format!("{s:?} is not an address, CIDR or address,proto:port"))
+    }
+}
+
+impl From<IpNet> for SetMember {
+    fn from(net: IpNet) -> Self {
+        SetMember::Net(net)
+    }
+}
+
+/// As ipset prints and accepts it: host prefixes without the length.
+impl fmt::Display for SetMember {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SetMember::Net(n) if n.prefix_len() == n.max_prefix_len() => write!(f, "{}", n.addr()),
+            SetMember::Net(n) => write!(f, "{n}"),
+            SetMember::IpPort { ip, proto, port } => write!(f, "{ip},{}:{port}", proto.name()),
+        }
+    }
+}
+
 /// One set felix wants.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IpSet {
     pub name: String,
     pub kind: SetType,
     pub family: Family,
-    /// Members; for `hash:ip` each is a host prefix.
-    pub members: BTreeSet<IpNet>,
+    /// Members of the set's kind: [`SetMember::Net`] for `hash:net` and `hash:ip`
+    /// (a host prefix for `hash:ip`), [`SetMember::IpPort`] for `hash:ip,port`.
+    pub members: BTreeSet<SetMember>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -85,7 +197,13 @@ pub enum IpSetSpecError {
     )]
     BadName { name: String },
     #[error("ipset {name}: member {member} is not of the set's family")]
-    WrongFamily { name: String, member: IpNet },
+    WrongFamily { name: String, member: SetMember },
+    #[error("ipset {name}: member {member} is not of the set's type {kind}")]
+    WrongKind {
+        name: String,
+        member: SetMember,
+        kind: &'static str,
+    },
     #[error("ipset {name}: member {member} of a hash:ip set must be a single address")]
     NotAnAddress { name: String, member: IpNet },
     #[error("ipset {name}: member {member}: hash:net cannot hold a /0 (split it into two /1)")]
@@ -105,14 +223,21 @@ impl IpSet {
         {
             return Err(IpSetSpecError::BadName { name });
         }
-        for &member in &self.members {
-            let family = match member {
-                IpNet::V4(_) => Family::V4,
-                IpNet::V6(_) => Family::V6,
-            };
-            if family != self.family {
-                return Err(IpSetSpecError::WrongFamily { name, member });
+        for &m in &self.members {
+            if m.family() != self.family {
+                return Err(IpSetSpecError::WrongFamily { name, member: m });
             }
+            let member = match (m, self.kind) {
+                (SetMember::IpPort { .. }, SetType::HashIpPort) => continue,
+                (SetMember::Net(n), SetType::HashNet | SetType::HashIp) => n,
+                _ => {
+                    return Err(IpSetSpecError::WrongKind {
+                        name,
+                        member: m,
+                        kind: self.kind.name(),
+                    });
+                }
+            };
             if member.trunc() != member {
                 return Err(IpSetSpecError::HostBits { name, member });
             }
@@ -167,19 +292,6 @@ pub fn temp_name(name: &str) -> String {
     )
 }
 
-/// A member as ipset prints and accepts it: host prefixes without the length.
-struct Member(IpNet);
-
-impl fmt::Display for Member {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0.prefix_len() == self.0.max_prefix_len() {
-            write!(f, "{}", self.0.addr())
-        } else {
-            write!(f, "{}", self.0)
-        }
-    }
-}
-
 /// One of our sets as `ipset save` printed it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SavedSet {
@@ -187,7 +299,7 @@ pub struct SavedSet {
     /// `None` for a type felix never creates.
     pub kind: Option<SetType>,
     pub family: Option<Family>,
-    pub members: BTreeSet<IpNet>,
+    pub members: BTreeSet<SetMember>,
     /// Some member carried options (timeout, nomatch, ...) felix never sets.
     pub has_extras: bool,
 }
@@ -243,11 +355,9 @@ pub fn parse_save(text: &str) -> Result<SavedSets, IpsetParseError> {
                 let set = sets
                     .get_mut(*name)
                     .ok_or_else(|| err("member of a set not created before"))?;
-                let net = member
-                    .parse::<IpNet>()
-                    .or_else(|_| member.parse::<IpAddr>().map(IpNet::from))
-                    .map_err(|_| err("member is not an address or CIDR"))?;
-                set.members.insert(net);
+                let member = SetMember::parse(member)
+                    .ok_or_else(|| err("member is not an address, CIDR or address,proto:port"))?;
+                set.members.insert(member);
                 set.has_extras |= !rest.is_empty();
             }
             ["create" | "add", ..] => {}
@@ -272,7 +382,7 @@ pub struct IpsetPlan {
     /// Sets rewritten through a temporary and `swap` (atomic for the rules).
     pub swap: Vec<String>,
     /// Sets updated in place: (name, members to add, members to delete).
-    pub delta: Vec<(String, Vec<IpNet>, Vec<IpNet>)>,
+    pub delta: Vec<(String, Vec<SetMember>, Vec<SetMember>)>,
 }
 
 impl IpsetPlan {
@@ -311,8 +421,8 @@ pub fn plan_update(desired: &[IpSet], actual: &SavedSets) -> IpsetPlan {
             out.recreate.push(set.name.clone());
             continue;
         }
-        let adds: Vec<IpNet> = set.members.difference(&have.members).copied().collect();
-        let dels: Vec<IpNet> = have.members.difference(&set.members).copied().collect();
+        let adds: Vec<SetMember> = set.members.difference(&have.members).copied().collect();
+        let dels: Vec<SetMember> = have.members.difference(&set.members).copied().collect();
         let delta = adds.len() + dels.len();
         if have.has_extras || (delta > SMALL_DELTA && delta * REWRITE_RATIO > set.members.len()) {
             out.swap.push(set.name.clone());
@@ -334,7 +444,7 @@ pub fn render_update(desired: &[IpSet], actual: &SavedSets) -> String {
     let fill = |s: &mut String, set: &IpSet, name: &str| {
         writeln!(s, "{}", set.header(name)).unwrap();
         for m in &set.members {
-            writeln!(s, "add {name} {}", Member(*m)).unwrap();
+            writeln!(s, "add {name} {m}").unwrap();
         }
     };
     for set in desired {
@@ -351,10 +461,10 @@ pub fn render_update(desired: &[IpSet], actual: &SavedSets) -> String {
             writeln!(s, "destroy {tmp}").unwrap();
         } else if let Some((_, adds, dels)) = plan.delta.iter().find(|(n, _, _)| n == name) {
             for m in dels {
-                writeln!(s, "del {name} {}", Member(*m)).unwrap();
+                writeln!(s, "del {name} {m}").unwrap();
             }
             for m in adds {
-                writeln!(s, "add {name} {}", Member(*m)).unwrap();
+                writeln!(s, "add {name} {m}").unwrap();
             }
         }
     }

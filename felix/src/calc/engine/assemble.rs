@@ -4,13 +4,11 @@
 
 use std::collections::BTreeSet;
 
-use ipnet::IpNet;
-
 use super::{Calculator, DesiredState};
 use crate::calc::ipsets::pool_sets;
 use crate::calc::model::PolicyKey;
 use crate::calc::policy::endpoint::{nat_chains, static_filter_chains};
-use crate::dataplane::ipsets::{IpSet, SetType};
+use crate::dataplane::ipsets::{IpSet, SetMember};
 use crate::dataplane::iptables::{DesiredTable, Family, Table, standard_jumps};
 
 impl Calculator {
@@ -63,11 +61,11 @@ impl Calculator {
             .iter()
             .filter_map(|(name, state)| {
                 let spec = state.spec.as_ref()?;
-                let mut members: BTreeSet<IpNet> = state.members.keys().copied().collect();
+                let mut members: BTreeSet<SetMember> = state.members.keys().copied().collect();
                 members.extend(spec.fixed_members());
                 Some(IpSet {
                     name: name.clone(),
-                    kind: SetType::HashNet,
+                    kind: spec.kind(),
                     family: Family::V4,
                     members,
                 })

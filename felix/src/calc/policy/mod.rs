@@ -12,15 +12,13 @@ use super::ipsets::SetSpec;
 use super::model::{PolicyDef, PolicyKey};
 use super::names::{Direction, policy_chain, profile_chain};
 use crate::dataplane::iptables::Chain;
-use rule::{NamedPorts, RuleContext, render_rule};
+use rule::{RuleContext, render_rule};
 
 /// The chains of one policy or profile and what they need.
 #[derive(Clone, Debug, Default)]
 pub struct RenderedChains {
     pub chains: Vec<Chain>,
     pub sets: Vec<SetSpec>,
-    /// The output depends on endpoints (named ports): re-render when they change.
-    pub uses_named_ports: bool,
     pub errors: Vec<CalcError>,
 }
 
@@ -40,7 +38,6 @@ impl RenderedChains {
                 Ok(r) => {
                     bodies.extend(r.bodies);
                     self.sets.extend(r.sets);
-                    self.uses_named_ports |= r.uses_named_ports;
                 }
                 Err(source) => {
                     failed = true;
@@ -67,10 +64,9 @@ impl RenderedChains {
 }
 
 /// `cali-pi-<id>` for an ingress policy and `cali-po-<id>` for an egress one.
-pub fn render_policy(key: &PolicyKey, def: &PolicyDef, ports: &dyn NamedPorts) -> RenderedChains {
+pub fn render_policy(key: &PolicyKey, def: &PolicyDef) -> RenderedChains {
     let ctx = RuleContext {
         namespace: key.namespace(),
-        named_ports: ports,
     };
     let id = key.id();
     let owner = format!("policy {id}");
@@ -89,11 +85,8 @@ pub fn render_policy(key: &PolicyKey, def: &PolicyDef, ports: &dyn NamedPorts) -
 
 /// `cali-pri-<name>` and `cali-pro-<name>` of a profile (both always exist: every
 /// endpoint chain ends in its profiles).
-pub fn render_profile(profile: &Profile, ports: &dyn NamedPorts) -> RenderedChains {
-    let ctx = RuleContext {
-        namespace: None,
-        named_ports: ports,
-    };
+pub fn render_profile(profile: &Profile) -> RenderedChains {
+    let ctx = RuleContext { namespace: None };
     let name = &profile.metadata.name;
     let owner = format!("profile {name}");
     let mut out = RenderedChains::default();

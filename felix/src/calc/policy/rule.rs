@@ -5,8 +5,14 @@
 //! (several nets, several selectors' endpoints) is an ipset. Positive ports longer
 //! than multiport's 15 slots are split into several rules with the same action,
 //! which ORs them; negated port chunks stay in one rule, which ANDs them.
-
-use std::collections::BTreeSet;
+//!
+//! Named ports match each endpoint's own number, as Calico does: a `hash:ip,port`
+//! set per (side's endpoints, port name, protocol) holds every selected endpoint's
+//! (address, protocol, number), matched `dst,dst` (or `src,src`). A positive named
+//! port is one more OR'ed variant of the rule, a negated one one more AND'ed match.
+//! The chains never depend on which endpoints exist: only the sets' members do, so
+//! an endpoint change is an ipset update, and a name no endpoint declares is an
+//! empty set that matches nothing.
 
 use config::model::{Action, EntityRule, IcmpFields, Port, Protocol, Rule};
 use config::selector::{ParseError, Selector};
@@ -39,17 +45,10 @@ pub enum RuleError {
     Unsupported { field: &'static str },
 }
 
-/// Resolves a named port against the endpoints a rule side selects.
-pub trait NamedPorts {
-    /// The numeric ports called `name` (for `protocol`) on endpoints `side` selects.
-    fn resolve(&self, side: &SetSpec, name: &str, protocol: Protocol) -> BTreeSet<u16>;
-}
-
 /// Where a rule sits: its policy's namespace scopes its selectors.
 pub struct RuleContext<'a> {
     /// A NetworkPolicy's namespace; `None` for global policies and profiles.
     pub namespace: Option<&'a str>,
-    pub named_ports: &'a dyn NamedPorts,
 }
 
 /// The rendered form of one rule.
@@ -57,15 +56,13 @@ pub struct RuleContext<'a> {
 pub struct RenderedRule {
     pub bodies: Vec<String>,
     pub sets: Vec<SetSpec>,
-    /// Named ports were resolved: the result depends on endpoints.
-    pub uses_named_ports: bool,
 }
 
 /// iptables' multiport takes at most 15 ports, a range counting as two.
 const MULTIPORT_SLOTS: usize = 15;
 
 /// Renders `rule`; an empty result means the rule can never match an IPv4 packet
-/// (IPv6-only, or a named port no endpoint has) and is left out.
+/// (IPv6-only) and is left out.
 pub fn render_rule(rule: &Rule, ctx: &RuleContext) -> Result<RenderedRule, RuleError> {
     if rule.http.is_some() {
         return Err(RuleError::Unsupported { field: "http" });
@@ -94,16 +91,7 @@ pub fn render_rule(rule: &Rule, ctx: &RuleContext) -> Result<RenderedRule, RuleE
         (src, &rule.source, src_sel),
         (dst, &rule.destination, dst_sel),
     ] {
-        if !side.ports(
-            entity,
-            rule.protocol,
-            &side_sel,
-            ctx,
-            &mut variants,
-            &mut out,
-        )? {
-            return Ok(RenderedRule::default());
-        }
+        side.ports(entity, rule.protocol, &side_sel, &mut variants, &mut out)?;
     }
     let icmp = icmp_matches(rule)?;
     let action = action_words(rule.action);
@@ -151,6 +139,8 @@ struct Side {
     name: &'static str,
     addr_flag: &'static str,
     set_dir: &'static str,
+    /// The flags of a `hash:ip,port` match: the address and the port on this side.
+    ip_port_dirs: &'static str,
     ports_flag: &'static str,
 }
 
@@ -159,12 +149,14 @@ impl Side {
         name: "source",
         addr_flag: "-s",
         set_dir: "src",
+        ip_port_dirs: "src,src",
         ports_flag: "--sports",
     };
     const DESTINATION: Side = Side {
         name: "destination",
         addr_flag: "-d",
         set_dir: "dst",
+        ip_port_dirs: "dst,dst",
         ports_flag: "--dports",
     };
 
@@ -267,19 +259,18 @@ impl Side {
         })
     }
 
-    /// Adds port matches to every variant. Returns false when the positive port list
-    /// resolves to nothing (a named port no endpoint has): the rule cannot match.
+    /// Adds port matches to every variant: positive numeric ports and each positive
+    /// named port are OR'ed (one variant each), negated ones AND'ed onto all.
     fn ports(
         self,
         e: &EntityRule,
         protocol: Option<Protocol>,
         side_set: &SetSpec,
-        ctx: &RuleContext,
         variants: &mut Vec<Vec<String>>,
         out: &mut RenderedRule,
-    ) -> Result<bool, RuleError> {
+    ) -> Result<(), RuleError> {
         if !e.has_ports() {
-            return Ok(true);
+            return Ok(());
         }
         let field = |f: &str| format!("{}.{f}", self.name);
         let proto = protocol
@@ -292,45 +283,62 @@ impl Side {
                 }),
                 protocol: protocol.map_or("none".into(), |p| p.to_string()),
             })?;
-        let mut resolve = |ports: &[Port]| {
+        // Numeric ranges as multiport lists, and the named-port sets.
+        let mut split = |ports: &[Port]| -> (Vec<String>, Vec<SetSpec>) {
             let mut ranges = Vec::new();
+            let mut named = Vec::new();
             for p in ports {
-                match p.bounds() {
-                    Some(b) => ranges.push(b),
-                    None => {
-                        out.uses_named_ports = true;
-                        let Port::Named(name) = p else { continue };
-                        let found = ctx.named_ports.resolve(side_set, name, proto);
-                        ranges.extend(found.into_iter().map(|n| (n, n)));
+                match (p.bounds(), p) {
+                    (Some(b), _) => ranges.push(b),
+                    (None, Port::Named(name)) => {
+                        let set = SetSpec::named_port(side_set, name, proto)
+                            .expect("a rule side's endpoints are a selector set, proto has ports");
+                        if !named.iter().any(|s: &SetSpec| s.name == set.name) {
+                            named.push(set);
+                        }
                     }
+                    (None, _) => {}
                 }
             }
             ranges.sort_unstable();
             ranges.dedup();
-            chunks(&ranges)
+            out.sets.extend(named.iter().cloned());
+            (chunks(&ranges), named)
         };
         if !e.ports.is_empty() {
-            let chunks = resolve(&e.ports);
-            if chunks.is_empty() {
-                return Ok(false);
-            }
+            let (chunks, named) = split(&e.ports);
+            let alternatives: Vec<String> =
+                chunks
+                    .iter()
+                    .map(|c| format!("-m multiport {} {c}", self.ports_flag))
+                    .chain(named.iter().map(|set| {
+                        format!("-m set --match-set {} {}", set.name, self.ip_port_dirs)
+                    }))
+                    .collect();
             *variants = variants
                 .iter()
                 .flat_map(|v| {
-                    chunks.iter().map(move |c| {
+                    alternatives.iter().map(move |alt| {
                         let mut v = v.clone();
-                        v.push(format!("-m multiport {} {c}", self.ports_flag));
+                        v.push(alt.clone());
                         v
                     })
                 })
                 .collect();
         }
-        for c in resolve(&e.not_ports) {
-            for v in variants.iter_mut() {
+        let (chunks, named) = split(&e.not_ports);
+        for v in variants.iter_mut() {
+            for c in &chunks {
                 v.push(format!("-m multiport ! {} {c}", self.ports_flag));
             }
+            for set in &named {
+                v.push(format!(
+                    "-m set ! --match-set {} {}",
+                    set.name, self.ip_port_dirs
+                ));
+            }
         }
-        Ok(true)
+        Ok(())
     }
 }
 

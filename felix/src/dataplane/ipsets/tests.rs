@@ -1,8 +1,8 @@
 use super::*;
 use crate::dataplane::golden::assert_golden;
 
-fn net(s: &str) -> IpNet {
-    s.parse().unwrap()
+fn net(s: &str) -> SetMember {
+    SetMember::Net(s.parse().unwrap())
 }
 
 fn set(name: &str, kind: SetType, members: &[&str]) -> IpSet {
@@ -171,4 +171,51 @@ fn big_change_goes_through_swap() {
         save += &format!("add cali40big {m}\n");
     }
     assert_eq!(render_update(&desired, &parse_save(&save).unwrap()), "");
+}
+
+#[test]
+fn ip_port_members_round_trip_and_are_checked_against_the_set_type() {
+    let text = "create cali40n:web hash:ip,port family inet hashsize 1024 maxelem 1048576\n\
+                add cali40n:web 10.0.0.1,tcp:8080\n\
+                add cali40n:web 10.0.0.2,udp:53\n";
+    let saved = parse_save(text).unwrap();
+    let web = &saved["cali40n:web"];
+    assert_eq!(web.kind, Some(SetType::HashIpPort));
+    let a = SetMember::IpPort {
+        ip: "10.0.0.1".parse().unwrap(),
+        proto: PortProto::Tcp,
+        port: 8080,
+    };
+    assert!(web.members.contains(&a));
+    assert_eq!(a.to_string(), "10.0.0.1,tcp:8080");
+    let desired = IpSet {
+        name: "cali40n:web".into(),
+        kind: SetType::HashIpPort,
+        family: Family::V4,
+        members: [a].into(),
+    };
+    desired.validate().unwrap();
+    assert_eq!(
+        render_update(std::slice::from_ref(&desired), &saved),
+        "del cali40n:web 10.0.0.2,udp:53\n"
+    );
+    let mut fresh = render_update(std::slice::from_ref(&desired), &SavedSets::new());
+    fresh = fresh.replace(&MAX_ELEM.to_string(), "N");
+    assert_eq!(
+        fresh,
+        "create cali40n:web hash:ip,port family inet maxelem N\nadd cali40n:web 10.0.0.1,tcp:8080\n"
+    );
+    // A plain address in an ip,port set (or the reverse) is refused before ipset runs.
+    let wrong = IpSet {
+        members: [net("10.0.0.1/32")].into(),
+        ..desired
+    };
+    assert!(matches!(
+        wrong.validate(),
+        Err(IpSetSpecError::WrongKind { .. })
+    ));
+    assert!(
+        parse_save("create cali40x hash:ip,port family inet\nadd cali40x 10.0.0.1,icmp:8/0\n")
+            .is_err()
+    );
 }

@@ -1,27 +1,9 @@
-use std::collections::BTreeSet;
-
 use config::model::{Action, EntityRule, IcmpFields, Port, Protocol, Rule};
 
 use super::*;
 
-/// Resolves every named port to a fixed list, recording what was asked.
-struct FixedPorts(Vec<u16>);
-
-impl NamedPorts for FixedPorts {
-    fn resolve(&self, _side: &SetSpec, _name: &str, _protocol: Protocol) -> BTreeSet<u16> {
-        self.0.iter().copied().collect()
-    }
-}
-
 fn render(rule: &Rule, namespace: Option<&str>) -> Result<RenderedRule, RuleError> {
-    let ports = FixedPorts(vec![8080, 9090]);
-    render_rule(
-        rule,
-        &RuleContext {
-            namespace,
-            named_ports: &ports,
-        },
-    )
+    render_rule(rule, &RuleContext { namespace })
 }
 
 fn tcp_to(ports: Vec<Port>) -> Rule {
@@ -108,21 +90,67 @@ fn more_than_fifteen_port_slots_split_into_rules() {
 }
 
 #[test]
-fn named_ports_resolve_and_mark_dependency() {
-    let r = render(&tcp_to(vec![Port::Named("http".into())]), None).unwrap();
-    assert!(r.uses_named_ports);
+fn named_ports_match_each_endpoints_own_number_through_a_set() {
+    let mut rule = tcp_to(vec![Port::Number(80), Port::Named("http".into())]);
+    rule.destination.selector = "app == 'web'".into();
+    rule.destination.not_ports = vec![Port::Named("admin".into())];
+    let r = render(&rule, Some("prod")).unwrap();
+    let [endpoints, http, admin] = r.sets.as_slice() else {
+        panic!(
+            "expected the endpoint set and two named-port sets: {:?}",
+            r.sets
+        );
+    };
+    assert_eq!(http.kind(), crate::dataplane::ipsets::SetType::HashIpPort);
+    assert!(http.name.starts_with("cali40n:"), "{}", http.name);
+    assert_eq!(
+        http.id.to_string(),
+        format!("named port tcp:http of {}", endpoints.id)
+    );
+    let ep = &endpoints.name;
+    let (http, admin) = (&http.name, &admin.name);
+    // Numeric ports and the named port are alternatives (two rules); the negated
+    // named port is AND'ed onto both.
+    assert_eq!(
+        r.bodies,
+        [
+            format!(
+                "-p tcp -m set --match-set {ep} dst -m multiport --dports 80 -m set ! --match-set {admin} dst,dst -j MARK --set-xmark 0x10000/0x10000"
+            ),
+            format!(
+                "-p tcp -m set --match-set {ep} dst -m set --match-set {http} dst,dst -m set ! --match-set {admin} dst,dst -j MARK --set-xmark 0x10000/0x10000"
+            ),
+            "-m mark --mark 0x10000/0x10000 -j RETURN".to_string(),
+        ]
+    );
+}
+
+#[test]
+fn source_named_ports_match_src_src_and_need_a_port_protocol() {
+    let mut rule = Rule {
+        protocol: Some(Protocol::Udp),
+        ..Rule::default()
+    };
+    rule.source.ports = vec![Port::Named("dns".into())];
+    let r = render(&rule, None).unwrap();
+    let set = r
+        .sets
+        .iter()
+        .find(|s| s.name.starts_with("cali40n:"))
+        .unwrap();
     assert_eq!(
         r.bodies[0],
-        "-p tcp -m multiport --dports 8080,9090 -j MARK --set-xmark 0x10000/0x10000"
+        format!(
+            "-p udp -m set --match-set {} src,src -j MARK --set-xmark 0x10000/0x10000",
+            set.name
+        )
     );
-    // A name no endpoint has: the rule cannot match and is left out.
-    let none = FixedPorts(vec![]);
-    let ctx = RuleContext {
-        namespace: None,
-        named_ports: &none,
-    };
-    let r = render_rule(&tcp_to(vec![Port::Named("http".into())]), &ctx).unwrap();
-    assert!(r.bodies.is_empty());
+    assert!(set.id.to_string().starts_with("named port udp:dns of"));
+    rule.protocol = Some(Protocol::Icmp);
+    assert!(matches!(
+        render(&rule, None),
+        Err(RuleError::PortsNeedProtocol { .. })
+    ));
 }
 
 #[test]
@@ -144,9 +172,9 @@ fn one_net_is_inline_several_are_a_set() {
         )]
     );
     // Host bits are cleared, as the kernel would.
-    let want: BTreeSet<ipnet::IpNet> = ["10.1.0.0/16", "10.2.0.0/16"]
+    let want: std::collections::BTreeSet<_> = ["10.1.0.0/16", "10.2.0.0/16"]
         .iter()
-        .map(|s| s.parse().unwrap())
+        .map(|s| crate::dataplane::ipsets::SetMember::Net(s.parse().unwrap()))
         .collect();
     assert_eq!(set.fixed_members(), want);
 }
