@@ -78,6 +78,7 @@ pub struct KubeApiServer {
     dir: TempDir,
     port: u16,
     etcd_endpoint: String,
+    etcd_tls: Option<TlsFiles>,
     tls: TlsFiles,
     token: String,
     kubeconfig: PathBuf,
@@ -85,13 +86,10 @@ pub struct KubeApiServer {
 }
 
 impl KubeApiServer {
-    /// Starts kube-apiserver on a free 127.0.0.1 port against `etcd` and waits until
+    /// Starts kube-apiserver on a free 127.0.0.1 port against `etcd` (plain, or TLS with
+    /// its client certificate) and waits until
     /// `/readyz` answers ok. Panics, with the tail of its log, if it does not within 60 s.
     pub async fn start(etcd: &EtcdServer) -> KubeApiServer {
-        assert!(
-            etcd.tls_files().is_none(),
-            "KubeApiServer::start needs an etcd without TLS (EtcdServer::start)"
-        );
         let binary = kube_apiserver_binary();
         let dir = tempfile::Builder::new()
             .prefix("calico-rs-kube-apiserver-")
@@ -138,6 +136,7 @@ impl KubeApiServer {
             dir,
             port,
             etcd_endpoint: etcd.endpoint(),
+            etcd_tls: etcd.tls_files().cloned(),
             tls,
             token,
             kubeconfig,
@@ -245,8 +244,14 @@ impl KubeApiServer {
         let certs = dir.join("certs");
         let path = |p: &Path| p.display().to_string();
         let mut command = Command::new(binary);
+        command.arg(format!("--etcd-servers={}", self.etcd_endpoint));
+        if let Some(etcd) = &self.etcd_tls {
+            command
+                .arg(format!("--etcd-cafile={}", path(&etcd.ca_cert)))
+                .arg(format!("--etcd-certfile={}", path(&etcd.client_cert)))
+                .arg(format!("--etcd-keyfile={}", path(&etcd.client_key)));
+        }
         command
-            .arg(format!("--etcd-servers={}", self.etcd_endpoint))
             .arg("--bind-address=127.0.0.1")
             .arg(format!("--secure-port={}", self.port))
             // The address the `kubernetes` Service would point at; with the reconciler off

@@ -86,3 +86,19 @@ async fn serves_pods_enforces_rbac_and_survives_a_restart() {
     let get_pod = server.kubectl(&["get", "pods", "-n", "kubetest", "-o", "name"]);
     assert_eq!(stdout(&get_pod), "pod/pod-1", "{get_pod:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_over_an_etcd_that_requires_client_certificates() {
+    let etcd = EtcdServer::start_tls().await;
+    let server = KubeApiServer::start(&etcd).await;
+    let namespaces: Api<Namespace> = Api::all(server.client().await);
+    let names: Vec<_> = namespaces
+        .list(&ListParams::default())
+        .await
+        .expect("listing namespaces")
+        .items
+        .into_iter()
+        .filter_map(|n| n.metadata.name)
+        .collect();
+    assert!(names.iter().any(|n| n == "default"), "{names:?}");
+}
