@@ -12,6 +12,7 @@ pub mod delegate;
 pub mod env;
 pub mod error;
 pub mod ipam_plugin;
+pub mod k8s;
 pub mod link;
 pub mod netconf;
 pub mod netns;

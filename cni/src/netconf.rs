@@ -56,6 +56,24 @@ pub struct NetConf {
     /// CNI 1.1 GC: the attachments the runtime still knows about.
     #[serde(rename = "cni.dev/valid-attachments", default)]
     pub valid_attachments: Option<Vec<Attachment>>,
+    /// Calico's `"kubernetes": {"kubeconfig": ...}`: where the pod is read from at ADD.
+    #[serde(default)]
+    pub kubernetes: Option<KubernetesConf>,
+    /// Calico's `"policy": {"type": "k8s"}`.
+    #[serde(default)]
+    pub policy: Option<PolicyConf>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct KubernetesConf {
+    #[serde(default)]
+    pub kubeconfig: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct PolicyConf {
+    #[serde(rename = "type", default)]
+    pub policy_type: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -243,6 +261,28 @@ impl NetConf {
             .collect())
     }
 
+    /// The kubeconfig to read the pod with, when the configuration names one. Calico reads
+    /// the pod only for `"policy": {"type": "k8s"}`; a kubeconfig with another policy type
+    /// is refused rather than silently ignored.
+    pub fn kubeconfig(&self) -> Result<Option<&str>> {
+        let Some(path) = self
+            .kubernetes
+            .as_ref()
+            .and_then(|k| k.kubeconfig.as_deref())
+            .filter(|p| !p.is_empty())
+        else {
+            return Ok(None);
+        };
+        match self.policy.as_ref().and_then(|p| p.policy_type.as_deref()) {
+            None | Some("k8s") => Ok(Some(path)),
+            Some(other) => Err(CniError::new(
+                UNSUPPORTED_FIELD,
+                "unsupported policy.type",
+                format!("{other:?}: only \"k8s\" is supported with kubernetes.kubeconfig"),
+            )),
+        }
+    }
+
     /// The log level: `log_level`, else `LOG_LEVEL`, else info.
     pub fn log_level(&self, env: impl Fn(&str) -> Option<String>) -> String {
         self.log_level
@@ -283,6 +323,10 @@ mod tests {
         assert!(ipam.assign_ipv4().unwrap());
         assert!(!ipam.assign_ipv6().unwrap());
         assert_eq!(ipam.ipv4_pools, vec!["default-pool"]);
+        assert_eq!(
+            c.kubeconfig().unwrap(),
+            Some("/etc/cni/net.d/calico-kubeconfig")
+        );
         let etcd = c
             .etcd_config(|k| (k == "ETCD_ENDPOINTS").then(|| "http://x:1".into()))
             .unwrap();
@@ -299,6 +343,7 @@ mod tests {
             .unwrap();
         assert_eq!(etcd.endpoints, vec!["http://10.0.0.1:2379"]);
         assert_eq!(c.ipam().unwrap_err().code, INVALID_CONFIG);
+        assert_eq!(c.kubeconfig().unwrap(), None);
     }
 
     #[test]
@@ -316,6 +361,11 @@ mod tests {
             c.ipam().unwrap().assign_ipv4().unwrap_err().code,
             INVALID_CONFIG
         );
+        let c = NetConf::parse(
+            br#"{"cniVersion":"1.0.0","kubernetes":{"kubeconfig":"/k"},"policy":{"type":"none"}}"#,
+        )
+        .unwrap();
+        assert_eq!(c.kubeconfig().unwrap_err().code, UNSUPPORTED_FIELD);
         let c = NetConf::parse(br#"{"cniVersion":"1.0.0","datastore_type":"kubernetes"}"#).unwrap();
         assert_eq!(c.check_datastore().unwrap_err().code, UNSUPPORTED_FIELD);
         assert_eq!(

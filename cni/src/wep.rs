@@ -1,18 +1,15 @@
 //! The WorkloadEndpoint the plugin writes for each pod interface, which felix turns into
 //! routes and policy.
 
-use std::collections::BTreeMap;
-
 use config::datastore::Datastore;
-use config::model::{
-    LABEL_NAMESPACE, LABEL_ORCHESTRATOR, ObjectMeta, WorkloadEndpoint, WorkloadEndpointSpec,
-    wep_name,
-};
+use config::model::k8s::{ORCHESTRATOR_K8S, pod_endpoint_labels, pod_endpoint_profiles};
+use config::model::{ObjectMeta, WorkloadEndpoint, WorkloadEndpointSpec, wep_name};
 use ipnet::IpNet;
 
 use crate::error::Result;
+use crate::k8s::PodInfo;
 
-pub const ORCHESTRATOR: &str = "k8s";
+pub const ORCHESTRATOR: &str = ORCHESTRATOR_K8S;
 
 /// Who the endpoint belongs to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -31,12 +28,18 @@ impl Identity {
     }
 }
 
-/// The endpoint as Calico's k8s plugin writes it (profile `kns.<namespace>`).
-pub fn build(id: &Identity, host_ifname: &str, pod_mac: &str, ips: &[IpNet]) -> WorkloadEndpoint {
-    let labels = BTreeMap::from([
-        (LABEL_NAMESPACE.to_string(), id.namespace.clone()),
-        (LABEL_ORCHESTRATOR.to_string(), ORCHESTRATOR.to_string()),
-    ]);
+/// The endpoint as Calico's k8s plugin writes it: the pod's labels, service account and
+/// named ports when it was read from the API (else only Calico's own labels), profiles
+/// `kns.<namespace>` (+ `ksa.<namespace>.<account>`).
+pub fn build(
+    id: &Identity,
+    host_ifname: &str,
+    pod_mac: &str,
+    ips: &[IpNet],
+    pod: &PodInfo,
+) -> WorkloadEndpoint {
+    let sa = pod.service_account.as_deref();
+    let labels = pod_endpoint_labels(&id.namespace, sa, &pod.labels);
     WorkloadEndpoint {
         metadata: ObjectMeta {
             name: id.wep_name(),
@@ -53,7 +56,9 @@ pub fn build(id: &Identity, host_ifname: &str, pod_mac: &str, ips: &[IpNet]) -> 
             interface_name: host_ifname.to_string(),
             mac: pod_mac.to_string(),
             ip_networks: ips.iter().map(ToString::to_string).collect(),
-            profiles: vec![format!("kns.{}", id.namespace)],
+            profiles: pod_endpoint_profiles(&id.namespace, sa),
+            service_account_name: sa.unwrap_or_default().to_string(),
+            ports: pod.ports.clone(),
             ..WorkloadEndpointSpec::default()
         },
     }
@@ -90,6 +95,10 @@ pub async fn delete_if_owned(ds: &Datastore, id: &Identity) -> Result<bool> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
+    use config::model::{LABEL_NAMESPACE, LABEL_ORCHESTRATOR};
+
     use super::*;
 
     #[test]
@@ -102,7 +111,13 @@ mod tests {
             container_id: "abc".into(),
         };
         let ips = ["10.244.0.5/32".parse().unwrap()];
-        let wep = build(&id, "cali123", "0a:58:0a:f4:00:05", &ips);
+        let wep = build(
+            &id,
+            "cali123",
+            "0a:58:0a:f4:00:05",
+            &ips,
+            &PodInfo::default(),
+        );
         assert_eq!(wep.metadata.name, "node--1-k8s-nginx--1-eth0");
         assert_eq!(wep.metadata.namespace.as_deref(), Some("web"));
         assert_eq!(wep.metadata.labels[LABEL_NAMESPACE], "web");
@@ -113,5 +128,20 @@ mod tests {
         let json = serde_json::to_value(&wep).unwrap();
         assert_eq!(json["spec"]["containerID"], "abc");
         assert_eq!(json["spec"]["interfaceName"], "cali123");
+        assert!(json["spec"].get("serviceAccountName").is_none());
+
+        let pod = PodInfo {
+            labels: BTreeMap::from([("app".to_string(), "web".to_string())]),
+            service_account: Some("api".into()),
+            ..PodInfo::default()
+        };
+        let wep = build(&id, "cali123", "0a:58:0a:f4:00:05", &ips, &pod);
+        assert_eq!(wep.metadata.labels["app"], "web");
+        assert_eq!(
+            wep.metadata.labels["projectcalico.org/serviceaccount"],
+            "api"
+        );
+        assert_eq!(wep.spec.profiles, vec!["kns.web", "ksa.web.api"]);
+        assert_eq!(wep.spec.service_account_name, "api");
     }
 }

@@ -6,6 +6,7 @@ use std::path::Path;
 use ipnet::IpNet;
 
 use crate::error::{CniError, IPAM_FAILURE, Result};
+use crate::k8s::{self, PodInfo};
 use crate::result::{CniResult, Interface, IpConfig, Route};
 use crate::skel::Invocation;
 use crate::undo::{Undo, UndoStack, failpoint};
@@ -21,11 +22,25 @@ pub(super) async fn add(inv: &Invocation) -> Result<String> {
         .netns
         .clone()
         .expect("ADD requires CNI_NETNS (env checks)");
-    // Fail before allocating anything when the namespace is not there.
+    // Fail before allocating anything when the namespace is not there, or the pod
+    // cannot be read from the API server.
     let netns_file = netns::open(&netns_path)?;
+    let pod = match inv.conf.kubeconfig()? {
+        Some(kubeconfig) => k8s::read_pod(kubeconfig, &ctx.id.namespace, &ctx.id.pod).await?,
+        None => PodInfo::default(),
+    };
+    let ipam_stdin = k8s::ipam_stdin(&inv.stdin, &pod)?;
     let ds = connect(inv).await?;
     let mut undo = UndoStack::default();
-    match steps(inv, &ctx, &ds, &netns_path, &netns_file, mtu, &mut undo).await {
+    let pod = PodRequest {
+        info: &pod,
+        ipam_stdin: &ipam_stdin,
+    };
+    let sandbox = Sandbox {
+        path: &netns_path,
+        file: &netns_file,
+    };
+    match steps(inv, &ctx, &ds, sandbox, mtu, pod, &mut undo).await {
         Ok(result) => Ok(result.to_json(inv.version)),
         Err(e) => {
             undo.unwind(&e).await;
@@ -34,22 +49,38 @@ pub(super) async fn add(inv: &Invocation) -> Result<String> {
     }
 }
 
+/// What the pod asks of ADD: its API facts and the IPAM plugin's input with its pools
+/// and addresses.
+#[derive(Clone, Copy)]
+struct PodRequest<'a> {
+    info: &'a PodInfo,
+    ipam_stdin: &'a [u8],
+}
+
+/// The pod's network namespace: its path and the open file (kept open so it cannot go
+/// away under us).
+#[derive(Clone, Copy)]
+struct Sandbox<'a> {
+    path: &'a Path,
+    file: &'a std::fs::File,
+}
+
 async fn steps(
     inv: &Invocation,
     ctx: &Ctx,
     ds: &config::datastore::Datastore,
-    netns_path: &Path,
-    netns_file: &std::fs::File,
+    sandbox: Sandbox<'_>,
     mtu: u32,
+    pod: PodRequest<'_>,
     undo: &mut UndoStack,
 ) -> Result<CniResult> {
     // 1. Addresses from the IPAM plugin. Its DEL is pushed before its output is read: an
     //    unreadable answer may still stand for an allocation.
-    let out = delegate::exec(&ctx.ipam_plugin, "ADD", &inv.stdin).await;
+    let out = delegate::exec(&ctx.ipam_plugin, "ADD", pod.ipam_stdin).await;
     if out.is_ok() {
         undo.push(Undo::IpamDel {
             plugin: ctx.ipam_plugin.clone(),
-            stdin: inv.stdin.clone(),
+            stdin: pod.ipam_stdin.to_vec(),
         });
     }
     let ipam = CniResult::parse(&out?, "the IPAM plugin's result")?;
@@ -70,18 +101,18 @@ async fn steps(
 
     // 2. The veth, host side configured here (this thread is in the host namespace).
     let (h, task) = netns::connect_here()?;
-    let host = host_side(&h, ctx, netns_file, mtu, undo).await;
+    let host = host_side(&h, ctx, sandbox.file, mtu, undo).await;
     task.abort();
     let host = host?;
     failpoint("after-veth")?;
 
     // 3. The pod side, in the pod's namespace.
     let (ifname, addrs) = (inv.env.ifname.clone(), addresses.clone());
-    let pod_if = netns::run_in(netns_path, move |h| pod::configure(h, ifname, addrs)).await?;
+    let pod_if = netns::run_in(sandbox.path, move |h| pod::configure(h, ifname, addrs)).await?;
     failpoint("after-pod")?;
 
     // 4. The endpoint felix programs the host from.
-    let endpoint = wep::build(&ctx.id, &ctx.host_ifname, &pod_if.mac, &addresses);
+    let endpoint = wep::build(&ctx.id, &ctx.host_ifname, &pod_if.mac, &addresses, pod.info);
     ds.apply(&endpoint).await?;
     undo.push(Undo::Wep {
         ds: ds.clone(),
@@ -101,7 +132,7 @@ async fn steps(
             Interface {
                 name: inv.env.ifname.clone(),
                 mac: Some(pod_if.mac),
-                sandbox: Some(netns_path.display().to_string()),
+                sandbox: Some(sandbox.path.display().to_string()),
                 ..Interface::default()
             },
         ],
