@@ -25,12 +25,16 @@ use serde_json::json;
 pub struct Cluster {
     pub api: KubeApiServer,
     pub etcd: EtcdServer,
+    /// Calico's own etcd when it is not the API server's ([`Cluster::start_apart`]).
+    pub calico_etcd: Option<EtcdServer>,
     pub client: kube::Client,
     pub ds: Datastore,
 }
 
 impl Cluster {
+    /// One etcd for the API server and Calico (as a small cluster runs).
     pub async fn start() -> Cluster {
+        logs();
         let etcd = EtcdServer::start().await;
         let api = KubeApiServer::start(&etcd).await;
         let client = api.client().await;
@@ -38,6 +42,25 @@ impl Cluster {
         Cluster {
             api,
             etcd,
+            calico_etcd: None,
+            client,
+            ds,
+        }
+    }
+
+    /// Calico's datastore in an etcd of its own, so that it can fail while the API
+    /// server keeps running.
+    pub async fn start_apart() -> Cluster {
+        logs();
+        let etcd = EtcdServer::start().await;
+        let api = KubeApiServer::start(&etcd).await;
+        let client = api.client().await;
+        let calico = EtcdServer::start().await;
+        let ds = calico.datastore().await;
+        Cluster {
+            api,
+            etcd,
+            calico_etcd: Some(calico),
             client,
             ds,
         }
@@ -119,6 +142,16 @@ impl Cluster {
             .await
             .unwrap_or_else(|e| panic!("creating {obj:?}: {e}"))
     }
+}
+
+/// The controllers' logs on the test's output, filtered by `RUST_LOG` (default: warn).
+fn logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .try_init();
 }
 
 /// Polls `check` every 100 ms until it returns `Some`, or panics with `what` after
