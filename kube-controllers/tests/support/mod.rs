@@ -68,12 +68,17 @@ impl Cluster {
 
     /// The controllers in `kinds`, always leading (no election).
     pub fn controllers(&self, kinds: &[Kind]) -> Running {
+        self.controllers_with_gc(kinds, GcConfig::default())
+    }
+
+    /// Like [`controllers`](Self::controllers), with IPAM garbage collection timings.
+    pub fn controllers_with_gc(&self, kinds: &[Kind], gc: GcConfig) -> Running {
         start(
             self.client.clone(),
             self.ds.clone(),
             Options {
                 controllers: kinds.to_vec(),
-                gc: GcConfig::default(),
+                gc,
                 leader: None,
             },
         )
