@@ -239,6 +239,17 @@ impl TlsFiles {
     /// Generates, with the `openssl` command, a throwaway CA, a server certificate for IP
     /// 127.0.0.1 and a client certificate (ECDSA P-256, valid one day) in `dir`.
     pub fn generate(dir: &Path) -> TlsFiles {
+        Self::generate_for(dir, &["127.0.0.1".parse().expect("literal")])
+    }
+
+    /// Like [`generate`](Self::generate), with a server certificate for each of `ips`
+    /// (a server in a test network namespace answers on its namespace's address).
+    pub fn generate_for(dir: &Path, ips: &[std::net::IpAddr]) -> TlsFiles {
+        let server_san = ips
+            .iter()
+            .map(|ip| format!("IP:{ip}"))
+            .collect::<Vec<_>>()
+            .join(",");
         let openssl = |args: &[&str]| {
             let out = Command::new("openssl")
                 .args(args)
@@ -270,7 +281,7 @@ impl TlsFiles {
         ca.extend(["-keyout", "ca.key", "-out", "ca.pem"]);
         openssl(&ca);
         for (name, usage, san) in [
-            ("server", "serverAuth", "IP:127.0.0.1"),
+            ("server", "serverAuth", server_san.as_str()),
             ("client", "clientAuth", "DNS:client"),
         ] {
             let ext = format!("{name}.ext");

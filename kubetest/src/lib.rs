@@ -14,7 +14,7 @@
 //! deleted stay `Terminating` (nothing finalizes them).
 
 use std::fs::File;
-use std::net::TcpListener;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -32,6 +32,8 @@ const LOG_TAIL_LINES: usize = 60;
 const WRAPPER_GO_MOD: &str = include_str!("../../scripts/go/kube-apiserver/go.mod");
 /// Where tests find kubectl (Debian's package).
 const KUBECTL: &str = "/usr/bin/kubectl";
+/// Where [`KubeApiServer`] listens.
+const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 /// The static token file's admin user (group `system:masters`).
 pub const ADMIN_USER: &str = "admin";
 
@@ -73,31 +75,23 @@ pub fn kube_apiserver_binary() -> PathBuf {
     binary
 }
 
-/// A running kube-apiserver, killed (and its directory removed) on drop.
-pub struct KubeApiServer {
-    dir: TempDir,
-    port: u16,
-    etcd_endpoint: String,
-    etcd_tls: Option<TlsFiles>,
-    tls: TlsFiles,
-    token: String,
-    kubeconfig: PathBuf,
-    child: Option<Child>,
+/// What a kube-apiserver needs on disk, generated in one directory: a throwaway CA and
+/// serving certificate (`certs/`), the service-account signing key pair, the static token
+/// file with the admin user, and an admin kubeconfig for `server`.
+#[derive(Clone, Debug)]
+pub struct ApiServerFiles {
+    pub dir: PathBuf,
+    pub tls: TlsFiles,
+    pub token: String,
+    pub kubeconfig: PathBuf,
 }
 
-impl KubeApiServer {
-    /// Starts kube-apiserver on a free 127.0.0.1 port against `etcd` (plain, or TLS with
-    /// its client certificate) and waits until
-    /// `/readyz` answers ok. Panics, with the tail of its log, if it does not within 60 s.
-    pub async fn start(etcd: &EtcdServer) -> KubeApiServer {
-        let binary = kube_apiserver_binary();
-        let dir = tempfile::Builder::new()
-            .prefix("calico-rs-kube-apiserver-")
-            .tempdir()
-            .expect("creating a temporary directory for kube-apiserver");
-        let certs = dir.path().join("certs");
-        std::fs::create_dir(&certs).expect("creating the certificate directory");
-        let tls = TlsFiles::generate(&certs);
+impl ApiServerFiles {
+    /// Generates the files in `dir` for a server at `https://<address>:<port>`.
+    pub fn generate(dir: &Path, address: IpAddr, port: u16) -> ApiServerFiles {
+        let certs = dir.join("certs");
+        std::fs::create_dir_all(&certs).expect("creating the certificate directory");
+        let tls = TlsFiles::generate_for(&certs, &[address]);
         openssl(
             &certs,
             &[
@@ -121,25 +115,99 @@ impl KubeApiServer {
         let token = format!("calico-rs-admin-{:x}-{nanos:x}", std::process::id());
         // token,user,uid,"groups"
         std::fs::write(
-            dir.path().join("tokens.csv"),
+            dir.join("tokens.csv"),
             format!("{token},{ADMIN_USER},{ADMIN_USER},\"system:masters\"\n"),
         )
         .expect("writing the token file");
+        let kubeconfig = dir.join("kubeconfig");
+        let server = format!("https://{}", SocketAddr::new(address, port));
+        std::fs::write(&kubeconfig, kubeconfig_yaml(&server, &tls.ca_cert, &token))
+            .expect("writing the kubeconfig");
+        ApiServerFiles {
+            dir: dir.to_path_buf(),
+            tls,
+            token,
+            kubeconfig,
+        }
+    }
+
+    /// kube-apiserver's flags: serving on `address:port` with these files, over the etcd
+    /// at `etcd_endpoint` (with its client certificate when it serves TLS).
+    pub fn server_args(
+        &self,
+        address: IpAddr,
+        port: u16,
+        etcd_endpoint: &str,
+        etcd_tls: Option<&TlsFiles>,
+    ) -> Vec<String> {
+        let certs = self.dir.join("certs");
+        let path = |p: &Path| p.display().to_string();
+        let mut args = vec![format!("--etcd-servers={etcd_endpoint}")];
+        if let Some(etcd) = etcd_tls {
+            args.extend([
+                format!("--etcd-cafile={}", path(&etcd.ca_cert)),
+                format!("--etcd-certfile={}", path(&etcd.client_cert)),
+                format!("--etcd-keyfile={}", path(&etcd.client_key)),
+            ]);
+        }
+        args.extend([
+            format!("--bind-address={address}"),
+            format!("--secure-port={port}"),
+            // The address the `kubernetes` Service would point at; with the reconciler off
+            // nothing writes it, and nothing looks for another interface.
+            format!("--advertise-address={address}"),
+            "--endpoint-reconciler-type=none".into(),
+            format!("--cert-dir={}", path(&certs)),
+            format!("--tls-cert-file={}", path(&self.tls.server_cert)),
+            format!("--tls-private-key-file={}", path(&self.tls.server_key)),
+            format!("--token-auth-file={}", path(&self.dir.join("tokens.csv"))),
+            "--authorization-mode=RBAC".into(),
+            format!("--service-account-key-file={}", path(&certs.join("sa.pub"))),
+            format!(
+                "--service-account-signing-key-file={}",
+                path(&certs.join("sa.key"))
+            ),
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local".into(),
+            "--service-cluster-ip-range=10.96.0.0/16".into(),
+            // No token controller runs: the ServiceAccount plugin would refuse every pod
+            // until a `default` service account exists in its namespace.
+            "--disable-admission-plugins=ServiceAccount".into(),
+            "--allow-privileged=true".into(),
+            "--enable-priority-and-fairness=false".into(),
+            "--profiling=false".into(),
+        ]);
+        args
+    }
+}
+
+/// A running kube-apiserver, killed (and its directory removed) on drop.
+pub struct KubeApiServer {
+    dir: TempDir,
+    port: u16,
+    etcd_endpoint: String,
+    etcd_tls: Option<TlsFiles>,
+    files: ApiServerFiles,
+    child: Option<Child>,
+}
+
+impl KubeApiServer {
+    /// Starts kube-apiserver on a free 127.0.0.1 port against `etcd` (plain, or TLS with
+    /// its client certificate) and waits until
+    /// `/readyz` answers ok. Panics, with the tail of its log, if it does not within 60 s.
+    pub async fn start(etcd: &EtcdServer) -> KubeApiServer {
+        let binary = kube_apiserver_binary();
+        let dir = tempfile::Builder::new()
+            .prefix("calico-rs-kube-apiserver-")
+            .tempdir()
+            .expect("creating a temporary directory for kube-apiserver");
         let port = free_port();
-        let kubeconfig = dir.path().join("kubeconfig");
-        std::fs::write(
-            &kubeconfig,
-            kubeconfig_yaml(&format!("https://127.0.0.1:{port}"), &tls.ca_cert, &token),
-        )
-        .expect("writing the kubeconfig");
+        let files = ApiServerFiles::generate(dir.path(), LOOPBACK, port);
         let mut server = KubeApiServer {
             dir,
             port,
             etcd_endpoint: etcd.endpoint(),
             etcd_tls: etcd.tls_files().cloned(),
-            tls,
-            token,
-            kubeconfig,
+            files,
             child: None,
         };
         let started = Instant::now();
@@ -162,27 +230,28 @@ impl KubeApiServer {
     /// A kubeconfig file for the admin user (group `system:masters`), usable by kubectl
     /// and `kube::Config`.
     pub fn kubeconfig_path(&self) -> &Path {
-        &self.kubeconfig
+        &self.files.kubeconfig
     }
 
     /// The admin user's bearer token.
     pub fn admin_token(&self) -> &str {
-        &self.token
+        &self.files.token
     }
 
     /// The CA certificate (PEM file) that signed the serving certificate.
     pub fn ca_cert_path(&self) -> &Path {
-        &self.tls.ca_cert
+        &self.files.tls.ca_cert
     }
 
     /// A client authenticated as the admin user.
     pub async fn client(&self) -> kube::Client {
-        let kubeconfig = Kubeconfig::read_from(&self.kubeconfig)
-            .unwrap_or_else(|err| panic!("reading {}: {err}", self.kubeconfig.display()));
+        let path = self.kubeconfig_path();
+        let kubeconfig = Kubeconfig::read_from(path)
+            .unwrap_or_else(|err| panic!("reading {}: {err}", path.display()));
         let config =
             kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
                 .await
-                .unwrap_or_else(|err| panic!("loading {}: {err}", self.kubeconfig.display()));
+                .unwrap_or_else(|err| panic!("loading {}: {err}", path.display()));
         kube::Client::try_from(config).expect("building the kube client")
     }
 
@@ -190,7 +259,7 @@ impl KubeApiServer {
     /// (whatever the exit status).
     pub fn kubectl(&self, args: &[&str]) -> Output {
         Command::new(KUBECTL)
-            .arg(format!("--kubeconfig={}", self.kubeconfig.display()))
+            .arg(format!("--kubeconfig={}", self.kubeconfig_path().display()))
             .arg(format!(
                 "--cache-dir={}",
                 self.dir.path().join("kubectl-cache").display()
@@ -240,51 +309,14 @@ impl KubeApiServer {
             .append(true)
             .open(self.log_path())
             .expect("creating the kube-apiserver log file");
-        let dir = self.dir.path();
-        let certs = dir.join("certs");
-        let path = |p: &Path| p.display().to_string();
         let mut command = Command::new(binary);
-        command.arg(format!("--etcd-servers={}", self.etcd_endpoint));
-        if let Some(etcd) = &self.etcd_tls {
-            command
-                .arg(format!("--etcd-cafile={}", path(&etcd.ca_cert)))
-                .arg(format!("--etcd-certfile={}", path(&etcd.client_cert)))
-                .arg(format!("--etcd-keyfile={}", path(&etcd.client_key)));
-        }
         command
-            .arg("--bind-address=127.0.0.1")
-            .arg(format!("--secure-port={}", self.port))
-            // The address the `kubernetes` Service would point at; with the reconciler off
-            // nothing writes it, and nothing looks for a non-loopback interface.
-            .arg("--advertise-address=127.0.0.1")
-            .arg("--endpoint-reconciler-type=none")
-            .arg(format!("--cert-dir={}", path(&certs)))
-            .arg(format!("--tls-cert-file={}", path(&self.tls.server_cert)))
-            .arg(format!(
-                "--tls-private-key-file={}",
-                path(&self.tls.server_key)
+            .args(self.files.server_args(
+                LOOPBACK,
+                self.port,
+                &self.etcd_endpoint,
+                self.etcd_tls.as_ref(),
             ))
-            .arg(format!(
-                "--token-auth-file={}",
-                path(&dir.join("tokens.csv"))
-            ))
-            .arg("--authorization-mode=RBAC")
-            .arg(format!(
-                "--service-account-key-file={}",
-                path(&certs.join("sa.pub"))
-            ))
-            .arg(format!(
-                "--service-account-signing-key-file={}",
-                path(&certs.join("sa.key"))
-            ))
-            .arg("--service-account-issuer=https://kubernetes.default.svc.cluster.local")
-            .arg("--service-cluster-ip-range=10.96.0.0/16")
-            // No token controller runs: the ServiceAccount plugin would refuse every pod
-            // until a `default` service account exists in its namespace.
-            .arg("--disable-admission-plugins=ServiceAccount")
-            .arg("--allow-privileged=true")
-            .arg("--enable-priority-and-fairness=false")
-            .arg("--profiling=false")
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("duplicating the log file handle"))
             .stderr(log);
