@@ -150,12 +150,21 @@ async fn kube_client(path: Option<&std::path::Path>) -> Result<kube::Client> {
     kube::Client::try_from(config).context("building the Kubernetes client")
 }
 
-/// An error and its causes on one line.
+/// An error and its causes on one line (the first line of each: YAML errors append a
+/// multi-line excerpt of the input).
 fn root_cause(e: &dyn std::error::Error) -> String {
-    let mut parts = vec![e.to_string()];
+    let first_line = |e: &dyn std::error::Error| {
+        e.to_string()
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    };
+    let mut parts = vec![first_line(e)];
     let mut cur = e.source();
     while let Some(s) = cur {
-        let text = s.to_string();
+        let text = first_line(s);
         if !parts.iter().any(|p| p.contains(&text)) {
             parts.push(text);
         }
