@@ -192,16 +192,24 @@ impl<K: Send, M: Mapping<K>> Controller<K> for Mapped<K, M> {
             return self.full_resync(ctx).await;
         }
         let mut progress = Progress::Done;
-        for key in std::mem::take(&mut self.dirty) {
+        let mut pending = std::mem::take(&mut self.dirty).into_iter();
+        while let Some(key) = pending.next() {
             match self.sync_key(ctx, &key).await {
                 Outcome::Done => {}
                 Outcome::NotLeading => {
                     self.resync = true;
                     return Progress::Retry;
                 }
-                Outcome::Conflict | Outcome::Failed => {
+                Outcome::Conflict => {
                     self.dirty.insert(key);
                     progress = Progress::Retry;
+                }
+                Outcome::Failed => {
+                    // etcd is likely down: keep the rest for the retry instead of
+                    // waiting out a timeout per key.
+                    self.dirty.insert(key);
+                    self.dirty.extend(pending);
+                    return Progress::Retry;
                 }
             }
         }

@@ -51,7 +51,8 @@ impl Endpoints {
         only: Option<&BTreeSet<PodKey>>,
     ) -> Result<BTreeSet<PodKey>, ()> {
         let mut failed_pods = BTreeSet::new();
-        for wep in weps {
+        let mut rest = weps.into_iter();
+        while let Some(wep) = rest.next() {
             let Some(ns) = wep.metadata.namespace.clone() else {
                 continue;
             };
@@ -68,8 +69,19 @@ impl Endpoints {
             match update_one(ctx, wep, pod).await {
                 Outcome::Done => {}
                 Outcome::NotLeading => return Err(()),
-                Outcome::Conflict | Outcome::Failed => {
+                Outcome::Conflict => {
                     failed_pods.insert(key);
+                }
+                Outcome::Failed => {
+                    // etcd is likely down: everything still to do is retried later
+                    // rather than waiting out a timeout per endpoint.
+                    failed_pods.insert(key);
+                    failed_pods.extend(
+                        rest.filter_map(|w| {
+                            Some((w.metadata.namespace.clone()?, w.spec.pod.clone()))
+                        }),
+                    );
+                    break;
                 }
             }
         }

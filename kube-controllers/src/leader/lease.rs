@@ -114,7 +114,10 @@ pub async fn run_election(
 /// One read-decide-write round.
 async fn step(api: &Api<Lease>, cfg: &LeaseConfig, elector: &mut Elector) {
     let was_leading = elector.is_leader(Instant::now());
-    let current = match api.get_opt(&cfg.name).await {
+    // A hung API server must not hold the loop: leadership runs out meanwhile anyway,
+    // but the next round should come.
+    let limit = cfg.election.renew_deadline;
+    let current = match timed(limit, api.get_opt(&cfg.name)).await {
         Ok(lease) => lease,
         Err(err) => {
             tracing::warn!(lease = %cfg.name, error = %err, "cannot read the leader lease");
@@ -138,8 +141,14 @@ async fn step(api: &Api<Lease>, cfg: &LeaseConfig, elector: &mut Elector) {
         } => {
             let lease = claim(cfg, current, resource_version.clone(), transitions, acquire);
             let result = match resource_version {
-                None => api.create(&PostParams::default(), &lease).await,
-                Some(_) => api.replace(&cfg.name, &PostParams::default(), &lease).await,
+                None => timed(limit, api.create(&PostParams::default(), &lease)).await,
+                Some(_) => {
+                    timed(
+                        limit,
+                        api.replace(&cfg.name, &PostParams::default(), &lease),
+                    )
+                    .await
+                }
             };
             match result {
                 Ok(_) => {
@@ -154,6 +163,17 @@ async fn step(api: &Api<Lease>, cfg: &LeaseConfig, elector: &mut Elector) {
                 }
             }
         }
+    }
+}
+
+/// `call`, or an error when it takes longer than `limit`.
+async fn timed<T>(
+    limit: Duration,
+    call: impl std::future::Future<Output = Result<T, kube::Error>>,
+) -> Result<T, String> {
+    match tokio::time::timeout(limit, call).await {
+        Ok(r) => r.map_err(|e| e.to_string()),
+        Err(_) => Err(format!("no answer within {limit:?}")),
     }
 }
 
