@@ -11,6 +11,10 @@ cd "$(dirname "$0")/.."
 cargo build --locked --bins -q
 
 # A 3-node cluster in network namespaces: felix and bgpd on every node from etcd, pods
-# wired by the CNI plugins, BGP full mesh; then the same with a route reflector.
+# wired by the CNI plugins, BGP full mesh; then the same with a route reflector; then
+# Kubernetes mode.
 ./target/debug/testnet demo --nodes 3 --pods-per-node 2
 ./target/debug/testnet demo --nodes 3 --pods-per-node 2 --route-reflector
+# Kubernetes mode: a real kube-apiserver and kube-controllers; pods are Pod objects with
+# labels, and a Kubernetes NetworkPolicy is enforced across nodes and follows a relabel.
+./target/debug/testnet demo --nodes 3 --pods-per-node 1 --kubernetes

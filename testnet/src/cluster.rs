@@ -12,6 +12,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 
 use crate::daemon::{Daemon, wait_until};
+use crate::kube::Kube;
 use crate::netns::{Netns, run_prefix};
 
 /// The fabric's subnet; the bridge (and etcd) is .1, nodes from .11 up.
@@ -67,6 +68,8 @@ pub struct Cluster {
     /// Kubernetes namespaces whose `kns.` profile exists.
     pub namespaces: Vec<String>,
     pub nodes: Vec<Node>,
+    /// The API server and kube-controllers, in Kubernetes mode.
+    pub kube: Option<Kube>,
     pub etcd: Option<Daemon>,
     pub fabric: Netns,
     bins: PathBuf,
@@ -131,6 +134,7 @@ impl Cluster {
             pods: Vec::new(),
             namespaces: Vec::new(),
             nodes: Vec::new(),
+            kube: None,
             etcd: None,
             fabric,
             bins,
@@ -326,9 +330,15 @@ impl Cluster {
     }
 
     /// Creates the namespace's `kns.<ns>` profile (allow all, namespace label) as Calico's
-    /// kube-controllers does for every Kubernetes namespace, once.
+    /// kube-controllers does for every Kubernetes namespace, once; in Kubernetes mode the
+    /// Namespace object, and kube-controllers writes the profile.
     fn ensure_namespace(&mut self, namespace: &str) -> Result<()> {
         if self.namespaces.iter().any(|n| n == namespace) {
+            return Ok(());
+        }
+        if self.kube.is_some() {
+            self.create_namespace_object(namespace)?;
+            self.namespaces.push(namespace.to_string());
             return Ok(());
         }
         let profile = format!(
@@ -341,7 +351,22 @@ impl Cluster {
 
     /// Wires a pod with the real CNI plugin (`calico` + `calico-ipam`), as kubelet would.
     pub fn add_pod(&mut self, node: &str, namespace: &str, name: &str) -> Result<String> {
+        self.add_labelled_pod(node, namespace, name, &BTreeMap::new())
+    }
+
+    /// Like [`add_pod`](Self::add_pod); in Kubernetes mode the Pod object (with `labels`)
+    /// is created first and the plugin reads it from the API server.
+    pub fn add_labelled_pod(
+        &mut self,
+        node: &str,
+        namespace: &str,
+        name: &str,
+        labels: &BTreeMap<String, String>,
+    ) -> Result<String> {
         self.ensure_namespace(namespace)?;
+        if self.kube.is_some() {
+            self.create_pod_object(node, namespace, name, labels)?;
+        }
         let container_id = format!("{}{:04}{name}", self.prefix, self.pods.len());
         let ns = Netns::create(&format!("{}-pod-{}", self.prefix, self.pods.len()))?;
         let conf = self.cni_config(node);
@@ -364,7 +389,7 @@ impl Cluster {
     }
 
     fn cni_config(&self, node: &str) -> String {
-        serde_json::json!({
+        let mut conf = serde_json::json!({
             "cniVersion": "1.0.0",
             "name": CNI_NETWORK,
             "type": "calico",
@@ -373,8 +398,12 @@ impl Cluster {
             "mtu": 1500,
             "log_level": "warn",
             "ipam": { "type": "calico-ipam" }
-        })
-        .to_string()
+        });
+        if let Ok(kubeconfig) = self.kubeconfig() {
+            conf["kubernetes"] = serde_json::json!({ "kubeconfig": kubeconfig });
+            conf["policy"] = serde_json::json!({ "type": "k8s" });
+        }
+        conf.to_string()
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -486,6 +515,7 @@ impl Drop for Cluster {
             }
         }
         self.nodes.clear();
+        self.kube = None;
         if let Some(mut etcd) = self.etcd.take() {
             etcd.stop(Duration::from_secs(5));
         }

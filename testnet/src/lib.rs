@@ -5,6 +5,8 @@
 
 pub mod cluster;
 pub mod daemon;
+pub mod kube;
+pub mod kube_scenario;
 pub mod netns;
 pub mod scenario;
 

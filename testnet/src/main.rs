@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use testnet::kube_scenario::{self, OPEN, POLICED, RELABELLED};
 use testnet::scenario::{self, Shape};
 
 #[derive(Parser)]
@@ -29,6 +30,10 @@ enum Cmd {
         /// Add a route reflector node and turn the full mesh off.
         #[arg(long)]
         route_reflector: bool,
+        /// Kubernetes mode: kube-apiserver and kube-controllers in the fabric, pods created
+        /// as Pod objects, a Kubernetes NetworkPolicy enforced and a pod relabelled live.
+        #[arg(long)]
+        kubernetes: bool,
     },
 }
 
@@ -41,11 +46,13 @@ fn main() -> anyhow::Result<()> {
         nodes,
         pods_per_node,
         route_reflector,
+        kubernetes,
     } = Cli::parse().command;
     let shape = Shape {
         nodes,
         pods_per_node,
         route_reflector,
+        kubernetes,
     };
     section(&format!(
         "Building a cluster: {nodes} nodes{}, {pods_per_node} pods per node",
@@ -55,7 +62,15 @@ fn main() -> anyhow::Result<()> {
             " (full BGP mesh)"
         }
     ));
-    let cluster = scenario::build(&shape)?;
+    if kubernetes {
+        println!("  with kube-apiserver and kube-controllers in the fabric; pods are Pod objects");
+    }
+    let mut cluster = scenario::build(&shape)?;
+    let servers = if kubernetes {
+        Some(kube_scenario::add_pods(&mut cluster, nodes)?)
+    } else {
+        None
+    };
     for pod in &cluster.pods {
         println!("  pod {:<10} on {:<6} {}", pod.name, pod.node, pod.ip);
     }
@@ -77,6 +92,10 @@ fn main() -> anyhow::Result<()> {
             if r.ok { "ok" } else { "FAILED" }
         );
         failed += usize::from(!r.ok);
+    }
+
+    if servers.is_some() {
+        network_policy_act(&cluster)?;
     }
 
     section("calicoctl get nodes -o wide");
@@ -103,6 +122,7 @@ fn main() -> anyhow::Result<()> {
     section("ip route   (on node1: felix's /32s and blackholes, bgpd's routes to other nodes)");
     print!("{}", cluster.routes("node1")?);
 
+    drop(servers);
     drop(cluster);
     println!("\nCluster removed.");
     anyhow::ensure!(failed == 0, "{failed} of {} pings failed", results.len());
@@ -110,6 +130,56 @@ fn main() -> anyhow::Result<()> {
         "{} of {} cross-node pings succeeded.",
         results.len(),
         results.len()
+    );
+    Ok(())
+}
+
+/// The Kubernetes act: pods as the API shows them, the endpoint labels kube-controllers
+/// wrote, the NetworkPolicy applied with kubectl and enforced by felix, and a relabel.
+fn network_policy_act(cluster: &testnet::Cluster) -> anyhow::Result<()> {
+    let timeout = Duration::from_secs(30);
+    section("kubectl get pods -n shop -o wide --show-labels");
+    print!(
+        "{}",
+        cluster.kubectl(
+            &["get", "pods", "-n", "shop", "-o", "wide", "--show-labels"],
+            None
+        )?
+    );
+    let show = |title: &str, table: &[kube_scenario::Expect]| {
+        println!("  {title}");
+        for (from, port, want) in table {
+            println!(
+                "    {from:<7} -> web:{port}  {}",
+                if *want { "allowed" } else { "denied" }
+            );
+        }
+    };
+    section("TCP across nodes with no policy (the namespace profile allows all)");
+    kube_scenario::wait_verdicts(cluster, OPEN, timeout)?;
+    show("every connection answered:", OPEN);
+
+    section("kubectl apply: NetworkPolicy web-from-client (app=client -> app=web TCP 8080)");
+    kube_scenario::apply_policy(cluster)?;
+    let took = kube_scenario::wait_verdicts(cluster, POLICED, timeout)?;
+    show(
+        &format!("enforced {:.1} s after kubectl apply:", took.as_secs_f64()),
+        POLICED,
+    );
+    print!(
+        "{}",
+        cluster.calicoctl(&["get", "networkpolicy", "-n", "shop", "-o", "wide"], None)?
+    );
+
+    section("kubectl label pod other app=client --overwrite");
+    kube_scenario::relabel(cluster, "other", "client")?;
+    let took = kube_scenario::wait_verdicts(cluster, RELABELLED, timeout)?;
+    show(
+        &format!(
+            "verdict flipped {:.1} s after the relabel:",
+            took.as_secs_f64()
+        ),
+        RELABELLED,
     );
     Ok(())
 }

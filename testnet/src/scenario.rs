@@ -15,6 +15,8 @@ pub struct Shape {
     pub pods_per_node: usize,
     /// Add a dedicated route-reflector node and turn the full mesh off.
     pub route_reflector: bool,
+    /// Run kube-apiserver and kube-controllers; pods are Pod objects the CNI plugin reads.
+    pub kubernetes: bool,
 }
 
 pub const POOL_CIDR: &str = "10.244.0.0/16";
@@ -65,6 +67,9 @@ pub fn node_names(shape: &Shape) -> Vec<String> {
 /// then pods (so that their blocks are claimed while the daemons run).
 pub fn build(shape: &Shape) -> Result<Cluster> {
     let mut cluster = Cluster::create()?;
+    if shape.kubernetes {
+        cluster.start_kubernetes()?;
+    }
     let names = node_names(shape);
     for name in &names {
         cluster.add_node(name)?;

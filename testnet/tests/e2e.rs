@@ -10,6 +10,7 @@ fn shape(route_reflector: bool) -> Shape {
         nodes: 3,
         pods_per_node: 2,
         route_reflector,
+        kubernetes: false,
     }
 }
 
@@ -19,6 +20,7 @@ fn two_converged_nodes() -> testnet::Cluster {
         nodes: 2,
         pods_per_node: 1,
         route_reflector: false,
+        kubernetes: false,
     })
     .expect("cluster");
     scenario::wait_converged(&cluster, Duration::from_secs(60)).unwrap();
@@ -170,6 +172,7 @@ fn borrowed_addresses_are_advertised_as_host_routes() {
         nodes: 2,
         pods_per_node: 0,
         route_reflector: false,
+        kubernetes: false,
     })
     .expect("cluster");
     // A pool of 4-address blocks and one block per node: node1's fifth pod must borrow.
