@@ -191,7 +191,7 @@ pub async fn release(
         if unallocated.contains(&t.ip) {
             out.push_str(&format!("IP {} is not assigned\n", t.ip));
         } else {
-            out.push_str(&format!("Successfully released IP {}\n", t.ip));
+            out.push_str(&format!("Successfully released IP address {}\n", t.ip));
         }
     }
     Ok(out)

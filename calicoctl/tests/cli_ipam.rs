@@ -123,7 +123,7 @@ async fn show_check_release_and_configure() {
     );
     assert_eq!(
         released.stdout,
-        format!("Successfully released IP {leaked}\n")
+        format!("Successfully released IP address {leaked}\n")
     );
     assert!(ctl.run(&["datastore", "migrate", "unlock"], None).success);
     let clean = ctl.run(&["ipam", "check"], None);
