@@ -4,10 +4,10 @@
 //! holding a real token of the `calico-cni-plugin` account, minted with the TokenRequest
 //! API from a real kube-apiserver (built by scripts/kube-apiserver.sh; RBAC on) after
 //! `deploy/rbac.yaml` and `deploy/config.yaml` are applied. Checked: the binaries
-//! (byte-identical, mode 0755, rewritten only when changed), the conflist rendered from
-//! the manifest's own template (one the plugin accepts), the etcd TLS file, and that the
-//! written kubeconfig works: the plugin's own pod read succeeds through it, listing
-//! secrets is refused.
+//! (byte-identical, mode 0755, rewritten only when changed, skipped ones left out), the
+//! conflist rendered from the manifest's own template (one the plugin accepts), the etcd
+//! TLS file, and that the written kubeconfig works: the plugin's own pod read succeeds
+//! through it, listing secrets and deleting pods are refused.
 //!
 //! No network namespace: install-cni only writes files and the test only talks to etcd
 //! and the API server on 127.0.0.1, so a temporary directory is enough. No root.
@@ -178,6 +178,8 @@ async fn installs_binaries_conflist_and_a_working_kubeconfig() {
         fs::copy(built, &dst).unwrap();
         fs::set_permissions(&dst, fs::Permissions::from_mode(0o700)).unwrap();
     }
+    // A binary the image holds but the host must not get (Calico's SKIP_CNI_BINARIES).
+    fs::copy(INSTALL_CNI, dirs.path("image/opt/cni/bin/install-cni")).unwrap();
     fs::write(dirs.path("calico-secrets/etcd-ca"), "etcd CA PEM\n").unwrap();
 
     let port = api.url().rsplit(':').next().unwrap().to_string();
@@ -188,6 +190,7 @@ async fn installs_binaries_conflist_and_a_working_kubeconfig() {
         ("KUBERNETES_NODE_NAME", "node-7".into()),
         ("KUBERNETES_SERVICE_HOST", "127.0.0.1".into()),
         ("KUBERNETES_SERVICE_PORT", port),
+        ("SKIP_CNI_BINARIES", "install-cni".into()),
     ]);
     let log = assert_ok(&install_cni(&dirs, &env));
 
@@ -201,6 +204,10 @@ async fn installs_binaries_conflist_and_a_working_kubeconfig() {
         );
         assert_eq!(mode(&installed), 0o755, "{name}");
     }
+    assert!(
+        !dirs.host_bin("install-cni").exists(),
+        "a skipped binary was installed"
+    );
     // The conflist: the manifest's template with this node's values, one the plugin
     // accepts, naming the kubeconfig and TLS file as the host sees them.
     let conflist = dirs.host_net("10-calico.conflist");
