@@ -147,3 +147,18 @@ fn clones_share_and_agree() {
     let l = labels(&[("b", "2")]);
     assert!(a.matches(&l) && b.matches(&l));
 }
+
+#[test]
+fn key_prefix_is_put_before_every_key() {
+    let sel = Selector::parse("role == 'db' && !has(x) || tier in {'a','b'}").unwrap();
+    let prefixed = sel.with_key_prefix("pcsa.");
+    assert_eq!(
+        prefixed.to_string(),
+        "((pcsa.role == \"db\" && !has(pcsa.x)) || pcsa.tier in {\"a\", \"b\"})"
+    );
+    let labels: std::collections::BTreeMap<String, String> =
+        [("pcsa.role".to_string(), "db".to_string())].into();
+    assert!(prefixed.matches(&labels));
+    assert!(!sel.matches(&labels));
+    assert!(Selector::all().with_key_prefix("pcsa.").is_all());
+}

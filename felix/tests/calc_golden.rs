@@ -28,6 +28,7 @@ const SCENARIOS: &[&str] = &[
     "long_names",
     "nat_outgoing",
     "invalid_rule",
+    "service_accounts",
 ];
 
 fn dir() -> PathBuf {

@@ -4,9 +4,9 @@
 //! the incremental result is compared with a fresh calculator over the same input.
 
 use config::model::{
-    Action, EntityRule, GlobalNetworkPolicy, GlobalNetworkPolicySpec, NetworkPolicy,
-    NetworkPolicySpec, ObjectMeta, Port, Profile, ProfileSpec, Protocol, Rule, WorkloadEndpoint,
-    WorkloadEndpointPort, WorkloadEndpointSpec,
+    Action, EntityRule, GlobalNetworkPolicy, GlobalNetworkPolicySpec, LABEL_SERVICE_ACCOUNT,
+    NetworkPolicy, NetworkPolicySpec, ObjectMeta, Port, Profile, ProfileSpec, Protocol, Rule,
+    ServiceAccountMatch, WorkloadEndpoint, WorkloadEndpointPort, WorkloadEndpointSpec,
 };
 use felix::calc::{CalcConfig, CalcInput, Calculator, PolicyKey, Update, WepKey};
 
@@ -24,6 +24,7 @@ impl Rng {
 
 const NAMESPACES: [&str; 3] = ["a", "b", "c"];
 const ROLES: [&str; 3] = ["web", "db", "cache"];
+const ACCOUNTS: [&str; 2] = ["api", "batch"];
 
 fn wep(rng: &mut Rng, i: u64) -> WorkloadEndpoint {
     let ns = NAMESPACES[rng.next(3) as usize];
@@ -36,6 +37,10 @@ fn wep(rng: &mut Rng, i: u64) -> WorkloadEndpoint {
     metadata
         .labels
         .insert("role".into(), ROLES[rng.next(3) as usize].into());
+    let account = ACCOUNTS[rng.next(2) as usize];
+    metadata
+        .labels
+        .insert(LABEL_SERVICE_ACCOUNT.into(), account.into());
     WorkloadEndpoint {
         metadata,
         spec: WorkloadEndpointSpec {
@@ -44,7 +49,7 @@ fn wep(rng: &mut Rng, i: u64) -> WorkloadEndpoint {
             pod: format!("p{i}"),
             endpoint: "eth0".into(),
             ip_networks: vec![format!("10.65.{}.{}/32", i / 200, i % 200 + 1)],
-            profiles: vec![format!("kns.{ns}")],
+            profiles: vec![format!("kns.{ns}"), format!("ksa.{ns}.{account}")],
             interface_name: format!("cali{ns}{i:010}"),
             mac: "ee:ee:ee:ee:ee:ee".into(),
             ports: vec![WorkloadEndpointPort {
@@ -73,9 +78,19 @@ fn rule(rng: &mut Rng) -> Rule {
         },
         ..EntityRule::default()
     };
-    match rng.next(3) {
+    match rng.next(4) {
         0 => r.source = side,
         1 => {
+            r.destination.service_accounts = Some(ServiceAccountMatch {
+                names: match rng.next(2) {
+                    0 => vec![ACCOUNTS[rng.next(2) as usize].into()],
+                    _ => vec![],
+                },
+                selector: format!("tier == '{}'", rng.next(2)),
+            });
+            r.destination.selector = side.selector;
+        }
+        2 => {
             r.protocol = Some(Protocol::Tcp);
             r.destination.ports = vec![Port::Named("http".into()), Port::Number(443)];
         }
@@ -128,9 +143,21 @@ fn namespace_profile(rng: &mut Rng) -> Update {
     Update::ProfileSet(Profile::named(format!("kns.{ns}"), spec))
 }
 
+/// A service account's profile: `ksa.<ns>.<account>`, applying `pcsa.` labels.
+fn account_profile(rng: &mut Rng) -> Update {
+    let ns = NAMESPACES[rng.next(3) as usize];
+    let account = ACCOUNTS[rng.next(2) as usize];
+    let mut spec = ProfileSpec::default();
+    spec.labels_to_apply
+        .insert("pcsa.projectcalico.org/name".into(), account.into());
+    spec.labels_to_apply
+        .insert("pcsa.tier".into(), rng.next(2).to_string());
+    Update::ProfileSet(Profile::named(format!("ksa.{ns}.{account}"), spec))
+}
+
 fn random_update(rng: &mut Rng, input: &CalcInput) -> Update {
     let pick = |rng: &mut Rng, n: usize| rng.next(n.max(1) as u64) as usize;
-    match rng.next(10) {
+    match rng.next(11) {
         0..=2 => {
             let i = rng.next(40);
             Update::WepSet(wep(rng, i))
@@ -148,6 +175,7 @@ fn random_update(rng: &mut Rng, input: &CalcInput) -> Update {
             None => Update::PolicyDeleted(PolicyKey::Global("none".into())),
         },
         8 => namespace_profile(rng),
+        9 => account_profile(rng),
         _ => Update::BlockAffinityConfirmed(format!("10.65.{}.0/26", rng.next(4)).parse().unwrap()),
     }
 }

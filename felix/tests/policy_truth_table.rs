@@ -20,68 +20,16 @@
 
 mod daemon_harness;
 
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use config::datastore::Datastore;
 use config::testing::EtcdServer;
-use daemon_harness::probe::{self, Servers, http_get};
+use daemon_harness::probe::{Servers, http_get};
+use daemon_harness::table::{PodInfo, Proto, Row, until_table};
 use daemon_harness::{
     Felix, Netns, Pod, delete, eventually, in_ns, key, put_json, put_kns_profile, run,
 };
 use serde_json::json;
-
-#[derive(Clone, Copy, Debug)]
-enum Proto {
-    Tcp(u16),
-    Udp(u16),
-    Icmp,
-}
-
-#[derive(Clone)]
-struct PodInfo {
-    name: &'static str,
-    ns_name: String,
-    path: PathBuf,
-    ip: String,
-}
-
-fn probe(from: &PodInfo, to: &PodInfo, proto: Proto) -> bool {
-    match proto {
-        Proto::Tcp(port) => probe::tcp(from.path.clone(), &to.ip, port),
-        Proto::Udp(port) => probe::udp(from.path.clone(), &to.ip, port),
-        Proto::Icmp => probe::icmp(&from.ns_name, &to.ip),
-    }
-}
-
-type Row = (usize, usize, Proto, bool);
-
-/// The first row that does not hold, if any.
-fn mismatch(pods: &[PodInfo], table: &[Row]) -> Option<String> {
-    table.iter().find_map(|&(f, t, proto, want)| {
-        let got = probe(&pods[f], &pods[t], proto);
-        (got != want).then(|| {
-            format!(
-                "{} -> {} {proto:?}: expected {}, got {}",
-                pods[f].name,
-                pods[t].name,
-                if want { "allowed" } else { "denied" },
-                if got { "allowed" } else { "denied" }
-            )
-        })
-    })
-}
-
-async fn until_table(stage: &str, pods: &[PodInfo], table: &[Row]) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let Some(bad) = mismatch(pods, table) else {
-            return;
-        };
-        assert!(Instant::now() < deadline, "stage {stage}: {bad}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 const A: usize = 0;
 const B: usize = 1;

@@ -72,6 +72,50 @@ impl SortedSet {
 }
 
 impl Node {
+    /// The same tree with `prefix` put before every label key (Calico's
+    /// `parseSelectorAttachPrefix`, used for `pcns.`/`pcsa.` selectors).
+    pub(crate) fn with_key_prefix(&self, prefix: &str) -> Node {
+        let k = |key: &str| -> Box<str> { format!("{prefix}{key}").into() };
+        match self {
+            Node::All => Node::All,
+            Node::Global => Node::Global,
+            Node::Eq { key, value } => Node::Eq {
+                key: k(key),
+                value: value.clone(),
+            },
+            Node::Ne { key, value } => Node::Ne {
+                key: k(key),
+                value: value.clone(),
+            },
+            Node::Contains { key, value } => Node::Contains {
+                key: k(key),
+                value: value.clone(),
+            },
+            Node::StartsWith { key, value } => Node::StartsWith {
+                key: k(key),
+                value: value.clone(),
+            },
+            Node::EndsWith { key, value } => Node::EndsWith {
+                key: k(key),
+                value: value.clone(),
+            },
+            Node::Has { key } => Node::Has { key: k(key) },
+            Node::In { key, set } => Node::In {
+                key: k(key),
+                set: set.clone(),
+            },
+            Node::NotIn { key, set } => Node::NotIn {
+                key: k(key),
+                set: set.clone(),
+            },
+            Node::Not(inner) => Node::Not(Box::new(inner.with_key_prefix(prefix))),
+            Node::And(nodes) => {
+                Node::And(nodes.iter().map(|n| n.with_key_prefix(prefix)).collect())
+            }
+            Node::Or(nodes) => Node::Or(nodes.iter().map(|n| n.with_key_prefix(prefix)).collect()),
+        }
+    }
+
     /// Appends every label key this node refers to (with repeats) to `out`.
     pub(crate) fn collect_keys<'a>(&'a self, out: &mut Vec<&'a str>) {
         match self {

@@ -72,6 +72,15 @@ impl Selector {
         self.root.matches(labels)
     }
 
+    /// The selector with `prefix` before every label key: `k == 'v'` becomes
+    /// `pcsa.k == 'v'` for prefix `pcsa.` (Calico's `parseSelectorAttachPrefix`, which turns a
+    /// service-account or namespace selector into one over the labels profiles apply).
+    pub fn with_key_prefix(&self, prefix: &str) -> Selector {
+        Selector {
+            root: Arc::new(self.root.with_key_prefix(prefix)),
+        }
+    }
+
     /// The label keys the selector looks at, sorted and without repeats. A label set whose
     /// labels under these keys are unchanged gets the same answer from [`Selector::matches`],
     /// so an index only needs to re-evaluate on changes to these keys.

@@ -14,6 +14,7 @@
 pub mod probe;
 #[path = "../support/mod.rs"]
 mod support;
+pub mod table;
 
 pub use support::run;
 

@@ -13,8 +13,16 @@
 //! The chains never depend on which endpoints exist: only the sets' members do, so
 //! an endpoint change is an ipset update, and a name no endpoint declares is an
 //! empty set that matches nothing.
+//!
+//! `serviceAccounts` narrows a side's endpoints: it becomes one more selector ANDed
+//! with the side's selector (see [`Side::service_accounts`]), so it is part of the
+//! side's selector set and of its named-port sets.
 
-use config::model::{Action, EntityRule, IcmpFields, Port, Protocol, Rule};
+use config::model::k8s::SERVICE_ACCOUNT_LABEL_PREFIX;
+use config::model::{
+    Action, EntityRule, IcmpFields, LABEL_SERVICE_ACCOUNT, Port, Protocol, Rule,
+    ServiceAccountMatch,
+};
 use config::selector::{ParseError, Selector};
 use ipnet::{IpNet, Ipv4Net};
 use thiserror::Error;
@@ -170,11 +178,15 @@ impl Side {
         sets: &mut Vec<SetSpec>,
     ) -> Result<Option<SetSpec>, RuleError> {
         if e.services.is_some() {
-            return Err(RuleError::Unsupported { field: "services" });
-        }
-        if e.service_accounts.is_some() {
+            // A Service as source/destination needs the Service's endpoints (Calico
+            // reads Kubernetes Services and EndpointSlices into its own ipsets); the
+            // datastore holds neither yet, so the rule cannot be rendered and the
+            // policy fails closed rather than match nothing or everything.
             return Err(RuleError::Unsupported {
-                field: "serviceAccounts",
+                field: match self.name {
+                    "source" => "source.services",
+                    _ => "destination.services",
+                },
             });
         }
         let nets = self.v4_nets(&e.nets, "nets")?;
@@ -205,16 +217,21 @@ impl Side {
             }
         }
         let selector = self.parse(&e.selector, "selector")?;
+        let selector = match &e.service_accounts {
+            Some(sa) => and(&self.service_accounts(sa)?, &selector),
+            None => selector,
+        };
         let ns_selector = match e.namespace_selector.as_str() {
             "" => None,
             s => Some(self.parse(s, "namespaceSelector")?),
         };
         // A NetworkPolicy's selectors only see its own namespace unless the rule names
         // other namespaces; a lone notSelector still implies "in this namespace".
+        let has_selector = !e.selector.is_empty() || e.service_accounts.is_some();
         let scoped = ns_selector.is_some()
-            || (ctx.namespace.is_some() && (!e.selector.is_empty() || !e.not_selector.is_empty()));
+            || (ctx.namespace.is_some() && (has_selector || !e.not_selector.is_empty()));
         let side_set = SetSpec::selector(selector, ctx.namespace, ns_selector);
-        if scoped || !e.selector.is_empty() {
+        if scoped || has_selector {
             m.push(format!(
                 "-m set --match-set {} {}",
                 side_set.name, self.set_dir
@@ -230,6 +247,23 @@ impl Side {
             sets.push(not);
         }
         Ok(Some(side_set))
+    }
+
+    /// The endpoints of the matched service accounts, as Calico's `parseServiceAccounts`
+    /// (libcalico-go `updateprocessors/rules.go`) writes them: the account selector over
+    /// the `pcsa.` labels the `ksa.<ns>.<account>` profile applies, AND the account name
+    /// (`projectcalico.org/serviceaccount`, on the endpoint itself) in `names`.
+    fn service_accounts(self, sa: &ServiceAccountMatch) -> Result<Selector, RuleError> {
+        let by_labels = self
+            .parse(&sa.selector, "serviceAccounts.selector")?
+            .with_key_prefix(SERVICE_ACCOUNT_LABEL_PREFIX);
+        if sa.names.is_empty() {
+            return Ok(by_labels);
+        }
+        let quoted: Vec<String> = sa.names.iter().map(|n| quote(n)).collect();
+        let text = format!("{LABEL_SERVICE_ACCOUNT} in {{{}}}", quoted.join(", "));
+        let by_name = self.parse(&text, "serviceAccounts.names")?;
+        Ok(and(&by_labels, &by_name))
     }
 
     fn v4_nets(self, nets: &[String], field: &str) -> Result<Vec<Ipv4Net>, RuleError> {
@@ -339,6 +373,28 @@ impl Side {
             }
         }
         Ok(())
+    }
+}
+
+/// `(a) && (b)`, Calico's way of combining a rule side's selectors; an `all()`
+/// operand (also what an unwritten selector parses to) is left out.
+fn and(a: &Selector, b: &Selector) -> Selector {
+    if b.is_all() {
+        return a.clone();
+    }
+    if a.is_all() {
+        return b.clone();
+    }
+    Selector::parse(&format!("({a}) && ({b})")).expect("two canonical selectors AND'ed parse")
+}
+
+/// A selector string literal: Calico's selector grammar has no escapes, so a name
+/// holding `"` is written in single quotes (a Kubernetes name holds neither).
+fn quote(s: &str) -> String {
+    if s.contains('"') {
+        format!("'{s}'")
+    } else {
+        format!("\"{s}\"")
     }
 }
 

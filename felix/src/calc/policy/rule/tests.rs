@@ -304,3 +304,68 @@ fn errors_name_the_field() {
         Err(RuleError::IcmpNeedsProtocol { .. })
     ));
 }
+
+#[test]
+fn service_accounts_are_one_more_selector_anded_with_the_sides() {
+    use config::model::ServiceAccountMatch;
+    let mut rule = Rule::default();
+    rule.source.service_accounts = Some(ServiceAccountMatch {
+        names: vec!["api".into(), "web".into()],
+        selector: "team == 'a'".into(),
+    });
+    rule.source.selector = "role == 'x'".into();
+    let r = render(&rule, Some("prod")).unwrap();
+    assert_eq!(r.sets.len(), 1);
+    assert_eq!(
+        r.sets[0].id.to_string(),
+        "(((pcsa.team == \"a\" && projectcalico.org/serviceaccount in {\"api\", \"web\"}) \
+         && role == \"x\") && projectcalico.org/namespace == \"prod\")"
+    );
+    assert!(r.bodies[0].starts_with(&format!("-m set --match-set {} src ", r.sets[0].name)));
+    // Names alone: the account name label, still scoped to the policy's namespace.
+    let mut rule = Rule::default();
+    rule.destination.service_accounts = Some(ServiceAccountMatch {
+        names: vec!["api".into()],
+        selector: String::new(),
+    });
+    let r = render(&rule, Some("prod")).unwrap();
+    assert_eq!(
+        r.sets[0].id.to_string(),
+        "(projectcalico.org/serviceaccount in {\"api\"} && projectcalico.org/namespace == \"prod\")"
+    );
+    // In a global policy it is cluster-wide.
+    let r = render(&rule, None).unwrap();
+    assert_eq!(
+        r.sets[0].id.to_string(),
+        "projectcalico.org/serviceaccount in {\"api\"}"
+    );
+    // A bad account selector names its field.
+    let mut rule = Rule::default();
+    rule.source.service_accounts = Some(ServiceAccountMatch {
+        names: vec![],
+        selector: "team ==".into(),
+    });
+    match render(&rule, None) {
+        Err(RuleError::BadSelector { field, .. }) => {
+            assert_eq!(field, "source.serviceAccounts.selector")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn services_fail_closed_naming_the_field() {
+    use config::model::ServiceMatch;
+    let mut rule = Rule::default();
+    rule.destination.services = Some(ServiceMatch {
+        name: "db".into(),
+        namespace: "prod".into(),
+    });
+    let err = render(&rule, None).unwrap_err();
+    assert_eq!(
+        err,
+        RuleError::Unsupported {
+            field: "destination.services"
+        }
+    );
+}

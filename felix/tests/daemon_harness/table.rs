@@ -1,0 +1,59 @@
+//! Truth tables: rows of (from pod, to pod, protocol, allowed?) probed with real
+//! traffic until they all hold or a deadline passes.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use super::probe;
+
+#[derive(Clone, Copy, Debug)]
+pub enum Proto {
+    Tcp(u16),
+    Udp(u16),
+    Icmp,
+}
+
+#[derive(Clone)]
+pub struct PodInfo {
+    pub name: &'static str,
+    pub ns_name: String,
+    pub path: PathBuf,
+    pub ip: String,
+}
+
+pub fn probe(from: &PodInfo, to: &PodInfo, proto: Proto) -> bool {
+    match proto {
+        Proto::Tcp(port) => probe::tcp(from.path.clone(), &to.ip, port),
+        Proto::Udp(port) => probe::udp(from.path.clone(), &to.ip, port),
+        Proto::Icmp => probe::icmp(&from.ns_name, &to.ip),
+    }
+}
+
+pub type Row = (usize, usize, Proto, bool);
+
+/// The first row that does not hold, if any.
+pub fn mismatch(pods: &[PodInfo], table: &[Row]) -> Option<String> {
+    table.iter().find_map(|&(f, t, proto, want)| {
+        let got = probe(&pods[f], &pods[t], proto);
+        (got != want).then(|| {
+            format!(
+                "{} -> {} {proto:?}: expected {}, got {}",
+                pods[f].name,
+                pods[t].name,
+                if want { "allowed" } else { "denied" },
+                if got { "allowed" } else { "denied" }
+            )
+        })
+    })
+}
+
+pub async fn until_table(stage: &str, pods: &[PodInfo], table: &[Row]) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let Some(bad) = mismatch(pods, table) else {
+            return;
+        };
+        assert!(Instant::now() < deadline, "stage {stage}: {bad}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

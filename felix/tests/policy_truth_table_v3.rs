@@ -1,0 +1,171 @@
+//! NEEDS ROOT. The v3 policy model beyond plain selectors, enforced by the real felix
+//! binary with real iptables and probed with real TCP and ICMP between pod namespaces
+//! on one node (harness: `daemon_harness`; see also `policy_truth_table.rs`).
+//!
+//! Service accounts: A runs as account `api`, B as `batch` (endpoint label
+//! `projectcalico.org/serviceaccount`, profiles `ksa.ns1.<account>` applying `pcsa.`
+//! labels), C is the server. A policy on C allows TCP 8080 (1) from account names
+//! `[api]`, (2) from accounts whose labels match `tier == 'front'` (batch's), (3) a
+//! relabelled account follows live.
+
+mod daemon_harness;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use config::datastore::Datastore;
+use config::testing::EtcdServer;
+use daemon_harness::probe::{Servers, http_get};
+use daemon_harness::table::{PodInfo, Proto, until_table};
+use daemon_harness::{Felix, Netns, Pod, eventually, in_ns, key, put_json, put_kns_profile};
+use serde_json::json;
+
+const A: usize = 0;
+const B: usize = 1;
+const C: usize = 2;
+use Proto::{Icmp, Tcp};
+
+/// The pods of a test, their etcd keys and endpoint JSON.
+struct Cluster {
+    node_ns: Netns,
+    node: String,
+    pods: Vec<Pod>,
+}
+
+impl Cluster {
+    fn new() -> Self {
+        let prefix = daemon_harness::unique_prefix();
+        let node_ns = Netns::new_node(&format!("{prefix}-node"));
+        let node = format!("{prefix}-n");
+        let pods = vec![
+            Pod::new(&node_ns, "ns1", "pa", "10.65.0.2", 1),
+            Pod::new(&node_ns, "ns1", "pb", "10.65.0.3", 2),
+            Pod::new(&node_ns, "ns2", "pc", "10.65.0.4", 3),
+        ];
+        Self {
+            node_ns,
+            node,
+            pods,
+        }
+    }
+
+    fn info(&self) -> Vec<PodInfo> {
+        self.pods
+            .iter()
+            .zip(["A", "B", "C"])
+            .map(|(p, name)| PodInfo {
+                name,
+                ns_name: p.ns.name.clone(),
+                path: p.ns.path(),
+                ip: p.ip.clone(),
+            })
+            .collect()
+    }
+
+    /// (key, JSON) of pod `i`'s endpoint with label app=<app>, running as `account`.
+    fn wep(&self, i: usize, app: &str, account: Option<&str>) -> (String, serde_json::Value) {
+        let p = &self.pods[i];
+        let mut labels = vec![("app", app)];
+        if let Some(sa) = account {
+            labels.push(("projectcalico.org/serviceaccount", sa));
+        }
+        let mut wep = p.wep_json(&self.node, &labels);
+        if let Some(sa) = account {
+            wep["spec"]["profiles"] = json!([
+                format!("kns.{}", p.namespace),
+                format!("ksa.{}.{sa}", p.namespace)
+            ]);
+        }
+        (
+            key(
+                "workloadendpoints",
+                Some(&p.namespace),
+                &p.wep_name(&self.node),
+            ),
+            wep,
+        )
+    }
+}
+
+/// The `ksa.<ns>.<account>` profile kube-controllers writes: the account's labels
+/// as `pcsa.` labels, plus its name.
+async fn put_ksa_profile(ds: &Datastore, ns: &str, account: &str, labels: &[(&str, &str)]) {
+    let mut l = serde_json::Map::new();
+    l.insert("pcsa.projectcalico.org/name".into(), account.into());
+    for (k, v) in labels {
+        l.insert(format!("pcsa.{k}"), (*v).into());
+    }
+    let name = format!("ksa.{ns}.{account}");
+    let profile = json!({
+        "apiVersion": "projectcalico.org/v3", "kind": "Profile",
+        "metadata": {"name": name}, "spec": {"labelsToApply": l}
+    });
+    put_json(ds, &key("profiles", None, &name), &profile).await;
+}
+
+async fn start_felix(node: &str, etcd: &EtcdServer, path: PathBuf) -> Felix {
+    let felix = Felix::start(node, &etcd.endpoint(), &[]);
+    eventually(Duration::from_secs(10), "felix ready", || {
+        http_get(path.clone(), 9099, "/readiness").is_some_and(|(c, _)| c == 200)
+    })
+    .await;
+    felix
+}
+
+#[test]
+fn service_accounts_select_by_name_and_by_account_labels() {
+    let cluster = Cluster::new();
+    let info = cluster.info();
+    let (a_key, a_wep) = cluster.wep(A, "a", Some("api"));
+    let (b_key, b_wep) = cluster.wep(B, "b", Some("batch"));
+    let (c_key, c_wep) = cluster.wep(C, "c", None);
+    let _servers = Servers::start(info[C].path.clone(), 8080);
+    let node = cluster.node.clone();
+    let node_path = cluster.node_ns.path();
+    in_ns(&cluster.node_ns, move || async move {
+        let etcd = EtcdServer::start().await;
+        let ds = etcd.datastore().await;
+        put_kns_profile(&ds, "ns1", &[]).await;
+        put_kns_profile(&ds, "ns2", &[]).await;
+        put_ksa_profile(&ds, "ns1", "api", &[("tier", "back")]).await;
+        put_ksa_profile(&ds, "ns1", "batch", &[("tier", "front")]).await;
+        for (k, w) in [(&a_key, &a_wep), (&b_key, &b_wep), (&c_key, &c_wep)] {
+            put_json(&ds, k, w).await;
+        }
+        let policy = |accounts: serde_json::Value| {
+            json!({
+                "apiVersion": "projectcalico.org/v3", "kind": "GlobalNetworkPolicy",
+                "metadata": {"name": "c-from-accounts"},
+                "spec": {"selector": "app == 'c'", "types": ["Ingress"],
+                         "ingress": [{"action": "Allow", "protocol": "TCP",
+                                      "source": {"serviceAccounts": accounts},
+                                      "destination": {"ports": [8080]}}]}
+            })
+        };
+        let gnp_key = key("globalnetworkpolicies", None, "c-from-accounts");
+        put_json(&ds, &gnp_key, &policy(json!({"names": ["api"]}))).await;
+        let _felix = start_felix(&node, &etcd, node_path).await;
+
+        let by_name = [
+            (A, C, Tcp(8080), true),
+            (B, C, Tcp(8080), false),
+            (A, C, Icmp, false),
+        ];
+        until_table("1 (account name api)", &info, &by_name).await;
+
+        put_json(
+            &ds,
+            &gnp_key,
+            &policy(json!({"selector": "tier == 'front'"})),
+        )
+        .await;
+        let by_labels = [(A, C, Tcp(8080), false), (B, C, Tcp(8080), true)];
+        until_table("2 (account labels tier=front)", &info, &by_labels).await;
+
+        // The account's labels change (its profile): the set follows.
+        put_ksa_profile(&ds, "ns1", "api", &[("tier", "front")]).await;
+        let both = [(A, C, Tcp(8080), true), (B, C, Tcp(8080), true)];
+        until_table("3 (api relabelled tier=front)", &info, &both).await;
+    });
+    drop(cluster);
+}
