@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Builds the kube-apiserver that kubetest's tests run, from the k8s.io/kubernetes Go module
-# at the version pinned in scripts/go/kube-apiserver/go.mod (the one place for it: kubetest
-# reads the same file), through that wrapper module and the Go module proxy.
-# The binary is cached outside the repository, keyed by version:
-#   ${XDG_CACHE_HOME:-$HOME/.cache}/calico-rs/kube-apiserver-<version>/kube-apiserver
-# Does nothing when it is already there. Prints its path on stdout.
+# Builds the kube-apiserver that kubetest's tests and testnet's Kubernetes mode run, from the
+# k8s.io/kubernetes Go module at the version pinned in scripts/go/kube-apiserver/go.mod (the
+# one place for it: kubetest reads the same file), through that wrapper module and the Go
+# module proxy; and the kubectl of the same release from scripts/go/kubectl (k8s.io/kubectl
+# v0.<minor>.<patch>; Debian's kubernetes-client is 1.20, too old for this API server).
+# The binaries are cached outside the repository, keyed by version:
+#   ${XDG_CACHE_HOME:-$HOME/.cache}/calico-rs/kube-apiserver-<version>/{kube-apiserver,kubectl}
+# Does nothing when they are already there. Prints the kube-apiserver path on stdout.
 set -euo pipefail
 cd "$(dirname "$0")/go/kube-apiserver"
 
@@ -16,7 +18,14 @@ if [ -z "$version" ] || [ -z "$go_min" ]; then
 fi
 dir="${XDG_CACHE_HOME:-$HOME/.cache}/calico-rs/kube-apiserver-$version"
 bin="$dir/kube-apiserver"
-if [ -x "$bin" ]; then
+kubectl_mod=../kubectl
+# The kubectl wrapper names the staging release; it must be this version's.
+staging="v0.${version#v1.}"
+if ! grep -Eq "^[[:space:]]+k8s\.io/kubectl $staging\$" "$kubectl_mod/go.mod"; then
+  echo "kube-apiserver.sh: $PWD/$kubectl_mod/go.mod must require k8s.io/kubectl $staging (the release of kube-apiserver $version)" >&2
+  exit 1
+fi
+if [ -x "$bin" ] && [ -x "$dir/kubectl" ]; then
   echo "$bin"
   exit 0
 fi
@@ -29,17 +38,25 @@ if [ -z "$have" ] || [ "$(printf '%s\n%s\n' "$go_min" "$have" | sort -V | head -
   exit 1
 fi
 
-echo "== building kube-apiserver $version with $("$go" env GOVERSION) into $dir (cold: several minutes)" >&2
 mkdir -p "$dir"
 tmp=$(mktemp -d "$dir/build.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 minor=${version#v1.}
 minor=${minor%%.*}
-pkg=k8s.io/component-base/version
-# -mod=readonly: go.sum is committed; the build must not change it. GOTOOLCHAIN=local: use
-# the Go found above, never download another.
-GOTOOLCHAIN=local GOFLAGS= CGO_ENABLED=0 "$go" build -mod=readonly -buildvcs=false -trimpath \
-  -ldflags="-s -w -X $pkg.gitVersion=$version -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean" \
-  -o "$tmp/kube-apiserver" .
-mv -f "$tmp/kube-apiserver" "$bin"
+# Both version packages, so that `kubectl version` and the server report the release.
+ldflags="-s -w"
+for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+  ldflags="$ldflags -X $pkg.gitVersion=$version -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
+done
+# build NAME MODULE_DIR: -mod=readonly (go.sum is committed; the build must not change it),
+# GOTOOLCHAIN=local (use the Go found above, never download another).
+build() {
+  [ -x "$dir/$1" ] && return 0
+  echo "== building $1 $version with $("$go" env GOVERSION) into $dir (cold: several minutes)" >&2
+  (cd "$2" && GOTOOLCHAIN=local GOFLAGS= CGO_ENABLED=0 "$go" build -mod=readonly -buildvcs=false \
+    -trimpath -ldflags="$ldflags" -o "$tmp/$1" .)
+  mv -f "$tmp/$1" "$dir/$1"
+}
+build kube-apiserver .
+build kubectl "$kubectl_mod"
 echo "$bin"

@@ -30,8 +30,6 @@ const READY_POLL: Duration = Duration::from_millis(100);
 const LOG_TAIL_LINES: usize = 60;
 /// The wrapper module that pins the k8s.io/kubernetes version (the one place for it).
 const WRAPPER_GO_MOD: &str = include_str!("../../scripts/go/kube-apiserver/go.mod");
-/// Where tests find kubectl (Debian's package).
-const KUBECTL: &str = "/usr/bin/kubectl";
 /// Where [`KubeApiServer`] listens.
 const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 /// The static token file's admin user (group `system:masters`).
@@ -54,9 +52,18 @@ fn pinned_version(go_mod: &str) -> Option<&str> {
     })
 }
 
-/// The cached binary built by `scripts/kube-apiserver.sh`. Panics, saying to run that
-/// script, if it is not there.
+/// The cached kube-apiserver built by `scripts/kube-apiserver.sh`. Panics, saying to run
+/// that script, if it is not there.
 pub fn kube_apiserver_binary() -> PathBuf {
+    cached_binary("kube-apiserver")
+}
+
+/// The kubectl of the same release, built by the same script (Debian's is too old).
+pub fn kubectl_binary() -> PathBuf {
+    cached_binary("kubectl")
+}
+
+fn cached_binary(name: &str) -> PathBuf {
     let cache = std::env::var_os("XDG_CACHE_HOME")
         .filter(|dir| !dir.is_empty())
         .map(PathBuf::from)
@@ -66,10 +73,10 @@ pub fn kube_apiserver_binary() -> PathBuf {
     let binary = cache
         .join("calico-rs")
         .join(format!("kube-apiserver-{version}"))
-        .join("kube-apiserver");
+        .join(name);
     assert!(
         binary.is_file(),
-        "kube-apiserver {version} is not built ({} is missing): run scripts/kube-apiserver.sh",
+        "{name} {version} is not built ({} is missing): run scripts/kube-apiserver.sh",
         binary.display()
     );
     binary
@@ -255,10 +262,11 @@ impl KubeApiServer {
         kube::Client::try_from(config).expect("building the kube client")
     }
 
-    /// Runs `/usr/bin/kubectl --kubeconfig <admin kubeconfig> <args>` and returns its output
-    /// (whatever the exit status).
+    /// Runs `kubectl --kubeconfig <admin kubeconfig> <args>` (the [`kubectl_binary`]) and
+    /// returns its output (whatever the exit status).
     pub fn kubectl(&self, args: &[&str]) -> Output {
-        Command::new(KUBECTL)
+        let kubectl = kubectl_binary();
+        Command::new(&kubectl)
             .arg(format!("--kubeconfig={}", self.kubeconfig_path().display()))
             .arg(format!(
                 "--cache-dir={}",
@@ -268,7 +276,7 @@ impl KubeApiServer {
             .env_remove("KUBECONFIG")
             .stdin(Stdio::null())
             .output()
-            .unwrap_or_else(|err| panic!("running {KUBECTL}: {err} (is kubectl installed?)"))
+            .unwrap_or_else(|err| panic!("running {}: {err}", kubectl.display()))
     }
 
     /// Kills the API server (as a crash would), keeping its port, certificates and tokens

@@ -19,7 +19,6 @@ use crate::daemon::{Daemon, wait_until};
 
 /// The API server's port on the fabric address.
 pub const API_PORT: u16 = 6443;
-const KUBECTL: &str = "/usr/bin/kubectl";
 
 /// The API server and kube-controllers of a cluster (stopped on drop, controllers first).
 pub struct Kube {
@@ -78,11 +77,15 @@ impl Cluster {
         Ok(kube.files.kubeconfig.clone())
     }
 
-    /// Runs Debian's kubectl inside the fabric namespace with the admin kubeconfig.
+    /// Runs kubectl (the release of the API server) inside the fabric namespace with the
+    /// admin kubeconfig.
     pub fn kubectl(&self, args: &[&str], stdin: Option<&str>) -> Result<String> {
         let kubeconfig = self.kubeconfig()?;
         let cache = self.work.path().join("kubectl-cache");
-        let mut cmd = self.fabric.command(KUBECTL);
+        let kubectl = kubetest::kubectl_binary();
+        let mut cmd = self
+            .fabric
+            .command(kubectl.to_str().context("kubectl path")?);
         cmd.arg(format!("--kubeconfig={}", kubeconfig.display()))
             .arg(format!("--cache-dir={}", cache.display()))
             .args(args)
