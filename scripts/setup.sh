@@ -15,6 +15,7 @@ declare -A NEED=(
   [gobgpd]=gobgpd
   [ping]=iputils-ping
   [python3]=python3
+  [openssl]=openssl
   [/usr/lib/cni/portmap]=containernetworking-plugins
 )
 missing=()
