@@ -16,20 +16,23 @@ use config::model::k8s::{
 };
 use config::model::{Profile, ProfileSpec, Rule};
 use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 /// The profile of a namespace; `None` for an object without a name (never stored).
 pub fn namespace_profile(ns: &Namespace) -> Option<Profile> {
     let name = ns.metadata.name.as_deref().filter(|n| !n.is_empty())?;
     let labels = labels_of(ns.metadata.labels.as_ref());
     let allow = || vec![Rule::default()];
-    Some(Profile::named(
+    let mut p = Profile::named(
         namespace_profile_name(name),
         ProfileSpec {
             ingress: allow(),
             egress: allow(),
             labels_to_apply: profile_labels(NAMESPACE_LABEL_PREFIX, name, &labels),
         },
-    ))
+    );
+    carry_identity(&mut p, &ns.metadata);
+    Some(p)
 }
 
 /// The profile of a service account; `None` without a name or namespace.
@@ -37,13 +40,22 @@ pub fn service_account_profile(sa: &ServiceAccount) -> Option<Profile> {
     let name = sa.metadata.name.as_deref().filter(|n| !n.is_empty())?;
     let ns = sa.metadata.namespace.as_deref().filter(|n| !n.is_empty())?;
     let labels = labels_of(sa.metadata.labels.as_ref());
-    Some(Profile::named(
+    let mut p = Profile::named(
         service_account_profile_name(ns, name),
         ProfileSpec {
             labels_to_apply: profile_labels(SERVICE_ACCOUNT_LABEL_PREFIX, name, &labels),
             ..ProfileSpec::default()
         },
-    ))
+    );
+    carry_identity(&mut p, &sa.metadata);
+    Some(p)
+}
+
+/// The source object's UID and creation time on the profile, as Calico's converters
+/// set them (informational: only the spec is compared).
+fn carry_identity(p: &mut Profile, meta: &ObjectMeta) {
+    p.metadata.uid = meta.uid.clone();
+    p.metadata.creation_timestamp = meta.creation_timestamp.as_ref().map(|t| t.0.to_string());
 }
 
 /// Whether a profile name is one the namespace controller owns.
@@ -64,7 +76,7 @@ pub(crate) fn labels_of(labels: Option<&BTreeMap<String, String>>) -> BTreeMap<S
 mod tests {
     use super::*;
     use config::model::{Action, to_yaml};
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
     fn meta(ns: Option<&str>, name: &str, labels: &[(&str, &str)]) -> ObjectMeta {
         ObjectMeta {
@@ -113,6 +125,7 @@ spec:
         };
         let p = service_account_profile(&sa).unwrap();
         assert_eq!(p.metadata.name, "ksa.prod.api");
+        assert_eq!(p.metadata.uid, None);
         assert!(p.spec.ingress.is_empty() && p.spec.egress.is_empty());
         assert_eq!(
             p.spec.labels_to_apply.into_iter().collect::<Vec<_>>(),
@@ -120,6 +133,22 @@ spec:
                 ("pcsa.projectcalico.org/name".to_string(), "api".to_string()),
                 ("pcsa.tier".to_string(), "web".to_string()),
             ]
+        );
+    }
+
+    #[test]
+    fn uid_and_creation_time_are_carried_over() {
+        let mut ns = Namespace {
+            metadata: meta(None, "prod", &[]),
+            ..Namespace::default()
+        };
+        ns.metadata.uid = Some("5a1f".into());
+        ns.metadata.creation_timestamp = Some(Time("2026-12-03T14:00:00Z".parse().unwrap()));
+        let p = namespace_profile(&ns).unwrap();
+        assert_eq!(p.metadata.uid.as_deref(), Some("5a1f"));
+        assert_eq!(
+            p.metadata.creation_timestamp.as_deref(),
+            Some("2026-12-03T14:00:00Z")
         );
     }
 
