@@ -44,6 +44,10 @@ pub fn headings(kind: ResourceKind, wide: bool) -> &'static [&'static str] {
         (NetworkPolicy | GlobalNetworkPolicy, false) => &["NAME"],
         (NetworkPolicy | GlobalNetworkPolicy, true) => &["NAME", "ORDER", "SELECTOR"],
         (Profile, _) => &["NAME"],
+        // Calico's resourcemgr: network sets show NETS only in wide; tiers NAME ORDER both.
+        (NetworkSet | GlobalNetworkSet, false) => &["NAME"],
+        (NetworkSet | GlobalNetworkSet, true) => &["NAME", "NETS"],
+        (Tier, _) => &["NAME", "ORDER"],
         (IPAMConfiguration, _) => &["NAME", "STRICTAFFINITY", "MAXBLOCKSPERHOST"],
         (ClusterInformation, _) => &["NAME", "CALICOVERSION", "CLUSTERTYPE", "DATASTOREREADY"],
     }
@@ -117,6 +121,23 @@ pub fn cell(res: &AnyResource, heading: &str, ctx: &Context) -> Option<String> {
             "SELECTOR" => p.spec.selector.clone(),
             _ => return None,
         },
+        AnyResource::NetworkSet(s) => match heading {
+            "NETS" => join_and_truncate(&s.spec.nets, ",", 80),
+            _ => return None,
+        },
+        AnyResource::GlobalNetworkSet(s) => match heading {
+            "NETS" => join_and_truncate(&s.spec.nets, ",", 80),
+            _ => return None,
+        },
+        // Go's template prints the *float64 order; unset prints "<nil>".
+        AnyResource::Tier(t) => match heading {
+            "ORDER" => t
+                .spec
+                .order
+                .map(fmt_order)
+                .unwrap_or_else(|| "<nil>".into()),
+            _ => return None,
+        },
         AnyResource::IPAMConfiguration(c) => match heading {
             "STRICTAFFINITY" => c.spec.strict_affinity.to_string(),
             "MAXBLOCKSPERHOST" => c.spec.effective_max_blocks_per_host().to_string(),
@@ -154,13 +175,33 @@ fn opt<T: ToString>(value: Option<T>) -> String {
     value.map(|v| v.to_string()).unwrap_or_default()
 }
 
-/// Go prints float64 orders without a trailing `.0`.
-fn fmt_order(order: f64) -> String {
-    if order.fract() == 0.0 && order.abs() < 1e15 {
-        format!("{}", order as i64)
-    } else {
-        order.to_string()
+/// calicoctl's `joinAndTruncate`: the items joined by `sep`, cut to `max` characters
+/// with the last three replaced by `...` when longer.
+fn join_and_truncate(items: &[String], sep: &str, max: usize) -> String {
+    let joined = items.join(sep);
+    if joined.chars().count() <= max {
+        return joined;
     }
+    let kept: String = joined.chars().take(max.saturating_sub(3)).collect();
+    format!("{kept}...")
+}
+
+/// An order as Go's `fmt` prints a float64 with `%v` (what calicoctl's templates do):
+/// the shortest representation, in exponent form when the decimal exponent is below -4
+/// or at least 6 (strconv's `%g` with shortest precision), so `1000000` is `1e+06`.
+fn fmt_order(order: f64) -> String {
+    if order == 0.0 || !order.is_finite() {
+        return order.to_string();
+    }
+    // Rust's `{:e}` is the shortest round-trip mantissa: `1e6`, `1.5e2`.
+    let sci = format!("{order:e}");
+    let (mantissa, exp) = sci.split_once('e').expect("{:e} has an exponent");
+    let exp: i32 = exp.parse().expect("{:e} exponent is an integer");
+    if (-4..6).contains(&exp) {
+        return order.to_string();
+    }
+    let sign = if exp < 0 { '-' } else { '+' };
+    format!("{mantissa}e{sign}{:02}", exp.abs())
 }
 
 #[cfg(test)]
@@ -198,8 +239,32 @@ mod tests {
     }
 
     #[test]
+    fn network_sets_and_tiers() {
+        let docs = parse_documents(
+            "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkSet\nmetadata: {name: ext}\nspec:\n  nets: [198.51.100.0/24, 203.0.113.7]\n---\napiVersion: projectcalico.org/v3\nkind: Tier\nmetadata: {name: security}\nspec: {order: 100}\n---\napiVersion: projectcalico.org/v3\nkind: Tier\nmetadata: {name: last}\n",
+        )
+        .unwrap();
+        assert_eq!(
+            cell(&docs[0], "NETS", &ctx()).unwrap(),
+            "198.51.100.0/24,203.0.113.7"
+        );
+        assert_eq!(cell(&docs[1], "ORDER", &ctx()).unwrap(), "100");
+        assert_eq!(cell(&docs[2], "ORDER", &ctx()).unwrap(), "<nil>");
+        let many: Vec<String> = (0..20).map(|i| format!("10.0.{i}.0/24")).collect();
+        let cut = join_and_truncate(&many, ",", 80);
+        assert_eq!(cut.len(), 80);
+        assert!(cut.ends_with("..."), "{cut}");
+    }
+
+    #[test]
     fn orders_print_like_go() {
         assert_eq!(fmt_order(100.0), "100");
         assert_eq!(fmt_order(1.5), "1.5");
+        assert_eq!(fmt_order(100000.0), "100000");
+        assert_eq!(fmt_order(1_000_000.0), "1e+06");
+        assert_eq!(fmt_order(1_234_567.0), "1.234567e+06");
+        assert_eq!(fmt_order(0.0001), "0.0001");
+        assert_eq!(fmt_order(0.00001), "1e-05");
+        assert_eq!(fmt_order(-2.0), "-2");
     }
 }

@@ -55,6 +55,14 @@ pub async fn run(ds: &Datastore, req: &GetRequest<'_>) -> Result<String, String>
             .await
             .map_err(|e| e.to_string())?;
         items.sort_by(|a, b| (a.namespace(), a.name()).cmp(&(b.namespace(), b.name())));
+        // Calico's tier list is sorted by order, unset orders last (resourcemgr/tier.go).
+        items.sort_by(|a, b| match (a, b) {
+            (AnyResource::Tier(a), AnyResource::Tier(b)) => a
+                .spec
+                .effective_order()
+                .total_cmp(&b.spec.effective_order()),
+            _ => std::cmp::Ordering::Equal,
+        });
         (items, Some(revision))
     } else {
         let mut items = Vec::new();

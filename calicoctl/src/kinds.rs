@@ -44,6 +44,18 @@ macro_rules! with_kind_type {
                 type $T = Profile;
                 $body
             }
+            ResourceKind::NetworkSet => {
+                type $T = NetworkSet;
+                $body
+            }
+            ResourceKind::GlobalNetworkSet => {
+                type $T = GlobalNetworkSet;
+                $body
+            }
+            ResourceKind::Tier => {
+                type $T = Tier;
+                $body
+            }
             ResourceKind::IPAMConfiguration => {
                 type $T = IPAMConfiguration;
                 $body
@@ -91,6 +103,9 @@ as_typed!(
     WorkloadEndpoint,
     HostEndpoint,
     Profile,
+    NetworkSet,
+    GlobalNetworkSet,
+    Tier,
     IPAMConfiguration,
     ClusterInformation
 );

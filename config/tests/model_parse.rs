@@ -273,6 +273,21 @@ fn alias_table() {
             &["clusterinformation", "clusterinformations", "clusterinfo"],
             ClusterInformation,
         ),
+        (
+            &[
+                "networkset",
+                "networksets",
+                "netsets",
+                "netset",
+                "NetworkSet",
+            ],
+            NetworkSet,
+        ),
+        (
+            &["globalnetworkset", "globalnetworksets", "gnetsets"],
+            GlobalNetworkSet,
+        ),
+        (&["tier", "tiers", "Tier"], Tier),
     ];
     for (aliases, kind) in table {
         for a in *aliases {
@@ -321,6 +336,14 @@ fn kind_table_matches_resource_impls() {
             false,
         ),
         (ResourceKind::Profile, "Profile", "profiles", false),
+        (ResourceKind::NetworkSet, "NetworkSet", "networksets", true),
+        (
+            ResourceKind::GlobalNetworkSet,
+            "GlobalNetworkSet",
+            "globalnetworksets",
+            false,
+        ),
+        (ResourceKind::Tier, "Tier", "tiers", false),
         (
             ResourceKind::IPAMConfiguration,
             "IPAMConfiguration",

@@ -114,6 +114,19 @@ fn cluster_information() {
 }
 
 #[test]
+fn network_sets_and_tiers() {
+    let text = fixture("networkset.yaml");
+    let parsed = parse_documents(&text).unwrap();
+    assert_eq!(parsed[0].kind(), ResourceKind::NetworkSet);
+    assert_eq!(parsed[1].kind(), ResourceKind::GlobalNetworkSet);
+    for (obj, original) in parsed.iter().zip(yaml_values(&text)) {
+        validate(obj).unwrap();
+        assert_eq!(serde_json::to_value(obj).unwrap(), original);
+    }
+    round_trip("tier.yaml", ResourceKind::Tier, 2);
+}
+
+#[test]
 fn every_kind_has_a_fixture() {
     let files = [
         "node.yaml",
@@ -127,6 +140,8 @@ fn every_kind_has_a_fixture() {
         "workloadendpoint.yaml",
         "hostendpoint.yaml",
         "clusterinformation.yaml",
+        "networkset.yaml",
+        "tier.yaml",
     ];
     let mut seen: Vec<ResourceKind> = files
         .iter()

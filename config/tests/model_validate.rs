@@ -5,7 +5,7 @@ use config::validate::{ValidationErrors, check_pool_overlaps, validate};
 
 /// A document of `kind` named `name` with `spec` given as indented YAML lines.
 fn doc(kind: &str, name: &str, spec: &str) -> String {
-    let ns = if kind == "NetworkPolicy" || kind == "WorkloadEndpoint" {
+    let ns = if kind == "NetworkPolicy" || kind == "WorkloadEndpoint" || kind == "NetworkSet" {
         "\n  namespace: default"
     } else {
         ""
@@ -893,4 +893,96 @@ fn validate_trait_on_concrete_kinds() {
     assert_eq!(e.to_string(), "spec.cidr: invalid CIDR \"10.0.0.0/33\"");
     let any: AnyResource = pool("ok", "10.0.0.0/16").into();
     assert!(any.validate().is_ok());
+}
+
+#[test]
+fn network_sets_take_cidrs_and_addresses() {
+    for kind in ["NetworkSet", "GlobalNetworkSet"] {
+        check_all(&[
+            (
+                kind,
+                "ext",
+                "  nets: [10.0.0.0/8, 192.0.2.7, 2001:db8::/32]\n",
+                None,
+            ),
+            (kind, "ext", "  nets: []\n", None),
+            (
+                kind,
+                "ext",
+                "  nets: [10.0.0.0/8, 10.0.0.0/33]\n",
+                Some(("spec.nets[1]", "10.0.0.0/33")),
+            ),
+            (
+                kind,
+                "ext",
+                "  nets: [example.com]\n",
+                Some(("spec.nets[0]", "example.com")),
+            ),
+            (
+                kind,
+                "Ext",
+                "  nets: []\n",
+                Some(("metadata.name", "DNS-1123")),
+            ),
+        ]);
+    }
+    // A GlobalNetworkSet has no namespace.
+    let text = "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkSet\nmetadata: {name: g, namespace: x}\nspec: {}\n";
+    let errs = validate(&parse_documents(text).unwrap()[0]).unwrap_err();
+    assert!(errs.has_path("metadata.namespace"), "{errs}");
+}
+
+#[test]
+fn tiers() {
+    check_all(&[
+        (
+            "Tier",
+            "security",
+            "  order: 100\n  defaultAction: Pass\n",
+            None,
+        ),
+        ("Tier", "security", "  defaultAction: Deny\n", None),
+        (
+            "Tier",
+            "security",
+            "  defaultAction: Allow\n",
+            Some(("spec.defaultAction", "Deny or Pass")),
+        ),
+        (
+            "Tier",
+            "security",
+            "  defaultAction: Log\n",
+            Some(("spec.defaultAction", "Deny or Pass")),
+        ),
+        (
+            "Tier",
+            "sec.urity",
+            "  order: 1\n",
+            Some(("metadata.name", "no '.'")),
+        ),
+        // A policy in a tier is named <tier>.<name>.
+        (
+            "GlobalNetworkPolicy",
+            "security.block",
+            "  tier: security\n",
+            None,
+        ),
+        (
+            "GlobalNetworkPolicy",
+            "block",
+            "  tier: security\n",
+            Some(("metadata.name", "security.<name>")),
+        ),
+        ("GlobalNetworkPolicy", "block", "  tier: default\n", None),
+    ]);
+    use config::model::{Tier, TierSpec};
+    let t = Tier::named(
+        "t",
+        TierSpec {
+            order: Some(f64::INFINITY),
+            ..Default::default()
+        },
+    );
+    let e = validate(&t.into()).unwrap_err();
+    assert!(e.has_path("spec.order"), "{e}");
 }

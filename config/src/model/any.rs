@@ -7,8 +7,9 @@ use serde::{Serialize, Serializer};
 
 use super::meta::{ObjectMeta, Resource};
 use super::{
-    BGPConfiguration, BGPPeer, ClusterInformation, GlobalNetworkPolicy, HostEndpoint,
-    IPAMConfiguration, IPPool, NetworkPolicy, Node, Profile, WorkloadEndpoint,
+    BGPConfiguration, BGPPeer, ClusterInformation, GlobalNetworkPolicy, GlobalNetworkSet,
+    HostEndpoint, IPAMConfiguration, IPPool, NetworkPolicy, NetworkSet, Node, Profile, Tier,
+    WorkloadEndpoint,
 };
 
 /// Declares both enums from one table, so kinds cannot drift apart.
@@ -117,6 +118,10 @@ kinds! {
     IPPool: ["ipp", "pool", "pools"];
     NetworkPolicy: ["policy", "policies", "np", "pol"];
     GlobalNetworkPolicy: ["gnp"];
+    // Calico's calicoctl resourcemgr aliases; `netset` too (the singular of `netsets`).
+    NetworkSet: ["networkset", "netsets", "netset"];
+    GlobalNetworkSet: ["globalnetworkset", "gnetsets"];
+    Tier: ["tier"];
     WorkloadEndpoint: ["wep", "weps"];
     HostEndpoint: ["hep", "heps"];
     Profile: ["pro"];

@@ -11,12 +11,14 @@ mod endpoint;
 mod ippool;
 pub mod k8s;
 mod meta;
+mod networkset;
 mod node;
 mod numorstring;
 pub(crate) mod object;
 mod parse;
 mod policy;
 mod rule;
+mod tier;
 
 pub use any::{AnyResource, ResourceKind};
 pub use bgp::{
@@ -36,6 +38,7 @@ pub use ippool::{
     IPPoolSpec,
 };
 pub use meta::{API_VERSION, ObjectMeta, Resource};
+pub use networkset::{GlobalNetworkSet, NetworkSet, NetworkSetSpec};
 pub use node::{Node, NodeAddress, NodeBgpSpec, NodeSpec, NodeStatus, NodeWireguardSpec, OrchRef};
 pub use numorstring::{AsNumber, Port, Protocol};
 pub use parse::{
@@ -49,3 +52,4 @@ pub use rule::{
     Action, EntityRule, HttpMatch, HttpPath, IcmpFields, PolicyType, Rule, RuleMetadata,
     ServiceAccountMatch, ServiceMatch,
 };
+pub use tier::{DEFAULT_TIER, DEFAULT_TIER_ORDER, Tier, TierSpec};

@@ -217,6 +217,13 @@ fn deserialize_kind(
             AnyResource::HostEndpoint(deserialize_tracked(document, path, v)?)
         }
         ResourceKind::Profile => AnyResource::Profile(deserialize_tracked(document, path, v)?),
+        ResourceKind::NetworkSet => {
+            AnyResource::NetworkSet(deserialize_tracked(document, path, v)?)
+        }
+        ResourceKind::GlobalNetworkSet => {
+            AnyResource::GlobalNetworkSet(deserialize_tracked(document, path, v)?)
+        }
+        ResourceKind::Tier => AnyResource::Tier(deserialize_tracked(document, path, v)?),
         ResourceKind::IPAMConfiguration => {
             AnyResource::IPAMConfiguration(deserialize_tracked(document, path, v)?)
         }

@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 use super::numorstring::{Port, Protocol};
 
 /// What a matching rule does. `Log` logs and continues; `Allow`/`Deny` end evaluation;
-/// `Pass` skips the remaining policies and goes on to the profiles.
+/// `Pass` skips the remaining policies of its tier and goes on to the next tier (after
+/// the last tier, to the profiles).
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Action {
     #[default]

@@ -6,6 +6,7 @@
 
 mod endpoint;
 mod network;
+mod networkset;
 mod policy;
 mod primitives;
 
@@ -124,6 +125,18 @@ pub fn validate(resource: &AnyResource) -> Result<(), ValidationErrors> {
             );
             policy::global_network_policy(&r.spec, &mut e);
         }
+        AnyResource::NetworkSet(r) => {
+            check_meta::<crate::model::NetworkSet>(r.meta(), &mut e, NameRule::Subdomain);
+            networkset::network_set(&r.spec, &mut e);
+        }
+        AnyResource::GlobalNetworkSet(r) => {
+            check_meta::<crate::model::GlobalNetworkSet>(r.meta(), &mut e, NameRule::Subdomain);
+            networkset::network_set(&r.spec, &mut e);
+        }
+        AnyResource::Tier(r) => {
+            check_meta::<crate::model::Tier>(r.meta(), &mut e, NameRule::Tier);
+            policy::tier(&r.spec, &mut e);
+        }
         AnyResource::Profile(r) => {
             check_meta::<crate::model::Profile>(r.meta(), &mut e, NameRule::Subdomain);
             policy::profile(&r.spec, &mut e);
@@ -177,6 +190,9 @@ enum NameRule<'a> {
     BgpConfiguration,
     /// A subdomain; in a tier other than `default`, prefixed `<tier>.`.
     Policy(&'a str),
+    /// A DNS-1123 label: no `.`, since a tiered policy's name is `<tier>.<name>` and
+    /// Calico finds the tier before the first dot.
+    Tier,
 }
 
 fn check_meta<T: Resource>(meta: &ObjectMeta, e: &mut Errors, rule: NameRule<'_>) {
@@ -210,6 +226,13 @@ fn check_meta<T: Resource>(meta: &ObjectMeta, e: &mut Errors, rule: NameRule<'_>
                     );
                 }
             }
+            NameRule::Tier if !is_dns1123_label(name) => {
+                e.add(
+                    "metadata.name",
+                    format!("invalid tier name {name:?}: must be a DNS-1123 label (no '.')"),
+                );
+            }
+            NameRule::Tier => {}
             NameRule::Policy(tier) => {
                 if !tier.is_empty() && tier != "default" && !name.starts_with(&format!("{tier}.")) {
                     e.add(

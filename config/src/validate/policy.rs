@@ -5,8 +5,8 @@ use ipnet::IpNet;
 use super::Errors;
 use super::primitives::{cidr, is_dns1123_subdomain, port, selector};
 use crate::model::{
-    EntityRule, GlobalNetworkPolicySpec, IcmpFields, NetworkPolicySpec, PolicyType, ProfileSpec,
-    Protocol, Rule,
+    Action, EntityRule, GlobalNetworkPolicySpec, IcmpFields, NetworkPolicySpec, PolicyType,
+    ProfileSpec, Protocol, Rule, TierSpec,
 };
 
 const PERFORMANCE_HINTS: [&str; 1] = ["AssumeNeededOnEveryNode"];
@@ -77,6 +77,27 @@ fn common(c: Common<'_>, e: &mut Errors) {
     }
     rules("spec.ingress", c.ingress, e);
     rules("spec.egress", c.egress, e);
+}
+
+/// A tier: a finite order, and a default action of Deny or Pass (Calico's validator
+/// refuses Allow and Log there).
+pub(super) fn tier(s: &TierSpec, e: &mut Errors) {
+    if let Some(o) = s.order
+        && !o.is_finite()
+    {
+        e.add(
+            "spec.order",
+            format!("order must be a finite number, not {o}"),
+        );
+    }
+    if let Some(a) = s.default_action
+        && !matches!(a, Action::Deny | Action::Pass)
+    {
+        e.add(
+            "spec.defaultAction",
+            format!("{a:?} is not a tier default action (Deny or Pass)"),
+        );
+    }
 }
 
 pub(super) fn network_policy(s: &NetworkPolicySpec, e: &mut Errors) {
