@@ -8,7 +8,7 @@
 //!   accounts, network policies);
 //! * [`pods`]: pods -> their workload endpoints' labels;
 //! * [`nodes`]: deleted nodes -> Calico node and IPAM cleanup;
-//! * [`write`]: one etcd write with its conflict handling and metrics.
+//! * [`write`](mod@write): one etcd write with its conflict handling and metrics.
 
 pub mod driver;
 pub mod mapped;

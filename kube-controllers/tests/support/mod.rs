@@ -149,10 +149,12 @@ impl Cluster {
     }
 }
 
-/// The controllers' logs on the test's output, filtered by `RUST_LOG` (default: warn).
+/// The controllers' logs on the test's output, filtered by `RUST_LOG` (default: their
+/// warnings; kubetest's readiness polling makes kube_client log errors while the API
+/// server starts).
 fn logs() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("kube_controllers=warn"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_test_writer()
