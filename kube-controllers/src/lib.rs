@@ -16,7 +16,7 @@
 //! * A NetworkPolicy the converter cannot express is written fail-closed (same
 //!   selector and types, no rules), logged with namespace/name/field and counted
 //!   (`kube_controllers_policy_conversion_failures`, gauge
-//!   `kube_controllers_policies_failed_closed`). Calico instead logs and skips it.
+//!   `kube_controllers_policies_failed_closed`), never skipped.
 //! * Node deletion follows Calico's node controller: only a Calico Node with an orchRef
 //!   `{orchestrator: k8s, nodeName: n}` is removed, when Kubernetes node `n` is gone
 //!   (checked again with a GET just before); nodes without that reference are never
