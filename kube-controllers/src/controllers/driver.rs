@@ -58,6 +58,8 @@ where
     let name = controller.name();
     let mut events = std::pin::pin!(events);
     let mut leading = ctx.leadership.subscribe();
+    // False once the leadership channel closed (it would then be ready forever).
+    let mut leading_open = true;
     let mut retry: Option<Duration> = None;
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
     loop {
@@ -80,8 +82,10 @@ where
                     n += 1;
                 }
             }
-            changed = leading.changed() => {
-                if changed.is_ok() && *leading.borrow_and_update() {
+            changed = leading.changed(), if leading_open => {
+                if changed.is_err() {
+                    leading_open = false;
+                } else if *leading.borrow_and_update() {
                     tracing::info!(controller = name, "leading: full resync");
                     controller.on_leading();
                 }
