@@ -315,3 +315,80 @@ impl Mapping<K8sNetworkPolicy> for Policies {
         is_k8s_policy(name)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+    fn ns(name: &str) -> Namespace {
+        Namespace {
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                ..ObjectMeta::default()
+            },
+            ..Namespace::default()
+        }
+    }
+
+    fn key(name: &str) -> Key {
+        (None, name.into())
+    }
+
+    #[test]
+    fn a_relist_replaces_the_view_and_asks_for_a_full_resync() {
+        let mut m = Mapped::new(NamespaceProfiles);
+        assert!(!m.synced(), "nothing listed yet");
+        for e in [
+            Event::Init,
+            Event::InitApply(ns("a")),
+            Event::InitApply(ns("b")),
+        ] {
+            m.on_event(e);
+        }
+        assert!(
+            m.desired.is_empty(),
+            "the list is buffered until it is complete"
+        );
+        m.on_event(Event::InitDone);
+        assert_eq!(
+            m.desired.keys().cloned().collect::<Vec<_>>(),
+            [key("kns.a"), key("kns.b")]
+        );
+        assert!(m.resync && m.listed);
+        m.resync = false;
+        // b vanished while the watch was broken: the relist drops it.
+        for e in [Event::Init, Event::InitApply(ns("a")), Event::InitDone] {
+            m.on_event(e);
+        }
+        assert_eq!(
+            m.desired.keys().cloned().collect::<Vec<_>>(),
+            [key("kns.a")]
+        );
+        assert!(m.resync);
+    }
+
+    #[test]
+    fn watch_events_mark_their_keys_dirty() {
+        let mut m = Mapped::new(NamespaceProfiles);
+        for e in [Event::Init, Event::InitDone] {
+            m.on_event(e);
+        }
+        m.resync = false;
+        assert!(m.synced());
+        m.on_event(Event::Apply(ns("c")));
+        m.on_event(Event::Apply(ns("d")));
+        m.on_event(Event::Delete(ns("d")));
+        assert_eq!(
+            m.desired.keys().cloned().collect::<Vec<_>>(),
+            [key("kns.c")]
+        );
+        assert_eq!(
+            m.dirty.iter().cloned().collect::<Vec<_>>(),
+            [key("kns.c"), key("kns.d")]
+        );
+        assert!(!m.synced());
+        m.on_leading();
+        assert!(m.resync, "a new leader compares everything");
+    }
+}
