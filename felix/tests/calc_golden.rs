@@ -29,6 +29,7 @@ const SCENARIOS: &[&str] = &[
     "nat_outgoing",
     "invalid_rule",
     "service_accounts",
+    "network_sets",
 ];
 
 fn dir() -> PathBuf {

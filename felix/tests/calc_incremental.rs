@@ -4,11 +4,12 @@
 //! the incremental result is compared with a fresh calculator over the same input.
 
 use config::model::{
-    Action, EntityRule, GlobalNetworkPolicy, GlobalNetworkPolicySpec, LABEL_SERVICE_ACCOUNT,
-    NetworkPolicy, NetworkPolicySpec, ObjectMeta, Port, Profile, ProfileSpec, Protocol, Rule,
-    ServiceAccountMatch, WorkloadEndpoint, WorkloadEndpointPort, WorkloadEndpointSpec,
+    Action, EntityRule, GlobalNetworkPolicy, GlobalNetworkPolicySpec, GlobalNetworkSet,
+    LABEL_SERVICE_ACCOUNT, NetworkPolicy, NetworkPolicySpec, NetworkSet, NetworkSetSpec,
+    ObjectMeta, Port, Profile, ProfileSpec, Protocol, Rule, ServiceAccountMatch, WorkloadEndpoint,
+    WorkloadEndpointPort, WorkloadEndpointSpec,
 };
-use felix::calc::{CalcConfig, CalcInput, Calculator, PolicyKey, Update, WepKey};
+use felix::calc::{CalcConfig, CalcInput, Calculator, NetSetKey, PolicyKey, Update, WepKey};
 
 /// xorshift64*: deterministic, so a failure reproduces.
 struct Rng(u64);
@@ -71,10 +72,10 @@ fn rule(rng: &mut Rng) -> Rule {
     };
     let side = EntityRule {
         selector: format!("role == '{}'", ROLES[rng.next(3) as usize]),
-        namespace_selector: if rng.next(2) == 0 {
-            format!("team == '{}'", rng.next(2))
-        } else {
-            String::new()
+        namespace_selector: match rng.next(4) {
+            0 | 1 => format!("team == '{}'", rng.next(2)),
+            2 => "global()".into(),
+            _ => String::new(),
         },
         ..EntityRule::default()
     };
@@ -155,9 +156,31 @@ fn account_profile(rng: &mut Rng) -> Update {
     Update::ProfileSet(Profile::named(format!("ksa.{ns}.{account}"), spec))
 }
 
+/// A NetworkSet or GlobalNetworkSet with a role label and one or two nets.
+fn network_set(rng: &mut Rng) -> Update {
+    let name = format!("s{}", rng.next(4));
+    let mut metadata = ObjectMeta {
+        name,
+        ..ObjectMeta::default()
+    };
+    metadata
+        .labels
+        .insert("role".into(), ROLES[rng.next(3) as usize].into());
+    let nets = (0..=rng.next(2))
+        .map(|_| format!("192.168.{}.0/{}", rng.next(8), 24 + rng.next(3)))
+        .collect();
+    let spec = NetworkSetSpec { nets };
+    if rng.next(2) == 0 {
+        Update::GlobalNetworkSetSet(GlobalNetworkSet { metadata, spec })
+    } else {
+        metadata.namespace = Some(NAMESPACES[rng.next(3) as usize].into());
+        Update::NetworkSetSet(NetworkSet { metadata, spec })
+    }
+}
+
 fn random_update(rng: &mut Rng, input: &CalcInput) -> Update {
     let pick = |rng: &mut Rng, n: usize| rng.next(n.max(1) as u64) as usize;
-    match rng.next(11) {
+    match rng.next(13) {
         0..=2 => {
             let i = rng.next(40);
             Update::WepSet(wep(rng, i))
@@ -176,6 +199,15 @@ fn random_update(rng: &mut Rng, input: &CalcInput) -> Update {
         },
         8 => namespace_profile(rng),
         9 => account_profile(rng),
+        10 => network_set(rng),
+        11 => match input
+            .network_sets
+            .keys()
+            .nth(pick(rng, input.network_sets.len()))
+        {
+            Some(k) => Update::NetworkSetDeleted(k.clone()),
+            None => Update::NetworkSetDeleted(NetSetKey::global("none")),
+        },
         _ => Update::BlockAffinityConfirmed(format!("10.65.{}.0/26", rng.next(4)).parse().unwrap()),
     }
 }
@@ -297,4 +329,58 @@ fn renumbering_a_named_port_changes_set_members_not_chains() {
     assert_eq!(b[0].0, a[0].0, "the same set");
     assert_eq!(b[0].1, ["10.65.0.2,tcp:8080"]);
     assert_eq!(a[0].1, ["10.65.0.2,tcp:9090"]);
+}
+
+/// A network set that changes its nets or labels changes selector set members only:
+/// the chains stay as they were.
+#[test]
+fn a_network_set_change_is_a_set_delta_not_a_chain_change() {
+    let mut rng = Rng(9);
+    let mut calc = Calculator::new(CalcInput::new("node1"), CalcConfig::default());
+    let mut ep = wep(&mut rng, 1);
+    ep.spec.node = "node1".into();
+    ep.metadata.labels.insert("role".into(), "web".into());
+    calc.apply(Update::WepSet(ep));
+    let mut r = Rule::default();
+    r.destination.selector = "role == 'ext'".into();
+    calc.apply(Update::GlobalNetworkPolicySet(GlobalNetworkPolicy::named(
+        "p",
+        GlobalNetworkPolicySpec {
+            selector: "role == 'web'".into(),
+            egress: vec![r],
+            ..Default::default()
+        },
+    )));
+    let gns = |role: &str, nets: &[&str]| {
+        let mut s = GlobalNetworkSet::named(
+            "ext",
+            NetworkSetSpec {
+                nets: nets.iter().map(|n| n.to_string()).collect(),
+            },
+        );
+        s.metadata.labels.insert("role".into(), role.into());
+        Update::GlobalNetworkSetSet(s)
+    };
+    let members = |d: &felix::calc::DesiredState| -> Vec<String> {
+        d.ipsets
+            .iter()
+            .filter(|s| s.name.starts_with("cali40s:"))
+            .flat_map(|s| s.members.iter().map(ToString::to_string))
+            .collect()
+    };
+    let before = calc.desired();
+    assert!(members(&before).is_empty());
+    calc.apply(gns("ext", &["198.51.100.0/24", "0.0.0.0/0"]));
+    let with = calc.desired();
+    assert_eq!(before.filter, with.filter, "chains must not change");
+    assert_eq!(
+        members(&with),
+        ["0.0.0.0/1", "128.0.0.0/1", "198.51.100.0/24"]
+    );
+    calc.apply(gns("ext", &["203.0.113.0/24"]));
+    assert_eq!(members(&calc.desired()), ["203.0.113.0/24"]);
+    calc.apply(gns("other", &["203.0.113.0/24"]));
+    let relabelled = calc.desired();
+    assert!(members(&relabelled).is_empty());
+    assert_eq!(before.filter, relabelled.filter);
 }

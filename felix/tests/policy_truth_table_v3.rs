@@ -7,6 +7,12 @@
 //! labels), C is the server. A policy on C allows TCP 8080 (1) from account names
 //! `[api]`, (2) from accounts whose labels match `tier == 'front'` (batch's), (3) a
 //! relabelled account follows live.
+//!
+//! Network sets: a pod's address in a GlobalNetworkSet stands for an external net.
+//! A policy on C denies sources matching `role == 'blocked'` and allows the rest:
+//! (1) the set holds A, (2) it is changed live to hold B; (3) a NetworkPolicy in C's
+//! namespace allows TCP 8080 only from `role == 'partner'`: the NetworkSet of C's
+//! namespace holds A, one of another namespace holds B, which does not count.
 
 mod daemon_harness;
 
@@ -166,6 +172,106 @@ fn service_accounts_select_by_name_and_by_account_labels() {
         put_ksa_profile(&ds, "ns1", "api", &[("tier", "front")]).await;
         let both = [(A, C, Tcp(8080), true), (B, C, Tcp(8080), true)];
         until_table("3 (api relabelled tier=front)", &info, &both).await;
+    });
+    drop(cluster);
+}
+
+/// A network set object (`kind` NetworkSet or GlobalNetworkSet) with one label.
+fn net_set(
+    kind: &str,
+    ns: Option<&str>,
+    name: &str,
+    role: &str,
+    nets: &[&str],
+) -> serde_json::Value {
+    let mut metadata = json!({"name": name, "labels": {"role": role}});
+    if let Some(ns) = ns {
+        metadata["namespace"] = json!(ns);
+    }
+    json!({"apiVersion": "projectcalico.org/v3", "kind": kind, "metadata": metadata,
+           "spec": {"nets": nets}})
+}
+
+#[test]
+fn network_sets_stand_for_nets_in_rule_selectors() {
+    let cluster = Cluster::new();
+    let info = cluster.info();
+    let (a_key, a_wep) = cluster.wep(A, "a", None);
+    let (b_key, b_wep) = cluster.wep(B, "b", None);
+    let (c_key, c_wep) = cluster.wep(C, "c", None);
+    let _servers = Servers::start(info[C].path.clone(), 8080);
+    let node = cluster.node.clone();
+    let node_path = cluster.node_ns.path();
+    let (a_ip, b_ip) = (format!("{}/32", info[A].ip), info[B].ip.clone());
+    in_ns(&cluster.node_ns, move || async move {
+        let etcd = EtcdServer::start().await;
+        let ds = etcd.datastore().await;
+        put_kns_profile(&ds, "ns1", &[]).await;
+        put_kns_profile(&ds, "ns2", &[]).await;
+        for (k, w) in [(&a_key, &a_wep), (&b_key, &b_wep), (&c_key, &c_wep)] {
+            put_json(&ds, k, w).await;
+        }
+        let gns_key = key("globalnetworksets", None, "blocked");
+        let gns = |net: &str| net_set("GlobalNetworkSet", None, "blocked", "blocked", &[net]);
+        put_json(&ds, &gns_key, &gns(&a_ip)).await;
+        let gnp = json!({
+            "apiVersion": "projectcalico.org/v3", "kind": "GlobalNetworkPolicy",
+            "metadata": {"name": "c-block"},
+            "spec": {"order": 10, "selector": "app == 'c'", "types": ["Ingress"],
+                     "ingress": [{"action": "Deny", "source": {"selector": "role == 'blocked'"}},
+                                 {"action": "Allow"}]}
+        });
+        put_json(&ds, &key("globalnetworkpolicies", None, "c-block"), &gnp).await;
+        let _felix = start_felix(&node, &etcd, node_path).await;
+
+        let a_blocked = [
+            (A, C, Tcp(8080), false),
+            (A, C, Icmp, false),
+            (B, C, Tcp(8080), true),
+        ];
+        until_table("1 (GlobalNetworkSet holds A)", &info, &a_blocked).await;
+
+        // A bare address (no prefix length) is a net too.
+        put_json(&ds, &gns_key, &gns(&b_ip)).await;
+        let b_blocked = [(A, C, Tcp(8080), true), (B, C, Tcp(8080), false)];
+        until_table("2 (the set now holds B)", &info, &b_blocked).await;
+
+        put_json(&ds, &gns_key, &gns("198.51.100.0/24")).await;
+        let partners =
+            |ns: &str, ip: &str| net_set("NetworkSet", Some(ns), "partners", "partner", &[ip]);
+        put_json(
+            &ds,
+            &key("networksets", Some("ns2"), "partners"),
+            &partners("ns2", &a_ip),
+        )
+        .await;
+        put_json(
+            &ds,
+            &key("networksets", Some("ns1"), "partners"),
+            &partners("ns1", &b_ip),
+        )
+        .await;
+        let np = json!({
+            "apiVersion": "projectcalico.org/v3", "kind": "NetworkPolicy",
+            "metadata": {"name": "c-partners", "namespace": "ns2"},
+            "spec": {"order": 1, "selector": "app == 'c'", "types": ["Ingress"],
+                     "ingress": [{"action": "Allow", "protocol": "TCP",
+                                  "source": {"selector": "role == 'partner'"},
+                                  "destination": {"ports": [8080]}},
+                                 {"action": "Deny"}]}
+        });
+        put_json(&ds, &key("networkpolicies", Some("ns2"), "c-partners"), &np).await;
+        let own_namespace = [
+            (A, C, Tcp(8080), true),
+            (A, C, Icmp, false),
+            (B, C, Tcp(8080), false),
+        ];
+        until_table(
+            "3 (NetworkSet of C's namespace only)",
+            &info,
+            &own_namespace,
+        )
+        .await;
     });
     drop(cluster);
 }

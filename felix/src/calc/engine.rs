@@ -13,8 +13,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use config::selector::Selector;
 
 use super::error::CalcError;
-use super::ipsets::{EndpointView, NamespaceLabels, SetSpec};
-use super::model::{CalcInput, Changed, NAMESPACE_PROFILE_PREFIX, PolicyKey, Update, WepKey};
+use super::ipsets::{EndpointView, NamespaceLabels, NetSetView, SetSpec};
+use super::model::{
+    CalcInput, Changed, NAMESPACE_PROFILE_PREFIX, NetSetKey, PolicyKey, Update, WepKey,
+};
 use super::names::Direction;
 use super::policy::endpoint::{
     EndpointPlan, EndpointToHostAction, dispatch_chains, endpoint_chain_for,
@@ -22,12 +24,15 @@ use super::policy::endpoint::{
 use super::policy::group::{PolicyRef, group_policies};
 use super::policy::{RenderedChains, render_policy, render_profile};
 use super::routes::{LocalNetworking, NetworkingCache};
-use crate::dataplane::ipsets::{IpSet, SetMember};
+use crate::dataplane::ipsets::IpSet;
 use crate::dataplane::iptables::{Chain, DesiredTable};
 use crate::dataplane::neighbors::NeighborSpec;
 use crate::dataplane::routes::RouteSpec;
 
 mod assemble;
+mod sets;
+
+use sets::{Contributor, SetState};
 
 /// Settings that change the rendering.
 #[derive(Clone, Debug, Default)]
@@ -66,42 +71,11 @@ struct PolicyState {
 }
 
 #[derive(Default)]
-struct SetState {
-    spec: Option<SetSpec>,
-    /// Members with how many endpoints contributed each (two endpoints may share an
-    /// address briefly while one pod replaces another).
-    members: BTreeMap<SetMember, u32>,
-    contributors: BTreeMap<WepKey, Vec<SetMember>>,
-}
-
-impl SetState {
-    fn add(&mut self, key: &WepKey, members: Vec<SetMember>) {
-        if members.is_empty() {
-            return;
-        }
-        for m in &members {
-            *self.members.entry(*m).or_default() += 1;
-        }
-        self.contributors.insert(key.clone(), members);
-    }
-
-    fn remove(&mut self, key: &WepKey) {
-        for ip in self.contributors.remove(key).unwrap_or_default() {
-            if let Some(n) = self.members.get_mut(&ip) {
-                *n -= 1;
-                if *n == 0 {
-                    self.members.remove(&ip);
-                }
-            }
-        }
-    }
-}
-
-#[derive(Default)]
 struct Dirty {
     weps: BTreeSet<WepKey>,
     policies: BTreeSet<PolicyKey>,
     profiles: BTreeSet<String>,
+    net_sets: BTreeSet<NetSetKey>,
     blocks: bool,
 }
 
@@ -110,6 +84,7 @@ pub struct Calculator {
     input: CalcInput,
     config: CalcConfig,
     views: HashMap<WepKey, EndpointView>,
+    net_set_views: HashMap<NetSetKey, NetSetView>,
     namespaces: NamespaceLabels,
     policies: HashMap<PolicyKey, PolicyState>,
     /// For each local endpoint, the policies selecting it.
@@ -140,12 +115,14 @@ impl Calculator {
             weps: input.weps.keys().cloned().collect(),
             policies: input.policies.keys().cloned().collect(),
             profiles: input.profiles.keys().cloned().collect(),
+            net_sets: input.network_sets.keys().cloned().collect(),
             blocks: true,
         };
         Self {
             input,
             config,
             views: HashMap::new(),
+            net_set_views: HashMap::new(),
             namespaces: NamespaceLabels::default(),
             policies: HashMap::new(),
             ep_policies: HashMap::new(),
@@ -179,6 +156,9 @@ impl Calculator {
             Changed::Profile(name) => {
                 self.dirty.profiles.insert(name);
             }
+            Changed::NetworkSet(key) => {
+                self.dirty.net_sets.insert(key);
+            }
             Changed::Blocks => self.dirty.blocks = true,
         }
     }
@@ -194,8 +174,9 @@ impl Calculator {
         let dirty = std::mem::take(&mut self.dirty);
         let mut weps = dirty.weps;
         let policies = dirty.policies;
+        let mut net_sets = dirty.net_sets;
         if !dirty.profiles.is_empty() {
-            self.profile_changes(&dirty.profiles, &mut weps);
+            self.profile_changes(&dirty.profiles, &mut weps, &mut net_sets);
         }
         for key in &weps {
             self.net_cache.endpoint_changed(&self.input, key);
@@ -217,6 +198,9 @@ impl Calculator {
         }
         for key in &weps {
             self.endpoint_changed(key);
+        }
+        for key in &net_sets {
+            self.net_set_changed(key);
         }
         for key in &policies {
             self.policy_changed(key);
@@ -252,7 +236,12 @@ impl Calculator {
         }
     }
 
-    fn profile_changes(&mut self, names: &BTreeSet<String>, weps: &mut BTreeSet<WepKey>) {
+    fn profile_changes(
+        &mut self,
+        names: &BTreeSet<String>,
+        weps: &mut BTreeSet<WepKey>,
+        net_sets: &mut BTreeSet<NetSetKey>,
+    ) {
         let mut namespaces = BTreeSet::new();
         for name in names {
             self.profiles.remove(name);
@@ -270,6 +259,16 @@ impl Calculator {
                 weps.insert(key.clone());
             }
         }
+        // Namespace labels decide which NetworkSets namespace selectors pick.
+        for key in self.input.network_sets.keys() {
+            if key
+                .namespace
+                .as_ref()
+                .is_some_and(|ns| namespaces.contains(ns))
+            {
+                net_sets.insert(key.clone());
+            }
+        }
         // A profile's chains change for every local endpoint using it.
         for key in self.ep_chains.keys() {
             if let Some(wep) = self.input.weps.get(key)
@@ -280,9 +279,31 @@ impl Calculator {
         }
     }
 
-    fn endpoint_changed(&mut self, key: &WepKey) {
+    /// A network set came, went or changed: its nets leave every set and join the
+    /// sets that select it now. Chains never depend on network sets.
+    fn net_set_changed(&mut self, key: &NetSetKey) {
+        let who = Contributor::NetSet(key.clone());
         for set in self.sets.values_mut() {
-            set.remove(key);
+            set.remove(&who);
+        }
+        let Some(def) = self.input.network_sets.get(key) else {
+            self.net_set_views.remove(key);
+            return;
+        };
+        let view = NetSetView::new(key, def);
+        for set in self.sets.values_mut() {
+            if let Some(spec) = &set.spec {
+                let members = spec.members_of_net_set(&view, &self.namespaces);
+                set.add(who.clone(), members);
+            }
+        }
+        self.net_set_views.insert(key.clone(), view);
+    }
+
+    fn endpoint_changed(&mut self, key: &WepKey) {
+        let who = Contributor::Endpoint(key.clone());
+        for set in self.sets.values_mut() {
+            set.remove(&who);
         }
         let was_local = self.views.get(key).is_some_and(|v| v.local);
         let view = self
@@ -295,7 +316,7 @@ impl Calculator {
                 for set in self.sets.values_mut() {
                     if let Some(spec) = &set.spec {
                         let members = spec.members_of(v, &self.namespaces);
-                        set.add(key, members);
+                        set.add(who.clone(), members);
                     }
                 }
             }
@@ -416,12 +437,14 @@ impl Calculator {
             if self.sets.contains_key(name) {
                 continue;
             }
-            let mut state = SetState {
-                spec: Some(spec.clone()),
-                ..SetState::default()
-            };
+            let mut state = SetState::new(spec.clone());
             for v in self.views.values() {
-                state.add(&v.key, spec.members_of(v, &self.namespaces));
+                let who = Contributor::Endpoint(v.key.clone());
+                state.add(who, spec.members_of(v, &self.namespaces));
+            }
+            for v in self.net_set_views.values() {
+                let who = Contributor::NetSet(v.key.clone());
+                state.add(who, spec.members_of_net_set(v, &self.namespaces));
             }
             self.sets.insert(name.to_string(), state);
         }

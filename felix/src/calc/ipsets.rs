@@ -6,7 +6,10 @@
 //!
 //! Selector sets hold the IPv4 addresses of every matching workload endpoint in the
 //! cluster, not only local ones: a rule `from role == 'web'` must recognise packets
-//! from web pods on other nodes too.
+//! from web pods on other nodes too. They also hold the IPv4 nets of every matching
+//! network set (Calico's label index treats network sets like endpoints): a
+//! GlobalNetworkSet within cluster-wide scope (GlobalNetworkPolicy and profile rules,
+//! or a `global()` namespaceSelector), a NetworkSet within its namespace.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -15,7 +18,7 @@ use config::model::{IPPool, LABEL_NAMESPACE, Protocol, WorkloadEndpoint};
 use config::selector::Selector;
 use ipnet::{IpNet, Ipv4Net};
 
-use super::model::{CalcInput, WepKey};
+use super::model::{CalcInput, NetSetDef, NetSetKey, WepKey};
 use super::names::{SET_ALL_POOLS, SET_MASQ_POOLS, named_port_set, selector_set};
 use crate::dataplane::ipsets::{IpSet, PortProto, SetMember, SetType};
 use crate::dataplane::iptables::Family;
@@ -108,6 +111,23 @@ struct EndpointMatch {
 }
 
 impl EndpointMatch {
+    /// Whether a network set is in scope and its labels match. A GlobalNetworkSet has
+    /// no namespace: only cluster scope sees it, or a namespaceSelector that Calico's
+    /// rewrite (`all()` -> `has(projectcalico.org/namespace)`, `global()` ->
+    /// `!has(...)`, others over `pcns.` labels it lacks) lets through.
+    fn selects_net_set(&self, set: &NetSetView, namespaces: &NamespaceLabels) -> bool {
+        match (&set.key.namespace, &self.namespace, &self.namespaces) {
+            (Some(ns), Some(scope), _) if ns != scope => return false,
+            (None, Some(_), _) => return false,
+            (Some(ns), _, Some(sel)) if !namespaces.matches(sel, ns) => return false,
+            (None, _, Some(sel)) if !NamespaceLabels::matches_non_namespaced(sel) => {
+                return false;
+            }
+            _ => {}
+        }
+        self.selector.matches(&set.labels)
+    }
+
     fn selects(&self, ep: &EndpointView, namespaces: &NamespaceLabels) -> bool {
         if self
             .namespace
@@ -229,23 +249,72 @@ impl SetSpec {
         }
     }
 
+    /// What a network set contributes: its IPv4 nets, to selector sets whose scope and
+    /// selector take it.
+    pub fn members_of_net_set(
+        &self,
+        set: &NetSetView,
+        namespaces: &NamespaceLabels,
+    ) -> Vec<SetMember> {
+        match &self.matcher {
+            Matcher::Selector(m) if m.selects_net_set(set, namespaces) => set.members.clone(),
+            _ => Vec::new(),
+        }
+    }
+
     /// The fixed members of a net set (a /0 is split in two /1, which hash:net can hold).
     pub fn fixed_members(&self) -> BTreeSet<SetMember> {
         let SetId::Nets(nets) = &self.id else {
             return BTreeSet::new();
         };
-        let mut out = BTreeSet::new();
-        for n in nets {
-            if n.prefix_len() == 0 {
-                out.extend(
-                    ["0.0.0.0/1", "128.0.0.0/1"]
-                        .map(|s| SetMember::Net(s.parse::<IpNet>().expect("literal"))),
-                );
-            } else {
-                out.insert(SetMember::Net(IpNet::V4(*n)));
-            }
+        nets.iter().flat_map(|n| hash_net_members(*n)).collect()
+    }
+}
+
+/// A net as `hash:net` members: a /0 is split in two /1, which hash:net can hold.
+fn hash_net_members(net: Ipv4Net) -> Vec<SetMember> {
+    if net.prefix_len() == 0 {
+        ["0.0.0.0/1", "128.0.0.0/1"]
+            .map(|s| SetMember::Net(s.parse::<IpNet>().expect("literal")))
+            .to_vec()
+    } else {
+        vec![SetMember::Net(IpNet::V4(net.trunc()))]
+    }
+}
+
+/// What selectors see of one network set.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NetSetView {
+    pub key: NetSetKey,
+    pub labels: BTreeMap<String, String>,
+    /// Its IPv4 nets as set members (IPv6 nets and unparsable entries are left out:
+    /// the sets are IPv4; validation refuses bad entries before they get here).
+    pub members: Vec<SetMember>,
+}
+
+impl NetSetView {
+    pub fn new(key: &NetSetKey, def: &NetSetDef) -> Self {
+        let mut members: Vec<SetMember> = def
+            .nets
+            .iter()
+            .filter_map(|s| {
+                s.parse::<IpNet>()
+                    .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
+                    .ok()
+            })
+            .filter_map(|n| match n {
+                IpNet::V4(v4) => Some(v4),
+                IpNet::V6(_) => None,
+            })
+            .flat_map(hash_net_members)
+            .collect();
+        members.sort_unstable();
+        members.dedup();
+        Self {
+            key: key.clone(),
+            labels: def.labels.clone(),
+            members,
         }
-        out
     }
 }
 
@@ -303,6 +372,16 @@ impl NamespaceLabels {
         }
         static EMPTY: BTreeMap<String, String> = BTreeMap::new();
         sel.matches(self.0.get(namespace).unwrap_or(&EMPTY))
+    }
+
+    /// Whether a namespaceSelector picks non-namespaced things (GlobalNetworkSets):
+    /// `global()` does, `all()` does not (Calico rewrites it to "has a namespace"),
+    /// any other selector as evaluated over no namespace labels.
+    pub fn matches_non_namespaced(sel: &Selector) -> bool {
+        if sel.to_string() == "global()" {
+            return true;
+        }
+        !sel.is_all() && sel.matches(&BTreeMap::<String, String>::new())
     }
 }
 

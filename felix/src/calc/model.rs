@@ -1,13 +1,17 @@
 //! [`CalcInput`]: the consistent slice of the datastore felix calculates from, kept in
 //! maps keyed by name so that the syncer can feed it one [`Update`] at a time.
 
+mod netset;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use config::model::{
-    AnyResource, DEFAULT_ALLOW_PROFILE, GlobalNetworkPolicy, IPPool, NetworkPolicy, Profile, Rule,
-    WorkloadEndpoint,
+    AnyResource, DEFAULT_ALLOW_PROFILE, GlobalNetworkPolicy, GlobalNetworkSet, IPPool,
+    NetworkPolicy, NetworkSet, Profile, Rule, WorkloadEndpoint,
 };
 use ipnet::IpNet;
+
+pub use netset::{NetSetDef, NetSetKey};
 
 /// Prefix of the profile Calico keeps per Kubernetes namespace (`kns.<namespace>`).
 pub const NAMESPACE_PROFILE_PREFIX: &str = "kns.";
@@ -153,6 +157,9 @@ pub enum Update {
     ProfileDeleted(String),
     PoolSet(IPPool),
     PoolDeleted(String),
+    NetworkSetSet(NetworkSet),
+    GlobalNetworkSetSet(GlobalNetworkSet),
+    NetworkSetDeleted(NetSetKey),
     /// This node's affinity for a block reached `confirmed`.
     BlockAffinityConfirmed(IpNet),
     /// This node's affinity for a block is gone (or no longer confirmed).
@@ -169,6 +176,8 @@ impl Update {
             AnyResource::GlobalNetworkPolicy(p) => Some(Update::GlobalNetworkPolicySet(p)),
             AnyResource::Profile(p) => Some(Update::ProfileSet(p)),
             AnyResource::IPPool(p) => Some(Update::PoolSet(p)),
+            AnyResource::NetworkSet(s) => Some(Update::NetworkSetSet(s)),
+            AnyResource::GlobalNetworkSet(s) => Some(Update::GlobalNetworkSetSet(s)),
             _ => None,
         }
     }
@@ -181,6 +190,7 @@ pub enum Changed {
     Wep(WepKey),
     Policy(PolicyKey),
     Profile(String),
+    NetworkSet(NetSetKey),
     Pools,
     Blocks,
 }
@@ -195,6 +205,9 @@ pub struct CalcInput {
     pub policies: BTreeMap<PolicyKey, PolicyDef>,
     pub profiles: BTreeMap<String, Profile>,
     pub pools: BTreeMap<String, IPPool>,
+    /// NetworkSets and GlobalNetworkSets: their nets join the selector sets that
+    /// match their labels.
+    pub network_sets: BTreeMap<NetSetKey, NetSetDef>,
     /// This node's confirmed affine IPAM blocks.
     pub local_blocks: BTreeSet<IpNet>,
 }
@@ -306,6 +319,12 @@ impl CalcInput {
                 Some(_) => Changed::Pools,
                 None => Changed::Nothing,
             },
+            Update::NetworkSetSet(s) => self.set_network_set(NetSetDef::of_namespaced(&s)),
+            Update::GlobalNetworkSetSet(s) => self.set_network_set(NetSetDef::of_global(&s)),
+            Update::NetworkSetDeleted(key) => match self.network_sets.remove(&key) {
+                Some(_) => Changed::NetworkSet(key),
+                None => Changed::Nothing,
+            },
             Update::BlockAffinityConfirmed(block) => match self.local_blocks.insert(block) {
                 true => Changed::Blocks,
                 false => Changed::Nothing,
@@ -315,6 +334,14 @@ impl CalcInput {
                 false => Changed::Nothing,
             },
         }
+    }
+
+    fn set_network_set(&mut self, (key, def): (NetSetKey, NetSetDef)) -> Changed {
+        if self.network_sets.get(&key) == Some(&def) {
+            return Changed::Nothing;
+        }
+        self.network_sets.insert(key.clone(), def);
+        Changed::NetworkSet(key)
     }
 
     fn set_policy(&mut self, def: PolicyDef) -> Changed {

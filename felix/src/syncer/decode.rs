@@ -14,7 +14,7 @@ use config::model::{
 use ipam::{AffinityState, BlockAffinity};
 use thiserror::Error;
 
-use crate::calc::{PolicyKey, Update, WepKey};
+use crate::calc::{NetSetKey, PolicyKey, Update, WepKey};
 
 /// One prefix felix watches.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,7 +27,8 @@ pub enum Watched {
 
 impl Watched {
     /// Every prefix felix needs for its model: all workload endpoints (remote ones
-    /// feed ipsets), pools, both policy kinds, profiles, and this node's affinities.
+    /// feed ipsets), pools, both policy kinds, profiles, both network set kinds (their
+    /// nets feed ipsets), and this node's affinities.
     pub fn all(node: &str) -> Vec<Watched> {
         [
             ResourceKind::WorkloadEndpoint,
@@ -35,6 +36,8 @@ impl Watched {
             ResourceKind::NetworkPolicy,
             ResourceKind::GlobalNetworkPolicy,
             ResourceKind::Profile,
+            ResourceKind::NetworkSet,
+            ResourceKind::GlobalNetworkSet,
         ]
         .into_iter()
         .map(Watched::Resource)
@@ -144,6 +147,12 @@ impl Watched {
                     }
                     ResourceKind::Profile => Some(Update::ProfileDeleted(name)),
                     ResourceKind::IPPool => Some(Update::PoolDeleted(name)),
+                    ResourceKind::NetworkSet => {
+                        Some(Update::NetworkSetDeleted(NetSetKey::namespaced(&ns, &name)))
+                    }
+                    ResourceKind::GlobalNetworkSet => {
+                        Some(Update::NetworkSetDeleted(NetSetKey::global(&name)))
+                    }
                     _ => None,
                 })
             }

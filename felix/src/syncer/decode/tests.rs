@@ -20,7 +20,44 @@ fn prefixes() {
         prefixes.contains(&"/calico/ipam/v2/host/node-1/".to_string()),
         "{prefixes:?}"
     );
-    assert_eq!(all.len(), 6);
+    assert!(
+        prefixes.contains(&"/calico/resources/v3/projectcalico.org/networksets/".to_string()),
+        "{prefixes:?}"
+    );
+    assert!(
+        prefixes.contains(&"/calico/resources/v3/projectcalico.org/globalnetworksets/".to_string()),
+        "{prefixes:?}"
+    );
+    assert_eq!(all.len(), 8);
+}
+
+#[test]
+fn network_sets_decode_with_their_keys() {
+    let ns = Watched::Resource(ResourceKind::NetworkSet);
+    let key = "/calico/resources/v3/projectcalico.org/networksets/shop/partners";
+    let value = br#"{"kind":"NetworkSet","apiVersion":"projectcalico.org/v3",
+        "metadata":{"name":"x","namespace":"y","labels":{"role":"p"}},
+        "spec":{"nets":["192.0.2.0/28"]}}"#;
+    let Some(Update::NetworkSetSet(s)) = ns.decode_put(key, value).unwrap() else {
+        panic!("not a NetworkSet update")
+    };
+    assert_eq!(s.metadata.namespace.as_deref(), Some("shop"));
+    assert_eq!(s.metadata.name, "partners");
+    assert!(matches!(
+        ns.decode_delete(key).unwrap(),
+        Some(Update::NetworkSetDeleted(k)) if k == NetSetKey::namespaced("shop", "partners")
+    ));
+    let gns = Watched::Resource(ResourceKind::GlobalNetworkSet);
+    let key = "/calico/resources/v3/projectcalico.org/globalnetworksets/ext";
+    assert!(matches!(
+        gns.decode_delete(key).unwrap(),
+        Some(Update::NetworkSetDeleted(k)) if k == NetSetKey::global("ext")
+    ));
+    // A bad net is refused with the key named (validation).
+    let bad = br#"{"kind":"GlobalNetworkSet","apiVersion":"projectcalico.org/v3",
+        "metadata":{"name":"ext"},"spec":{"nets":["10.0.0.0/33"]}}"#;
+    let err = gns.decode_put(key, bad).unwrap_err();
+    assert!(err.to_string().contains("spec.nets[0]"), "{err}");
 }
 
 #[test]
