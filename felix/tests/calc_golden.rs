@@ -30,6 +30,7 @@ const SCENARIOS: &[&str] = &[
     "invalid_rule",
     "service_accounts",
     "network_sets",
+    "tiers",
 ];
 
 fn dir() -> PathBuf {

@@ -13,6 +13,13 @@
 //! (1) the set holds A, (2) it is changed live to hold B; (3) a NetworkPolicy in C's
 //! namespace allows TCP 8080 only from `role == 'partner'`: the NetworkSet of C's
 //! namespace holds A, one of another namespace holds B, which does not count.
+//!
+//! Tiers: `security` (order 100) on C allows TCP from A and passes ICMP; `platform`
+//! (order 200) denies ICMP and allows the rest. (1) B's TCP ends at security's
+//! default action Deny, ICMP passed on to platform is denied; (2) security's default
+//! action becomes Pass: B's TCP goes on to platform, allowed; (3) platform's policy
+//! deleted: what security passes reaches the profiles (allow); (4) a default-tier
+//! policy on C that matches nothing for ICMP ends that tier with a drop.
 
 mod daemon_harness;
 
@@ -23,7 +30,9 @@ use config::datastore::Datastore;
 use config::testing::EtcdServer;
 use daemon_harness::probe::{Servers, http_get};
 use daemon_harness::table::{PodInfo, Proto, until_table};
-use daemon_harness::{Felix, Netns, Pod, eventually, in_ns, key, put_json, put_kns_profile};
+use daemon_harness::{
+    Felix, Netns, Pod, delete, eventually, in_ns, key, put_json, put_kns_profile,
+};
 use serde_json::json;
 
 const A: usize = 0;
@@ -272,6 +281,112 @@ fn network_sets_stand_for_nets_in_rule_selectors() {
             &own_namespace,
         )
         .await;
+    });
+    drop(cluster);
+}
+
+async fn put_tier(ds: &Datastore, name: &str, order: u32, default_action: &str) {
+    let tier = json!({
+        "apiVersion": "projectcalico.org/v3", "kind": "Tier", "metadata": {"name": name},
+        "spec": {"order": order, "defaultAction": default_action}
+    });
+    put_json(ds, &key("tiers", None, name), &tier).await;
+}
+
+/// A GlobalNetworkPolicy on C in `tier`, named `<tier>.<name>`.
+async fn put_tiered(ds: &Datastore, tier: &str, name: &str, ingress: serde_json::Value) {
+    let full = format!("{tier}.{name}");
+    let gnp = json!({
+        "apiVersion": "projectcalico.org/v3", "kind": "GlobalNetworkPolicy",
+        "metadata": {"name": full},
+        "spec": {"tier": tier, "selector": "app == 'c'", "types": ["Ingress"], "ingress": ingress}
+    });
+    put_json(ds, &key("globalnetworkpolicies", None, &full), &gnp).await;
+}
+
+#[test]
+fn tiers_pass_to_the_next_tier_and_end_with_their_default_action() {
+    let cluster = Cluster::new();
+    let info = cluster.info();
+    let (a_key, a_wep) = cluster.wep(A, "a", None);
+    let (b_key, b_wep) = cluster.wep(B, "b", None);
+    let (c_key, c_wep) = cluster.wep(C, "c", None);
+    let _servers = Servers::start(info[C].path.clone(), 8080);
+    let node = cluster.node.clone();
+    let node_path = cluster.node_ns.path();
+    in_ns(&cluster.node_ns, move || async move {
+        let etcd = EtcdServer::start().await;
+        let ds = etcd.datastore().await;
+        put_kns_profile(&ds, "ns1", &[]).await;
+        put_kns_profile(&ds, "ns2", &[]).await;
+        for (k, w) in [(&a_key, &a_wep), (&b_key, &b_wep), (&c_key, &c_wep)] {
+            put_json(&ds, k, w).await;
+        }
+        put_tier(&ds, "security", 100, "Deny").await;
+        put_tier(&ds, "platform", 200, "Deny").await;
+        put_tiered(
+            &ds,
+            "security",
+            "c-guard",
+            json!([{"action": "Allow", "protocol": "TCP", "source": {"selector": "app == 'a'"}},
+                   {"action": "Pass", "protocol": "ICMP"}]),
+        )
+        .await;
+        put_tiered(
+            &ds,
+            "platform",
+            "c-no-icmp",
+            json!([{"action": "Deny", "protocol": "ICMP"}, {"action": "Allow"}]),
+        )
+        .await;
+        let _felix = start_felix(&node, &etcd, node_path).await;
+
+        let s1 = [
+            (A, C, Tcp(8080), true),
+            (B, C, Tcp(8080), false),
+            (A, C, Icmp, false),
+            (C, A, Icmp, true),
+        ];
+        until_table(
+            "1 (security denies by default; ICMP passed, denied)",
+            &info,
+            &s1,
+        )
+        .await;
+
+        put_tier(&ds, "security", 100, "Pass").await;
+        let s2 = [
+            (A, C, Tcp(8080), true),
+            (B, C, Tcp(8080), true),
+            (A, C, Icmp, false),
+        ];
+        until_table("2 (security passes by default)", &info, &s2).await;
+
+        delete(
+            &ds,
+            &key("globalnetworkpolicies", None, "platform.c-no-icmp"),
+        )
+        .await;
+        let s3 = [
+            (B, C, Tcp(8080), true),
+            (A, C, Icmp, true),
+            (B, C, Icmp, true),
+        ];
+        until_table("3 (passed after the last tier: profiles)", &info, &s3).await;
+
+        let np = json!({
+            "apiVersion": "projectcalico.org/v3", "kind": "NetworkPolicy",
+            "metadata": {"name": "c-udp", "namespace": "ns2"},
+            "spec": {"selector": "app == 'c'", "types": ["Ingress"],
+                     "ingress": [{"action": "Allow", "protocol": "UDP"}]}
+        });
+        put_json(&ds, &key("networkpolicies", Some("ns2"), "c-udp"), &np).await;
+        let s4 = [
+            (A, C, Tcp(8080), true),
+            (B, C, Tcp(8080), false),
+            (A, C, Icmp, false),
+        ];
+        until_table("4 (default tier ends with Deny)", &info, &s4).await;
     });
     drop(cluster);
 }

@@ -21,7 +21,6 @@ use super::names::Direction;
 use super::policy::endpoint::{
     EndpointPlan, EndpointToHostAction, dispatch_chains, endpoint_chain_for,
 };
-use super::policy::group::{PolicyRef, group_policies};
 use super::policy::{RenderedChains, render_policy, render_profile};
 use super::routes::{LocalNetworking, NetworkingCache};
 use crate::dataplane::ipsets::IpSet;
@@ -31,8 +30,10 @@ use crate::dataplane::routes::RouteSpec;
 
 mod assemble;
 mod sets;
+mod tiers;
 
 use sets::{Contributor, SetState};
+use tiers::{Selected, evaluation_order, tier_plans};
 
 /// Settings that change the rendering.
 #[derive(Clone, Debug, Default)]
@@ -56,6 +57,8 @@ pub struct DesiredState {
 }
 
 struct PolicyState {
+    /// `spec.tier` (`default` when unset).
+    tier: String,
     order: f64,
     /// `None` when the selector does not parse: the policy applies nowhere.
     selector: Option<Selector>,
@@ -76,6 +79,7 @@ struct Dirty {
     policies: BTreeSet<PolicyKey>,
     profiles: BTreeSet<String>,
     net_sets: BTreeSet<NetSetKey>,
+    tiers: BTreeSet<String>,
     blocks: bool,
 }
 
@@ -116,6 +120,7 @@ impl Calculator {
             policies: input.policies.keys().cloned().collect(),
             profiles: input.profiles.keys().cloned().collect(),
             net_sets: input.network_sets.keys().cloned().collect(),
+            tiers: BTreeSet::new(),
             blocks: true,
         };
         Self {
@@ -158,6 +163,9 @@ impl Calculator {
             }
             Changed::NetworkSet(key) => {
                 self.dirty.net_sets.insert(key);
+            }
+            Changed::Tier(name) => {
+                self.dirty.tiers.insert(name);
             }
             Changed::Blocks => self.dirty.blocks = true,
         }
@@ -204,6 +212,9 @@ impl Calculator {
         }
         for key in &policies {
             self.policy_changed(key);
+        }
+        if !dirty.tiers.is_empty() {
+            self.tiers_changed(&dirty.tiers);
         }
         self.refresh_profiles_and_sets();
         for key in std::mem::take(&mut self.ep_dirty) {
@@ -276,6 +287,15 @@ impl Calculator {
             {
                 self.ep_dirty.insert(key.clone());
             }
+        }
+    }
+
+    /// A tier's order or default action changes the chains of the local endpoints
+    /// that have policies in it (and only those: a tier without policies for an
+    /// endpoint is not in its chain).
+    fn tiers_changed(&mut self, names: &BTreeSet<String>) {
+        for p in self.policies.values().filter(|p| names.contains(&p.tier)) {
+            self.ep_dirty.extend(p.local_eps.iter().cloned());
         }
     }
 
@@ -389,6 +409,7 @@ impl Calculator {
         };
         let selector_key = selector_key(key, selector.as_ref(), namespace_selector.as_ref());
         let mut state = PolicyState {
+            tier: def.tier().to_string(),
             order: def.order(),
             selector_key,
             selector,
@@ -481,18 +502,18 @@ impl Calculator {
         if !crate::dataplane::netlink::valid_ifname(&ifname) {
             return;
         }
-        let mut selecting: Vec<(&PolicyKey, &PolicyState)> = self
+        let mut selecting: Vec<Selected> = self
             .ep_policies
             .get(key)
             .into_iter()
             .flatten()
-            .filter_map(|k| self.policies.get(k).map(|p| (k, p)))
+            .filter_map(|k| {
+                self.policies
+                    .get(k)
+                    .map(|p| Selected::new(&self.input, k, p))
+            })
             .collect();
-        selecting.sort_by(|(ka, a), (kb, b)| {
-            a.order
-                .total_cmp(&b.order)
-                .then_with(|| ka.id().cmp(&kb.id()))
-        });
+        selecting.sort_by(evaluation_order);
         let profiles: Vec<String> = wep
             .spec
             .profiles
@@ -500,25 +521,12 @@ impl Calculator {
             .filter(|p| self.profiles.contains_key(*p))
             .cloned()
             .collect();
-        let ids: Vec<String> = selecting.iter().map(|(k, _)| k.id()).collect();
         let mut groups = Vec::new();
         let mut plan = |dir: Direction| {
-            let refs: Vec<PolicyRef> = selecting
-                .iter()
-                .zip(&ids)
-                .filter(|((_, p), _)| match dir {
-                    Direction::Ingress => p.applies.0,
-                    Direction::Egress => p.applies.1,
-                })
-                .map(|((_, p), id)| PolicyRef {
-                    id,
-                    selector_key: &p.selector_key,
-                })
-                .collect();
-            let steps = group_policies(dir, &refs);
+            let (tiers, steps) = tier_plans(dir, &selecting);
             groups.extend(steps.groups);
             EndpointPlan {
-                policies: steps.targets,
+                tiers,
                 profiles: profiles.clone(),
             }
         };

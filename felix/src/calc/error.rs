@@ -27,6 +27,10 @@ pub enum CalcError {
         index: usize,
         source: RuleError,
     },
+    #[error(
+        "policy {policy}: tier {tier:?} does not exist; its policies are evaluated last, with default action Deny"
+    )]
+    UnknownTier { policy: String, tier: String },
     #[error("workload endpoint {endpoint}: {reason}; endpoint left out")]
     Endpoint { endpoint: String, reason: String },
 }

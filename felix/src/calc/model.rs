@@ -6,8 +6,8 @@ mod netset;
 use std::collections::{BTreeMap, BTreeSet};
 
 use config::model::{
-    AnyResource, DEFAULT_ALLOW_PROFILE, GlobalNetworkPolicy, GlobalNetworkSet, IPPool,
-    NetworkPolicy, NetworkSet, Profile, Rule, WorkloadEndpoint,
+    AnyResource, DEFAULT_ALLOW_PROFILE, DEFAULT_TIER, GlobalNetworkPolicy, GlobalNetworkSet,
+    IPPool, NetworkPolicy, NetworkSet, Profile, Rule, Tier, WorkloadEndpoint,
 };
 use ipnet::IpNet;
 
@@ -92,6 +92,15 @@ impl PolicyDef {
         }
     }
 
+    /// `spec.tier`, `default` when unset.
+    pub fn tier(&self) -> &str {
+        let tier = match self {
+            PolicyDef::Namespaced(p) => &p.spec.tier,
+            PolicyDef::Global(p) => &p.spec.tier,
+        };
+        if tier.is_empty() { DEFAULT_TIER } else { tier }
+    }
+
     /// Lower first; unset sorts after every set order (Calico).
     pub fn order(&self) -> f64 {
         match self {
@@ -160,6 +169,8 @@ pub enum Update {
     NetworkSetSet(NetworkSet),
     GlobalNetworkSetSet(GlobalNetworkSet),
     NetworkSetDeleted(NetSetKey),
+    TierSet(Tier),
+    TierDeleted(String),
     /// This node's affinity for a block reached `confirmed`.
     BlockAffinityConfirmed(IpNet),
     /// This node's affinity for a block is gone (or no longer confirmed).
@@ -177,6 +188,7 @@ impl Update {
             AnyResource::Profile(p) => Some(Update::ProfileSet(p)),
             AnyResource::IPPool(p) => Some(Update::PoolSet(p)),
             AnyResource::NetworkSet(s) => Some(Update::NetworkSetSet(s)),
+            AnyResource::Tier(t) => Some(Update::TierSet(t)),
             AnyResource::GlobalNetworkSet(s) => Some(Update::GlobalNetworkSetSet(s)),
             _ => None,
         }
@@ -191,6 +203,7 @@ pub enum Changed {
     Policy(PolicyKey),
     Profile(String),
     NetworkSet(NetSetKey),
+    Tier(String),
     Pools,
     Blocks,
 }
@@ -208,6 +221,7 @@ pub struct CalcInput {
     /// NetworkSets and GlobalNetworkSets: their nets join the selector sets that
     /// match their labels.
     pub network_sets: BTreeMap<NetSetKey, NetSetDef>,
+    pub tiers: BTreeMap<String, Tier>,
     /// This node's confirmed affine IPAM blocks.
     pub local_blocks: BTreeSet<IpNet>,
 }
@@ -226,6 +240,20 @@ impl CalcInput {
 
     pub fn local_weps(&self) -> impl Iterator<Item = (&WepKey, &WorkloadEndpoint)> {
         self.weps.iter().filter(|(_, w)| self.is_local(w))
+    }
+
+    /// A tier by name; `default` exists even when not stored (Calico creates it with
+    /// order 1,000,000 and default action Deny). `None` for a tier that does not exist.
+    pub fn tier(&self, name: &str) -> Option<Tier> {
+        match self.tiers.get(name) {
+            Some(t) => Some(t.clone()),
+            None if name == DEFAULT_TIER => Some(Tier::default_tier()),
+            None => None,
+        }
+    }
+
+    pub fn tier_exists(&self, name: &str) -> bool {
+        name == DEFAULT_TIER || self.tiers.contains_key(name)
     }
 
     /// A profile by name; `projectcalico-default-allow` exists even when not stored.
@@ -323,6 +351,18 @@ impl CalcInput {
             Update::GlobalNetworkSetSet(s) => self.set_network_set(NetSetDef::of_global(&s)),
             Update::NetworkSetDeleted(key) => match self.network_sets.remove(&key) {
                 Some(_) => Changed::NetworkSet(key),
+                None => Changed::Nothing,
+            },
+            Update::TierSet(t) => {
+                let name = t.metadata.name.clone();
+                if self.tiers.get(&name) == Some(&t) {
+                    return Changed::Nothing;
+                }
+                self.tiers.insert(name.clone(), t);
+                Changed::Tier(name)
+            }
+            Update::TierDeleted(name) => match self.tiers.remove(&name) {
+                Some(_) => Changed::Tier(name),
                 None => Changed::Nothing,
             },
             Update::BlockAffinityConfirmed(block) => match self.local_blocks.insert(block) {

@@ -28,7 +28,7 @@ pub enum Watched {
 impl Watched {
     /// Every prefix felix needs for its model: all workload endpoints (remote ones
     /// feed ipsets), pools, both policy kinds, profiles, both network set kinds (their
-    /// nets feed ipsets), and this node's affinities.
+    /// nets feed ipsets), tiers, and this node's affinities.
     pub fn all(node: &str) -> Vec<Watched> {
         [
             ResourceKind::WorkloadEndpoint,
@@ -38,6 +38,7 @@ impl Watched {
             ResourceKind::Profile,
             ResourceKind::NetworkSet,
             ResourceKind::GlobalNetworkSet,
+            ResourceKind::Tier,
         ]
         .into_iter()
         .map(Watched::Resource)
@@ -153,6 +154,7 @@ impl Watched {
                     ResourceKind::GlobalNetworkSet => {
                         Some(Update::NetworkSetDeleted(NetSetKey::global(&name)))
                     }
+                    ResourceKind::Tier => Some(Update::TierDeleted(name)),
                     _ => None,
                 })
             }

@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 
 use super::{Calculator, DesiredState};
+use crate::calc::error::CalcError;
 use crate::calc::ipsets::pool_sets;
 use crate::calc::model::PolicyKey;
 use crate::calc::policy::endpoint::{nat_chains, static_filter_chains};
@@ -35,6 +36,12 @@ impl Calculator {
             let p = &self.policies[key];
             errors.extend(p.error.iter().cloned());
             if !p.local_eps.is_empty() {
+                if !self.input.tier_exists(&p.tier) {
+                    errors.push(CalcError::UnknownTier {
+                        policy: key.id(),
+                        tier: p.tier.clone(),
+                    });
+                }
                 errors.extend(p.rendered.errors.iter().cloned());
                 policy_chains.extend(p.rendered.chains.iter().cloned());
             }

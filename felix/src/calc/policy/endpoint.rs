@@ -6,6 +6,12 @@
 //! dispatch (`-o caliY`) -> `cali-tw-caliY` (ingress policy of the receiver) -> accept
 //! if the accept mark is set. Workload-to-host traffic (INPUT) runs the sender's
 //! egress policy through the same from-wl dispatch.
+//!
+//! Inside an endpoint chain, as Calico's `rules/endpoints.go`: each tier that has
+//! policies for the endpoint (in tier order) starts by clearing the pass mark, jumps
+//! to its policies while no `Pass` was set, returns on accept, and ends with a drop
+//! unless a policy passed (or the tier's default action is Pass). Then the profiles:
+//! reached when no tier applies, or when the last tier passed the packet.
 
 use crate::calc::names::{
     CHAIN_FORWARD, CHAIN_FROM_WL_DISPATCH, CHAIN_INPUT, CHAIN_NAT_OUTGOING, CHAIN_NAT_POSTROUTING,
@@ -27,10 +33,21 @@ pub enum EndpointToHostAction {
 /// Which chains an endpoint chain calls, in order.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct EndpointPlan {
-    /// Policy chain names (`cali-pi-`/`cali-po-`), already sorted by order, name.
-    pub policies: Vec<String>,
+    /// Tiers with policies for this endpoint and direction, in tier order.
+    pub tiers: Vec<TierPlan>,
     /// Profile names, in the endpoint's order.
     pub profiles: Vec<String>,
+}
+
+/// One tier's part of an endpoint chain.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TierPlan {
+    pub name: String,
+    /// Policy and group chain names, in policy order.
+    pub targets: Vec<String>,
+    /// The tier's `defaultAction` is Pass: traffic no policy decided goes on to the
+    /// next tier (or the profiles) instead of being dropped.
+    pub default_pass: bool,
 }
 
 /// `cali-tw-<ifname>` (ingress plan) or `cali-fw-<ifname>` (egress plan).
@@ -42,17 +59,23 @@ pub fn endpoint_chain_for(dir: Direction, ifname: &str, plan: &EndpointPlan) -> 
         // Marks left by the other endpoint's chain on the same packet must not count here.
         format!("-j MARK --set-xmark 0x0/{:#x}", MARK_ACCEPT | MARK_PASS),
     ];
-    if !plan.policies.is_empty() {
-        for chain in &plan.policies {
-            // A Pass in an earlier policy skips the remaining ones.
+    for tier in plan.tiers.iter().filter(|t| !t.targets.is_empty()) {
+        rules.push(format!(
+            "-m comment --comment \"Start of tier {}\" -j MARK --set-xmark 0x0/{MARK_PASS:#x}",
+            tier.name
+        ));
+        for chain in &tier.targets {
+            // A Pass in an earlier policy skips the remaining ones of the tier.
             rules.push(format!("-m mark --mark 0x0/{MARK_PASS:#x} -j {chain}"));
             rules.push(format!(
                 "-m comment --comment \"Return if policy accepted\" {accept} -j RETURN"
             ));
         }
-        rules.push(format!(
-            "-m comment --comment \"Drop if no policies passed packet\" -m mark --mark 0x0/{MARK_PASS:#x} -j DROP"
-        ));
+        if !tier.default_pass {
+            rules.push(format!(
+                "-m comment --comment \"Drop if no policies passed packet\" -m mark --mark 0x0/{MARK_PASS:#x} -j DROP"
+            ));
+        }
     }
     for profile in &plan.profiles {
         rules.push(format!("-j {}", profile_chain(dir, profile)));

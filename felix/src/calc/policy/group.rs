@@ -25,6 +25,8 @@ const RETURN_STRIDE: usize = 5;
 /// One policy in an endpoint's ordered list for one direction.
 #[derive(Clone, Copy, Debug)]
 pub struct PolicyRef<'a> {
+    /// The policy's tier: part of a group chain's identity, as in Calico.
+    pub tier: &'a str,
     /// The policy id (`<namespace>/<name>` or `<name>`).
     pub id: &'a str,
     /// Identity of the set of endpoints the policy selects: equal keys select the
@@ -40,12 +42,12 @@ pub struct Steps {
     pub groups: Vec<Chain>,
 }
 
-/// Splits `policies` (already in evaluation order) into runs with equal
+/// Splits `policies` (one tier's, already in evaluation order) into runs with equal
 /// selector keys; a run of one is jumped to directly, a longer run through its
 /// group chain.
 pub fn group_policies(dir: Direction, policies: &[PolicyRef]) -> Steps {
     let mut out = Steps::default();
-    for run in policies.chunk_by(|a, b| a.selector_key == b.selector_key) {
+    for run in policies.chunk_by(|a, b| a.selector_key == b.selector_key && a.tier == b.tier) {
         if let [single] = run {
             out.targets.push(policy_chain(dir, single.id));
             continue;
@@ -65,6 +67,7 @@ pub fn group_chain_name(dir: Direction, run: &[PolicyRef]) -> String {
         h.update(s.as_bytes());
         h.update(b"\n");
     };
+    write(run[0].tier);
     write(run[0].selector_key);
     write(dir.name());
     write(&run.len().to_string());
@@ -111,7 +114,11 @@ mod tests {
 
     fn refs<'a>(list: &[(&'a str, &'a str)]) -> Vec<PolicyRef<'a>> {
         list.iter()
-            .map(|(id, selector_key)| PolicyRef { id, selector_key })
+            .map(|(id, selector_key)| PolicyRef {
+                tier: "default",
+                id,
+                selector_key,
+            })
             .collect()
     }
 
@@ -145,6 +152,7 @@ mod tests {
         let list: Vec<PolicyRef> = ids
             .iter()
             .map(|id| PolicyRef {
+                tier: "default",
                 id,
                 selector_key: "k",
             })

@@ -28,7 +28,7 @@ fn prefixes() {
         prefixes.contains(&"/calico/resources/v3/projectcalico.org/globalnetworksets/".to_string()),
         "{prefixes:?}"
     );
-    assert_eq!(all.len(), 8);
+    assert_eq!(all.len(), 9);
 }
 
 #[test]
