@@ -9,7 +9,9 @@ use config::model::{
     ObjectMeta, Port, Profile, ProfileSpec, Protocol, Rule, ServiceAccountMatch, Tier, TierSpec,
     WorkloadEndpoint, WorkloadEndpointPort, WorkloadEndpointSpec,
 };
-use felix::calc::{CalcConfig, CalcInput, Calculator, NetSetKey, PolicyKey, Update, WepKey};
+use felix::calc::{
+    CalcConfig, CalcInput, Calculator, NetSetKey, PolicyDef, PolicyKey, Update, WepKey,
+};
 
 /// xorshift64*: deterministic, so a failure reproduces.
 struct Rng(u64);
@@ -202,7 +204,7 @@ fn tier(rng: &mut Rng) -> Update {
 
 fn random_update(rng: &mut Rng, input: &CalcInput) -> Update {
     let pick = |rng: &mut Rng, n: usize| rng.next(n.max(1) as u64) as usize;
-    match rng.next(15) {
+    match rng.next(16) {
         0..=2 => {
             let i = rng.next(40);
             Update::WepSet(wep(rng, i))
@@ -224,6 +226,17 @@ fn random_update(rng: &mut Rng, input: &CalcInput) -> Update {
         10 => network_set(rng),
         12 => tier(rng),
         13 => Update::TierDeleted(TIERS[rng.next(3) as usize].into()),
+        14 => {
+            // A policy that fails validation: its endpoints drop everything.
+            let i = rng.next(15);
+            let def = match policy(rng, i) {
+                Update::GlobalNetworkPolicySet(p) => PolicyDef::Global(p),
+                Update::NetworkPolicySet(p) => PolicyDef::Namespaced(p),
+                other => unreachable!("{other:?}"),
+            };
+            let reason = "spec.order: order must be a finite number".into();
+            Update::PolicyRefused { def, reason }
+        }
         11 => match input
             .network_sets
             .keys()
@@ -259,11 +272,18 @@ fn incremental_equals_from_scratch() {
         // The walk must have exercised policies on local endpoints, without
         // errors hiding endpoints.
         let last = calc.desired();
-        // A deleted tier is reported for each active policy in it; nothing else.
+        // A deleted tier or a refused policy is reported for each active policy it
+        // concerns; nothing else.
         let errors: Vec<_> = last
             .errors
             .iter()
-            .filter(|e| !matches!(e, felix::calc::CalcError::UnknownTier { .. }))
+            .filter(|e| {
+                !matches!(
+                    e,
+                    felix::calc::CalcError::UnknownTier { .. }
+                        | felix::calc::CalcError::PolicyRefused { .. }
+                )
+            })
             .collect();
         assert!(errors.is_empty(), "seed {seed}: {errors:?}");
         let endpoint_calls = last

@@ -20,6 +20,10 @@
 //! action becomes Pass: B's TCP goes on to platform, allowed; (3) platform's policy
 //! deleted: what security passes reaches the profiles (allow); (4) a default-tier
 //! policy on C that matches nothing for ICMP ends that tier with a drop.
+//!
+//! Bad input: a policy on C that fails validation (a CIDR /40, written to etcd
+//! directly, as a buggy writer could) closes C both ways instead of being skipped;
+//! fixed, C is open again.
 
 mod daemon_harness;
 
@@ -387,6 +391,47 @@ fn tiers_pass_to_the_next_tier_and_end_with_their_default_action() {
             (A, C, Icmp, false),
         ];
         until_table("4 (default tier ends with Deny)", &info, &s4).await;
+    });
+    drop(cluster);
+}
+
+#[test]
+fn an_invalid_policy_closes_what_it_selects_until_fixed() {
+    let cluster = Cluster::new();
+    let info = cluster.info();
+    let (a_key, a_wep) = cluster.wep(A, "a", None);
+    let (c_key, c_wep) = cluster.wep(C, "c", None);
+    let _servers = Servers::start(info[C].path.clone(), 8080);
+    let node = cluster.node.clone();
+    let node_path = cluster.node_ns.path();
+    in_ns(&cluster.node_ns, move || async move {
+        let etcd = EtcdServer::start().await;
+        let ds = etcd.datastore().await;
+        put_kns_profile(&ds, "ns1", &[]).await;
+        put_kns_profile(&ds, "ns2", &[]).await;
+        put_json(&ds, &a_key, &a_wep).await;
+        put_json(&ds, &c_key, &c_wep).await;
+        let policy = |net: &str| {
+            json!({
+                "apiVersion": "projectcalico.org/v3", "kind": "GlobalNetworkPolicy",
+                "metadata": {"name": "c-deny-some"},
+                "spec": {"selector": "app == 'c'", "types": ["Ingress"],
+                         "ingress": [{"action": "Deny", "source": {"nets": [net]}},
+                                     {"action": "Allow"}]}
+            })
+        };
+        let gnp_key = key("globalnetworkpolicies", None, "c-deny-some");
+        put_json(&ds, &gnp_key, &policy("10.0.0.0/40")).await;
+        let _felix = start_felix(&node, &etcd, node_path).await;
+        let closed = [
+            (A, C, Tcp(8080), false),
+            (A, C, Icmp, false),
+            (C, A, Icmp, false),
+        ];
+        until_table("1 (invalid policy: C closed both ways)", &info, &closed).await;
+        put_json(&ds, &gnp_key, &policy("192.0.2.0/24")).await;
+        let open = [(A, C, Tcp(8080), true), (C, A, Icmp, true)];
+        until_table("2 (fixed)", &info, &open).await;
     });
     drop(cluster);
 }

@@ -21,7 +21,7 @@ use super::names::Direction;
 use super::policy::endpoint::{
     EndpointPlan, EndpointToHostAction, dispatch_chains, endpoint_chain_for,
 };
-use super::policy::{RenderedChains, render_policy, render_profile};
+use super::policy::{RenderedChains, render_policy, render_profile, render_refused};
 use super::routes::{LocalNetworking, NetworkingCache};
 use crate::dataplane::ipsets::IpSet;
 use crate::dataplane::iptables::{Chain, DesiredTable};
@@ -390,6 +390,7 @@ impl Calculator {
         let Some(def) = self.input.policies.get(key) else {
             return;
         };
+        let refused = self.input.refused.get(key);
         let parse = |s: &str| Selector::parse(s).map_err(|e| (s.to_string(), e.to_string()));
         let ns_sel = match def.namespace_selector() {
             "" => Ok(None),
@@ -414,8 +415,14 @@ impl Calculator {
             selector_key,
             selector,
             namespace_selector,
-            applies: def.applies(),
-            rendered: render_policy(key, def),
+            applies: match refused {
+                Some(_) => (true, true),
+                None => def.applies(),
+            },
+            rendered: match refused {
+                Some(reason) => render_refused(key, reason),
+                None => render_policy(key, def),
+            },
             error,
             local_eps: BTreeSet::new(),
         };

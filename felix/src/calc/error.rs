@@ -28,6 +28,10 @@ pub enum CalcError {
         source: RuleError,
     },
     #[error(
+        "policy {policy} is invalid ({reason}); endpoints it selects drop all traffic until it is fixed"
+    )]
+    PolicyRefused { policy: String, reason: String },
+    #[error(
         "policy {policy}: tier {tier:?} does not exist; its policies are evaluated last, with default action Deny"
     )]
     UnknownTier { policy: String, tier: String },

@@ -161,6 +161,13 @@ pub enum Update {
     WepDeleted(WepKey),
     NetworkPolicySet(NetworkPolicy),
     GlobalNetworkPolicySet(GlobalNetworkPolicy),
+    /// A policy that fails validation (`reason` names the field). Felix cannot trust
+    /// its rules but can still find the endpoints its selector picks: they drop
+    /// everything in both directions until the policy is fixed (fail closed).
+    PolicyRefused {
+        def: PolicyDef,
+        reason: String,
+    },
     PolicyDeleted(PolicyKey),
     ProfileSet(Profile),
     ProfileDeleted(String),
@@ -216,6 +223,8 @@ pub struct CalcInput {
     /// Every workload endpoint in the cluster.
     pub weps: BTreeMap<WepKey, WorkloadEndpoint>,
     pub policies: BTreeMap<PolicyKey, PolicyDef>,
+    /// Policies in `policies` that failed validation, with why.
+    pub refused: BTreeMap<PolicyKey, String>,
     pub profiles: BTreeMap<String, Profile>,
     pub pools: BTreeMap<String, IPPool>,
     /// NetworkSets and GlobalNetworkSets: their nets join the selector sets that
@@ -317,12 +326,16 @@ impl CalcInput {
                 Some(_) => Changed::Wep(key),
                 None => Changed::Nothing,
             },
-            Update::NetworkPolicySet(p) => self.set_policy(PolicyDef::Namespaced(p)),
-            Update::GlobalNetworkPolicySet(p) => self.set_policy(PolicyDef::Global(p)),
-            Update::PolicyDeleted(key) => match self.policies.remove(&key) {
-                Some(_) => Changed::Policy(key),
-                None => Changed::Nothing,
-            },
+            Update::NetworkPolicySet(p) => self.set_policy(PolicyDef::Namespaced(p), None),
+            Update::GlobalNetworkPolicySet(p) => self.set_policy(PolicyDef::Global(p), None),
+            Update::PolicyRefused { def, reason } => self.set_policy(def, Some(reason)),
+            Update::PolicyDeleted(key) => {
+                self.refused.remove(&key);
+                match self.policies.remove(&key) {
+                    Some(_) => Changed::Policy(key),
+                    None => Changed::Nothing,
+                }
+            }
             Update::ProfileSet(p) => {
                 let name = p.metadata.name.clone();
                 if self.profiles.get(&name) == Some(&p) {
@@ -384,12 +397,16 @@ impl CalcInput {
         Changed::NetworkSet(key)
     }
 
-    fn set_policy(&mut self, def: PolicyDef) -> Changed {
+    fn set_policy(&mut self, def: PolicyDef, refused: Option<String>) -> Changed {
         let key = def.key();
-        if self.policies.get(&key) == Some(&def) {
+        if self.policies.get(&key) == Some(&def) && self.refused.get(&key) == refused.as_ref() {
             return Changed::Nothing;
         }
         self.policies.insert(key.clone(), def);
+        match refused {
+            Some(reason) => self.refused.insert(key.clone(), reason),
+            None => self.refused.remove(&key),
+        };
         Changed::Policy(key)
     }
 }

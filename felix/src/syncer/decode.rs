@@ -14,7 +14,7 @@ use config::model::{
 use ipam::{AffinityState, BlockAffinity};
 use thiserror::Error;
 
-use crate::calc::{NetSetKey, PolicyKey, Update, WepKey};
+use crate::calc::{NetSetKey, PolicyDef, PolicyKey, Update, WepKey};
 
 /// One prefix felix watches.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -188,11 +188,25 @@ fn decode_resource(
     meta.name = name;
     meta.namespace = namespace;
     meta.resource_version = None;
-    config::validate::validate(&resource).map_err(|errors| DecodeError::Invalid {
-        key: key.into(),
-        kind: kind.kind_name(),
-        reason: errors.to_string(),
-    })?;
+    if let Err(errors) = config::validate::validate(&resource) {
+        // An invalid policy still selects endpoints: skipping it would leave them
+        // open (or under the policy's previous version). The calculation closes
+        // them instead and reports the policy with the failing field.
+        let def = match resource {
+            AnyResource::NetworkPolicy(p) => Some(PolicyDef::Namespaced(p)),
+            AnyResource::GlobalNetworkPolicy(p) => Some(PolicyDef::Global(p)),
+            _ => None,
+        };
+        let reason = errors.to_string();
+        return match def {
+            Some(def) => Ok(Some(Update::PolicyRefused { def, reason })),
+            None => Err(DecodeError::Invalid {
+                key: key.into(),
+                kind: kind.kind_name(),
+                reason,
+            }),
+        };
+    }
     Ok(Update::from_resource(resource))
 }
 

@@ -63,6 +63,31 @@ impl RenderedChains {
     }
 }
 
+/// Both chains of a policy that failed validation: each drops everything, so the
+/// endpoints its selector picks are closed in both directions (whatever its `types`
+/// said, since they may be what is wrong), and the error names the policy and field.
+pub fn render_refused(key: &PolicyKey, reason: &str) -> RenderedChains {
+    let id = key.id();
+    let drop = || {
+        std::sync::Arc::new(vec![
+            "-m comment --comment \"Invalid policy; failing closed\" -j DROP".to_string(),
+        ])
+    };
+    RenderedChains {
+        chains: [Direction::Ingress, Direction::Egress]
+            .map(|dir| Chain {
+                name: policy_chain(dir, &id),
+                rules: drop(),
+            })
+            .to_vec(),
+        sets: Vec::new(),
+        errors: vec![CalcError::PolicyRefused {
+            policy: id,
+            reason: reason.to_string(),
+        }],
+    }
+}
+
 /// `cali-pi-<id>` for an ingress policy and `cali-po-<id>` for an egress one.
 pub fn render_policy(key: &PolicyKey, def: &PolicyDef) -> RenderedChains {
     let ctx = RuleContext {

@@ -80,12 +80,28 @@ fn key_is_the_identity_and_resource_version_is_dropped() {
 }
 
 #[test]
+fn invalid_policies_are_delivered_as_refused_with_the_field() {
+    let w = Watched::Resource(ResourceKind::NetworkPolicy);
+    let key = format!("{NP}ns1/bad");
+    let update = w.decode_put(&key, &np_json("app == ", "TCP")).unwrap();
+    let Some(Update::PolicyRefused { def, reason }) = update else {
+        panic!("{update:?}")
+    };
+    assert_eq!(def.key(), PolicyKey::namespaced("ns1", "bad"));
+    assert!(reason.starts_with("spec.selector: "), "{reason}");
+}
+
+#[test]
 fn invalid_objects_are_errors_naming_the_key() {
     let w = Watched::Resource(ResourceKind::NetworkPolicy);
     let key = format!("{NP}ns1/bad");
-    let err = w.decode_put(&key, &np_json("app == ", "TCP")).unwrap_err();
+    let pool = Watched::Resource(ResourceKind::IPPool);
+    let pool_key = "/calico/resources/v3/projectcalico.org/ippools/p";
+    let bad_pool = br#"{"kind":"IPPool","apiVersion":"projectcalico.org/v3",
+        "metadata":{"name":"p"},"spec":{"cidr":"10.0.0.0/33"}}"#;
+    let err = pool.decode_put(pool_key, bad_pool).unwrap_err();
     assert!(matches!(err, DecodeError::Invalid { .. }), "{err:?}");
-    assert!(err.to_string().contains(&key), "{err}");
+    assert!(err.to_string().contains(pool_key), "{err}");
     let err = w.decode_put(&key, &np_json("all()", "NOPE")).unwrap_err();
     assert!(
         matches!(
