@@ -59,11 +59,22 @@ pub fn endpoint_chain_for(dir: Direction, ifname: &str, plan: &EndpointPlan) -> 
         // Marks left by the other endpoint's chain on the same packet must not count here.
         format!("-j MARK --set-xmark 0x0/{:#x}", MARK_ACCEPT | MARK_PASS),
     ];
-    for tier in plan.tiers.iter().filter(|t| !t.targets.is_empty()) {
-        rules.push(format!(
-            "-m comment --comment \"Start of tier {}\" -j MARK --set-xmark 0x0/{MARK_PASS:#x}",
-            tier.name
-        ));
+    for (i, tier) in plan
+        .tiers
+        .iter()
+        .filter(|t| !t.targets.is_empty())
+        .enumerate()
+    {
+        // Calico clears the pass mark at the start of every tier; the first tier
+        // finds it clear already (the MARK above), so its rule is left out: one
+        // rule less per endpoint chain in the common one-tier case, and every rule
+        // reachable from the base chains costs in each nf_tables commit.
+        if i > 0 {
+            rules.push(format!(
+                "-m comment --comment \"Start of tier {}\" -j MARK --set-xmark 0x0/{MARK_PASS:#x}",
+                tier.name
+            ));
+        }
         for chain in &tier.targets {
             // A Pass in an earlier policy skips the remaining ones of the tier.
             rules.push(format!("-m mark --mark 0x0/{MARK_PASS:#x} -j {chain}"));
