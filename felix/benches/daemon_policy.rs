@@ -10,6 +10,13 @@
 //! for one size; `BENCH_DUMP_DIR=<dir>` keeps felix's log, `iptables-save`
 //! and `ipset save` of the final state, to time restores by hand against it).
 //!
+//! `BENCH_MIX=1`: every endpoint names its port `http` (8080), 20 NetworkSets
+//! (labels `role: r<k>`) exist in the namespace, and every fifth policy allows
+//! `ports: [http]` from its role selector, which then also holds a network set's
+//! nets. Besides the policy changes it times 20 endpoint changes that renumber
+//! `http` (moving named-port set members) and 20 network set changes, and counts
+//! the iptables-restore and ipset writes each costs (expected: ipset only).
+//!
 //! Where a change's time goes (kernel 6.18, iptables-nft 1.8.9, 500 policies:
 //! 5,111 chains, 43k rules with policy groups; 114k without): felix commits
 //! one chain in its long-lived iptables-restore (25-28 ms), almost all of it
@@ -35,16 +42,128 @@ use serde_json::json;
 const ENDPOINTS: usize = 2_000;
 const CHANGES: usize = 20;
 
+fn mixed() -> bool {
+    std::env::var_os("BENCH_MIX").is_some_and(|v| v == "1")
+}
+
 fn policy(i: usize, port: u16) -> (String, serde_json::Value) {
     let name = format!("pol-{i}");
+    // In the mix, every fifth policy (never pol-0, the one changed) uses the named
+    // port; its source selector also matches one of the network sets.
+    let ports = if mixed() && i % 5 == 4 {
+        json!(["http"])
+    } else {
+        json!([port])
+    };
     let value = json!({"apiVersion": "projectcalico.org/v3", "kind": "NetworkPolicy",
         "metadata": {"name": name, "namespace": "bench"},
         "spec": {"order": i, "selector": format!("app == 'app{}'", i % 50),
             "ingress": [{"action": "Allow", "protocol": "TCP",
                 "source": {"selector": format!("role == 'r{}'", i % 20)},
-                "destination": {"ports": [port]}}],
+                "destination": {"ports": ports}}],
             "egress": [{"action": "Allow"}]}});
     (h::key("networkpolicies", Some("bench"), &name), value)
+}
+
+/// NetworkSet `net-<k>` (role r<k>) with `nets` networks from 172.16.<k>.0.
+fn net_set(k: usize, nets: usize) -> (String, serde_json::Value) {
+    let name = format!("net-{k}");
+    let nets: Vec<String> = (0..nets)
+        .map(|n| format!("172.{}.{k}.{n}/32", 16 + n / 250))
+        .collect();
+    let value = json!({"apiVersion": "projectcalico.org/v3", "kind": "NetworkSet",
+        "metadata": {"name": name, "namespace": "bench", "labels": {"role": format!("r{k}")}},
+        "spec": {"nets": nets}});
+    (h::key("networksets", Some("bench"), &name), value)
+}
+
+/// Endpoint `i` of the bench (its `http` port numbered `port` in the mix).
+fn endpoint(node: &str, i: usize, port: u16) -> (String, serde_json::Value) {
+    let pod = format!("p{i}");
+    let app = format!("app{}", i % 50);
+    let role = format!("r{}", i % 20);
+    let mut v = h::wep_json(
+        node,
+        "bench",
+        &pod,
+        &format!("10.65.{}.{}", i / 250, i % 250 + 1),
+        &h::cali_name("bench", &pod),
+        "02:00:00:00:00:01",
+        &[("app", &app), ("role", &role)],
+    );
+    if mixed() {
+        v["spec"]["ports"] = json!([{"name": "http", "protocol": "TCP", "port": port}]);
+    }
+    let name = v["metadata"]["name"].as_str().unwrap().to_string();
+    (h::key("workloadendpoints", Some("bench"), &name), v)
+}
+
+/// Timings of a series of live changes, and the kernel writes they cost.
+#[derive(Default)]
+struct Changes {
+    apply: Vec<Duration>,
+    e2e: Vec<Duration>,
+    restores: f64,
+    ipset_writes: f64,
+    /// felix's CPU time (user + system) per change.
+    cpu: Duration,
+}
+
+/// felix's CPU time so far (utime + stime from /proc/<pid>/stat).
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command (which may hold spaces) start after the last ')'.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // utime and stime are fields 14 and 15 of stat: 12 and 13 after the ')'.
+    let clock_ticks = 100.0; // USER_HZ on Linux
+    Duration::from_secs_f64((ticks(11) + ticks(12)) as f64 / clock_ticks)
+}
+
+/// (iptables-restore calls, ipset writes) so far.
+fn write_counts(path: &std::path::Path) -> (f64, f64) {
+    let body = h::probe::http_get(path.to_path_buf(), 9091, "/metrics")
+        .unwrap()
+        .1;
+    let m = |n: &str| h::probe::metric(&body, n).unwrap_or(0.0);
+    (m("felix_iptables_restore_calls"), m("felix_ipset_calls"))
+}
+
+/// Writes each item, waiting for felix to apply it; the applies' own times and
+/// write -> applied, with the kernel writes per change.
+async fn time_changes(
+    ds: &config::datastore::Datastore,
+    path: &std::path::Path,
+    pid: u32,
+    items: Vec<(String, serde_json::Value)>,
+) -> Changes {
+    let mut out = Changes::default();
+    let cpu_before = cpu_time(pid);
+    let (mut count, mut sum) = wait_applies_after(path, 0.0, Duration::from_secs(5)).await;
+    let writes_before = write_counts(path);
+    let n = items.len() as f64;
+    for (key, value) in items {
+        let t0 = Instant::now();
+        h::put_json(ds, &key, &value).await;
+        let (c, s) = wait_applies_after(path, count, Duration::from_secs(30)).await;
+        out.e2e.push(t0.elapsed());
+        out.apply
+            .push(Duration::from_secs_f64((s - sum) / (c - count)));
+        (count, sum) = (c, s);
+    }
+    let writes_after = write_counts(path);
+    out.restores = (writes_after.0 - writes_before.0) / n;
+    out.ipset_writes = (writes_after.1 - writes_before.1) / n;
+    out.cpu = (cpu_time(pid) - cpu_before).div_f64(n);
+    out.apply.sort();
+    out.e2e.sort();
+    out
 }
 
 struct Row {
@@ -52,10 +171,12 @@ struct Row {
     sync: Duration,
     /// Mean calculation time over all applies (first one included).
     calc: Duration,
-    apply: Vec<Duration>,
+    policy_changes: Changes,
     /// Mean ms per phase over the changes.
     phases: String,
-    e2e: Vec<Duration>,
+    /// In the mix: endpoint renumbering its named port, network set changes.
+    endpoint_changes: Option<Changes>,
+    net_set_changes: Option<Changes>,
 }
 
 fn run(policies: usize) -> Row {
@@ -70,21 +191,9 @@ fn run(policies: usize) -> Row {
             h::key("profiles", None, "kns.bench"),
             h::kns_profile("bench", &[]),
         )];
-        for i in 0..ENDPOINTS {
-            let pod = format!("p{i}");
-            let app = format!("app{}", i % 50);
-            let role = format!("r{}", i % 20);
-            let v = h::wep_json(
-                &node,
-                "bench",
-                &pod,
-                &format!("10.65.{}.{}", i / 250, i % 250 + 1),
-                &h::cali_name("bench", &pod),
-                "02:00:00:00:00:01",
-                &[("app", &app), ("role", &role)],
-            );
-            let name = v["metadata"]["name"].as_str().unwrap().to_string();
-            items.push((h::key("workloadendpoints", Some("bench"), &name), v));
+        items.extend((0..ENDPOINTS).map(|i| endpoint(&node, i, 8080)));
+        if mixed() {
+            items.extend((0..20).map(|k| net_set(k, 10)));
         }
         items.extend((0..policies).map(|i| policy(i, 8000 + (i % 1000) as u16)));
         create_many(&ds, items).await;
@@ -93,21 +202,24 @@ fn run(policies: usize) -> Row {
         let _felix = h::Felix::start(&node, &etcd.endpoint(), &[]);
         wait_ready(&path, Duration::from_secs(300)).await;
         let sync = started.elapsed();
-        let (mut count, mut sum) = wait_applies_after(&path, 0.0, Duration::from_secs(5)).await;
+        let pid = _felix.pid().expect("felix runs");
+        wait_applies_after(&path, 0.0, Duration::from_secs(5)).await;
         let phases_before = phase_sums(&path);
-        let mut apply = Vec::new();
-        let mut e2e = Vec::new();
-        for k in 0..CHANGES {
-            let port = 20_000 + k as u16;
-            let (key, value) = policy(0, port);
-            let t0 = Instant::now();
-            h::put_json(&ds, &key, &value).await;
-            let (c, s) = wait_applies_after(&path, count, Duration::from_secs(30)).await;
-            e2e.push(t0.elapsed());
-            apply.push(Duration::from_secs_f64((s - sum) / (c - count)));
-            (count, sum) = (c, s);
-        }
+        let changed = (0..CHANGES).map(|k| policy(0, 20_000 + k as u16)).collect();
+        let policy_changes = time_changes(&ds, &path, pid, changed).await;
         let phases = phase_report(&phases_before, &phase_sums(&path));
+        let (endpoint_changes, net_set_changes) = if mixed() {
+            // Endpoints selected by named-port policies (app4, app9, ...: i % 5 == 4).
+            let renumbered = (0..CHANGES)
+                .map(|k| endpoint(&node, 4 + 5 * k, 9000 + k as u16))
+                .collect();
+            let eps = time_changes(&ds, &path, pid, renumbered).await;
+            let grown = (0..CHANGES).map(|k| net_set(k % 20, 11 + k)).collect();
+            let sets = time_changes(&ds, &path, pid, grown).await;
+            (Some(eps), Some(sets))
+        } else {
+            (None, None)
+        };
         let saved = h::run("iptables-save", &["-t", "filter"]);
         if let Ok(dir) = std::env::var("BENCH_DUMP_DIR") {
             // For measuring restores by hand against felix's real table.
@@ -121,8 +233,6 @@ fn run(policies: usize) -> Row {
             saved.contains(&format!("{}", 20_000 + CHANGES - 1)),
             "last change not in the kernel"
         );
-        apply.sort();
-        e2e.sort();
         let body = h::probe::http_get(path.clone(), 9091, "/metrics")
             .unwrap()
             .1;
@@ -135,9 +245,10 @@ fn run(policies: usize) -> Row {
             policies,
             sync,
             calc,
-            apply,
-            e2e,
+            policy_changes,
             phases,
+            endpoint_changes,
+            net_set_changes,
         }
     })
 }
@@ -150,28 +261,51 @@ fn main() {
     let rows: Vec<Row> = sizes.into_iter().map(run).collect();
     println!("\nfelix policy scale, {ENDPOINTS} local endpoints, {CHANGES} changes of one policy");
     println!(
-        "{:>8} {:>12} {:>14} {:>14} {:>14} {:>14} {:>14}",
+        "{:>8} {:>12} {:>14} {:>14} {:>14} {:>14} {:>14} {:>14}",
         "policies",
         "sync ms",
         "calc mean ms",
         "apply p50 ms",
         "apply p99 ms",
         "e2e p50 ms",
-        "e2e p99 ms"
+        "e2e p99 ms",
+        "cpu/change ms"
     );
     for r in &rows {
+        let c = &r.policy_changes;
         println!(
-            "{:>8} {:>12.0} {:>14} {:>14} {:>14} {:>14} {:>14}",
+            "{:>8} {:>12.0} {:>14} {:>14} {:>14} {:>14} {:>14} {:>14}",
             r.policies,
             r.sync.as_secs_f64() * 1e3,
             ms(r.calc),
-            ms(quantile(&r.apply, 0.5)),
-            ms(quantile(&r.apply, 0.99)),
-            ms(quantile(&r.e2e, 0.5)),
-            ms(quantile(&r.e2e, 0.99)),
+            ms(quantile(&c.apply, 0.5)),
+            ms(quantile(&c.apply, 0.99)),
+            ms(quantile(&c.e2e, 0.5)),
+            ms(quantile(&c.e2e, 0.99)),
+            ms(c.cpu),
         );
     }
     for r in &rows {
         println!("{} policies, per-change mean ms: {}", r.policies, r.phases);
+    }
+    for r in &rows {
+        for (what, c) in [
+            ("endpoint renumbers http", &r.endpoint_changes),
+            ("network set change", &r.net_set_changes),
+        ] {
+            let Some(c) = c else { continue };
+            println!(
+                "{} policies, {what}: apply p50 {} p99 {} ms, e2e p50 {} p99 {} ms, \
+                 per change {:.2} iptables-restore, {:.2} ipset writes, felix cpu {} ms",
+                r.policies,
+                ms(quantile(&c.apply, 0.5)),
+                ms(quantile(&c.apply, 0.99)),
+                ms(quantile(&c.e2e, 0.5)),
+                ms(quantile(&c.e2e, 0.99)),
+                c.restores,
+                c.ipset_writes,
+                ms(c.cpu),
+            );
+        }
     }
 }
