@@ -23,7 +23,7 @@
 //!
 //! Bad input: a policy on C that fails validation (a CIDR /40, written to etcd
 //! directly, as a buggy writer could) closes C both ways instead of being skipped;
-//! fixed, C is open again.
+//! fixed, C is open again; one that does not decode (action `Reject`) closes it too.
 
 mod daemon_harness;
 
@@ -432,6 +432,13 @@ fn an_invalid_policy_closes_what_it_selects_until_fixed() {
         put_json(&ds, &gnp_key, &policy("192.0.2.0/24")).await;
         let open = [(A, C, Tcp(8080), true), (C, A, Icmp, true)];
         until_table("2 (fixed)", &info, &open).await;
+        // Not even decodable (an action Calico does not have): closed just the same.
+        let mut undecodable = policy("192.0.2.0/24");
+        undecodable["spec"]["ingress"][0]["action"] = json!("Reject");
+        put_json(&ds, &gnp_key, &undecodable).await;
+        until_table("3 (undecodable policy: closed)", &info, &closed).await;
+        delete(&ds, &gnp_key).await;
+        until_table("4 (deleted)", &info, &open).await;
     });
     drop(cluster);
 }

@@ -8,8 +8,8 @@
 
 use config::datastore::{RESOURCE_ROOT, resource_prefix};
 use config::model::{
-    AnyResource, GlobalNetworkPolicy, IPPool, NetworkPolicy, Profile, ResourceKind,
-    WorkloadEndpoint,
+    AnyResource, GlobalNetworkPolicy, GlobalNetworkPolicySpec, IPPool, NetworkPolicy,
+    NetworkPolicySpec, Profile, ResourceKind, WorkloadEndpoint,
 };
 use ipam::{AffinityState, BlockAffinity};
 use thiserror::Error;
@@ -178,12 +178,21 @@ fn decode_resource(
             key: key.into(),
             reason: e.to_string(),
         })?;
-    let mut resource =
-        AnyResource::from_value(kind, json).map_err(|reason| DecodeError::Undecodable {
-            key: key.into(),
-            kind: kind.kind_name(),
-            reason,
-        })?;
+    let mut resource = match AnyResource::from_value(kind, json.clone()) {
+        Ok(r) => r,
+        Err(reason) => {
+            // A policy whose rules do not even decode still names the endpoints it is
+            // meant for: close them (see below) rather than skip it.
+            if let Some(def) = policy_outline(kind, namespace.as_deref(), &name, &json) {
+                return Ok(Some(Update::PolicyRefused { def, reason }));
+            }
+            return Err(DecodeError::Undecodable {
+                key: key.into(),
+                kind: kind.kind_name(),
+                reason,
+            });
+        }
+    };
     let meta = resource.meta_mut();
     meta.name = name;
     meta.namespace = namespace;
@@ -208,6 +217,46 @@ fn decode_resource(
         };
     }
     Ok(Update::from_resource(resource))
+}
+
+/// What decides which endpoints an undecodable policy selects (selector, namespace
+/// selector, tier, order), read leniently from its JSON; no rules. `None` for other
+/// kinds.
+fn policy_outline(
+    kind: ResourceKind,
+    namespace: Option<&str>,
+    name: &str,
+    json: &serde_json::Value,
+) -> Option<PolicyDef> {
+    let spec = &json["spec"];
+    let text = |field: &str| spec[field].as_str().unwrap_or_default().to_string();
+    let order = spec["order"].as_f64();
+    match kind {
+        ResourceKind::NetworkPolicy => {
+            let mut p = NetworkPolicy::named(
+                name,
+                NetworkPolicySpec {
+                    tier: text("tier"),
+                    order,
+                    selector: text("selector"),
+                    ..Default::default()
+                },
+            );
+            p.metadata.namespace = namespace.map(str::to_string);
+            Some(PolicyDef::Namespaced(p))
+        }
+        ResourceKind::GlobalNetworkPolicy => Some(PolicyDef::Global(GlobalNetworkPolicy::named(
+            name,
+            GlobalNetworkPolicySpec {
+                tier: text("tier"),
+                order,
+                selector: text("selector"),
+                namespace_selector: text("namespaceSelector"),
+                ..Default::default()
+            },
+        ))),
+        _ => None,
+    }
 }
 
 fn affinity_key(node: &str, key: &str) -> Result<(String, ipnet::IpNet), DecodeError> {

@@ -102,14 +102,15 @@ fn invalid_objects_are_errors_naming_the_key() {
     let err = pool.decode_put(pool_key, bad_pool).unwrap_err();
     assert!(matches!(err, DecodeError::Invalid { .. }), "{err:?}");
     assert!(err.to_string().contains(pool_key), "{err}");
-    let err = w.decode_put(&key, &np_json("all()", "NOPE")).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            DecodeError::Undecodable { .. } | DecodeError::Invalid { .. }
-        ),
-        "{err:?}"
-    );
+    // A policy whose rules do not decode is refused with its selector kept.
+    let update = w.decode_put(&key, &np_json("app == 'x'", "NOPE")).unwrap();
+    let Some(Update::PolicyRefused { def, reason }) = update else {
+        panic!("{update:?}")
+    };
+    assert_eq!(def.selector(), "app == 'x'");
+    assert_eq!(def.key(), PolicyKey::namespaced("ns1", "bad"));
+    assert!(def.ingress().is_empty());
+    assert!(reason.contains("protocol"), "{reason}");
     let err = w.decode_put(&key, b"{not json").unwrap_err();
     assert!(matches!(err, DecodeError::NotJson { .. }), "{err:?}");
     let err = w
