@@ -422,13 +422,21 @@ fn an_invalid_policy_closes_what_it_selects_until_fixed() {
         };
         let gnp_key = key("globalnetworkpolicies", None, "c-deny-some");
         put_json(&ds, &gnp_key, &policy("10.0.0.0/40")).await;
-        let _felix = start_felix(&node, &etcd, node_path).await;
+        let felix = start_felix(&node, &etcd, node_path).await;
         let closed = [
             (A, C, Tcp(8080), false),
             (A, C, Icmp, false),
             (C, A, Icmp, false),
         ];
         until_table("1 (invalid policy: C closed both ways)", &info, &closed).await;
+        // Reported with the policy's name and the failing field.
+        let log = felix.log_text();
+        assert!(
+            log.lines()
+                .any(|l| l.contains("policy c-deny-some is invalid")
+                    && l.contains("spec.ingress[0].source.nets[0]")),
+            "{log}"
+        );
         put_json(&ds, &gnp_key, &policy("192.0.2.0/24")).await;
         let open = [(A, C, Tcp(8080), true), (C, A, Icmp, true)];
         until_table("2 (fixed)", &info, &open).await;
