@@ -59,13 +59,6 @@ fn pod_in(name: &str, namespace: &str) -> Pod {
     pod
 }
 
-async fn assert_nothing_left(host: &Host, pod: &Pod) {
-    assert_eq!(host.ips_in_use().await, 0, "an address is still allocated");
-    assert!(host.handles().await.is_empty(), "a handle is left");
-    assert!(!host.host_has_link(&pod.host_ifname()), "host veth left");
-    assert!(host.wep(pod).await.is_none(), "endpoint left");
-}
-
 #[test]
 fn add_reads_the_pod_and_namespace_from_the_api() {
     host_test(|host| async move {
@@ -165,7 +158,7 @@ fn add_fails_cleanly_when_the_api_cannot_answer() {
                 .unwrap()
                 .contains("pod default/ghost")
         );
-        assert_nothing_left(&host, &ghost).await;
+        host.assert_nothing_left(&ghost).await;
 
         // The API server down: a clear error, nothing allocated; back up: the ADD works.
         let pod = pod_in("web", "default");
@@ -180,7 +173,7 @@ fn add_fails_cleanly_when_the_api_cannot_answer() {
         );
         let msg = out.json()["msg"].as_str().unwrap().to_string();
         assert!(msg.contains("not reachable"), "{msg}");
-        assert_nothing_left(&host, &pod).await;
+        host.assert_nothing_left(&pod).await;
         api.restart().await;
         let out = host.calico("ADD", &pod, &conf).await.result();
         assert!(pod_ip(&out).starts_with("10.244."), "{out}");
@@ -197,7 +190,7 @@ fn add_fails_cleanly_when_the_api_cannot_answer() {
             let line = format!("{}: {}", v["msg"], v["details"]);
             assert!(line.contains(path), "{line}");
             assert!(!line.contains('\n'), "{line}");
-            assert_nothing_left(&host, &pod).await;
+            host.assert_nothing_left(&pod).await;
         }
     });
 }

@@ -163,14 +163,6 @@ fn check_fails_after_tampering() {
     });
 }
 
-/// After a failed ADD nothing is left: no address, no handle, no interface, no endpoint.
-async fn assert_nothing_left(host: &Host, pod: &Pod) {
-    assert_eq!(host.ips_in_use().await, 0, "an address is still allocated");
-    assert!(host.handles().await.is_empty(), "a handle is left");
-    assert!(!host.host_has_link(&pod.host_ifname()), "host veth left");
-    assert!(host.wep(pod).await.is_none(), "endpoint left");
-}
-
 #[test]
 fn failed_add_leaves_nothing_behind() {
     host_test(|host| async move {
@@ -188,7 +180,7 @@ fn failed_add_leaves_nothing_behind() {
             "{}",
             out.stdout
         );
-        assert_nothing_left(&host, &pod).await;
+        host.assert_nothing_left(&pod).await;
         assert!(
             pod.ns.try_exec(&["ip", "link", "show", "eth0"]),
             "the pod's own eth0 stays"
@@ -215,7 +207,7 @@ fn failed_add_leaves_nothing_behind() {
                 u64::from(cni::undo::FAILPOINT_CODE),
                 "{step}"
             );
-            assert_nothing_left(&host, &pod).await;
+            host.assert_nothing_left(&pod).await;
             assert!(
                 !pod.ns.try_exec(&["ip", "link", "show", "eth0"]),
                 "{step}: pod eth0 left"

@@ -213,10 +213,16 @@ impl EtcdServer {
     }
 
     fn log_tail(&self) -> String {
-        let log = std::fs::read_to_string(self.log_path()).unwrap_or_default();
-        let lines: Vec<&str> = log.lines().collect();
-        lines[lines.len().saturating_sub(LOG_TAIL_LINES)..].join("\n")
+        log_tail(&self.log_path(), LOG_TAIL_LINES)
     }
+}
+
+/// The last `lines` lines of a log file (empty when it cannot be read): what a test shows
+/// when a server it started does not come up.
+pub fn log_tail(path: &Path, lines: usize) -> String {
+    let log = std::fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = log.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
 }
 
 impl Drop for EtcdServer {
@@ -250,18 +256,7 @@ impl TlsFiles {
             .map(|ip| format!("IP:{ip}"))
             .collect::<Vec<_>>()
             .join(",");
-        let openssl = |args: &[&str]| {
-            let out = Command::new("openssl")
-                .args(args)
-                .current_dir(dir)
-                .output()
-                .unwrap_or_else(|err| panic!("running openssl: {err} (is openssl installed?)"));
-            assert!(
-                out.status.success(),
-                "openssl {args:?} failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        };
+        let openssl = |args: &[&str]| openssl(dir, args);
         let new_key = [
             "-newkey",
             "ec",
@@ -328,8 +323,22 @@ impl TlsFiles {
     }
 }
 
+/// Runs `openssl <args>` in `dir`, panicking with its stderr when it fails.
+pub fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|err| panic!("running openssl: {err} (is openssl installed?)"));
+    assert!(
+        out.status.success(),
+        "openssl {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// A port nobody listens on right now: bind port 0, read what the kernel chose, release it.
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("binding a loopback port");
     listener
         .local_addr()

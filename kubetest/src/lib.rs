@@ -14,12 +14,12 @@
 //! deleted stay `Terminating` (nothing finalizes them).
 
 use std::fs::File;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use config::testing::{EtcdServer, TlsFiles};
+use config::testing::{EtcdServer, TlsFiles, free_port, log_tail, openssl};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use tempfile::TempDir;
 
@@ -381,9 +381,7 @@ impl KubeApiServer {
     }
 
     fn log_tail(&self) -> String {
-        let log = std::fs::read_to_string(self.log_path()).unwrap_or_default();
-        let lines: Vec<&str> = log.lines().collect();
-        lines[lines.len().saturating_sub(LOG_TAIL_LINES)..].join("\n")
+        log_tail(&self.log_path(), LOG_TAIL_LINES)
     }
 }
 
@@ -415,45 +413,4 @@ contexts:
 current-context: test
 "
     )
-}
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap_or_else(|err| panic!("running openssl: {err} (is openssl installed?)"));
-    assert!(
-        out.status.success(),
-        "openssl {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A port nobody listens on right now: bind port 0, read what the kernel chose, release it.
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("binding a loopback port");
-    listener
-        .local_addr()
-        .expect("reading the bound port")
-        .port()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pinned_version_reads_a_require_block_or_line() {
-        assert_eq!(
-            pinned_version("module m\n\nrequire (\n\tk8s.io/kubernetes v1.33.13\n)\n"),
-            Some("v1.33.13")
-        );
-        assert_eq!(
-            pinned_version("require k8s.io/kubernetes v1.32.2 // indirect\n"),
-            Some("v1.32.2")
-        );
-        assert_eq!(pinned_version("require k8s.io/kubernetes-x v1\n"), None);
-        assert!(kube_apiserver_version().starts_with("v1."));
-    }
 }

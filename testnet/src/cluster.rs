@@ -267,25 +267,8 @@ impl Cluster {
         let mut cmd = ns.command(self.bin("calicoctl").to_str().unwrap());
         cmd.args(args)
             .env("DATASTORE_TYPE", "etcdv3")
-            .env("ETCD_ENDPOINTS", self.etcd_endpoint())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().context("cannot run calicoctl")?;
-        let mut pipe = child.stdin.take().unwrap();
-        if let Some(text) = stdin {
-            pipe.write_all(text.as_bytes())?;
-        }
-        drop(pipe);
-        let out = child.wait_with_output()?;
-        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-        if !out.status.success() {
-            bail!(
-                "calicoctl {args:?} failed: {stdout}{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        Ok(stdout)
+            .env("ETCD_ENDPOINTS", self.etcd_endpoint());
+        run_with_stdin("calicoctl", args, cmd, stdin)
     }
 
     /// Registers each node as a Calico Node resource with its fabric address.
@@ -499,6 +482,34 @@ impl Cluster {
         let out = self.node(node)?.ns.ip(&["route", "show"])?;
         Ok(String::from_utf8_lossy(&out.stdout).to_string())
     }
+}
+
+/// Runs `cmd` (the tool `what` with `args`) with `stdin` as its input; its stdout, or an
+/// error with its output when it fails.
+pub(crate) fn run_with_stdin(
+    what: &str,
+    args: &[&str],
+    mut cmd: std::process::Command,
+    stdin: Option<&str>,
+) -> Result<String> {
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().with_context(|| format!("cannot run {what}"))?;
+    let mut pipe = child.stdin.take().expect("stdin is piped");
+    if let Some(text) = stdin {
+        pipe.write_all(text.as_bytes())?;
+    }
+    drop(pipe);
+    let out = child.wait_with_output()?;
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    if !out.status.success() {
+        bail!(
+            "{what} {args:?} failed: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(stdout)
 }
 
 impl Drop for Cluster {

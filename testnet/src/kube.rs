@@ -6,15 +6,13 @@
 //! their names, as kubelet would.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::net::IpAddr;
-use std::process::Stdio;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use kubetest::ApiServerFiles;
 
-use crate::cluster::{Cluster, FABRIC_GATEWAY};
+use crate::cluster::{Cluster, FABRIC_GATEWAY, run_with_stdin};
 use crate::daemon::{Daemon, wait_until};
 
 /// The API server's port on the fabric address.
@@ -89,25 +87,8 @@ impl Cluster {
         cmd.arg(format!("--kubeconfig={}", kubeconfig.display()))
             .arg(format!("--cache-dir={}", cache.display()))
             .args(args)
-            .env_remove("KUBECONFIG")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().context("cannot run kubectl")?;
-        let mut pipe = child.stdin.take().expect("piped");
-        if let Some(text) = stdin {
-            pipe.write_all(text.as_bytes())?;
-        }
-        drop(pipe);
-        let out = child.wait_with_output()?;
-        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-        if !out.status.success() {
-            bail!(
-                "kubectl {args:?} failed: {stdout}{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        Ok(stdout)
+            .env_remove("KUBECONFIG");
+        run_with_stdin("kubectl", args, cmd, stdin)
     }
 
     /// Creates the Pod object kubelet would run on `node` (labels, one container with the

@@ -358,6 +358,14 @@ impl Host {
             .expect("reading the endpoint")
     }
 
+    /// After a failed ADD nothing is left: no address, no handle, no interface, no endpoint.
+    pub async fn assert_nothing_left(&self, pod: &Pod) {
+        assert_eq!(self.ips_in_use().await, 0, "an address is still allocated");
+        assert!(self.handles().await.is_empty(), "a handle is left");
+        assert!(!self.host_has_link(&pod.host_ifname()), "host veth left");
+        assert!(self.wep(pod).await.is_none(), "endpoint left");
+    }
+
     /// Whether an interface exists in the host namespace.
     pub fn host_has_link(&self, name: &str) -> bool {
         try_sh(&["ip", "-n", &self.ns_name, "link", "show", name])
