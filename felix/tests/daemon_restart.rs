@@ -4,9 +4,10 @@
 //!   sees no route event at all; the new felix runs no iptables-restore;
 //! * an etcd outage changes nothing (felix stays live and ready), and a change
 //!   written after etcd is back is applied;
-//! * invalid policies (undecodable JSON, failing validation) are skipped and
-//!   counted in `felix_resync_invalid_objects`; valid ones are still applied,
-//!   and an invalid edit of a valid policy keeps its last valid version.
+//! * invalid objects (not JSON, failing validation) are counted in
+//!   `felix_resync_invalid_objects`; a policy that fails validation (or does not
+//!   decode) closes the endpoints its selector picks instead of being skipped, also
+//!   when it is an invalid edit of a valid policy; valid ones are still applied.
 
 mod daemon_harness;
 
@@ -291,7 +292,7 @@ fn etcd_outage_changes_nothing_and_later_changes_apply() {
 }
 
 #[test]
-fn invalid_policies_are_skipped_and_counted() {
+fn invalid_objects_are_counted_and_invalid_policies_close_their_endpoints() {
     let s = setup();
     let (node, weps, path) = (s.node.clone(), s.weps.clone(), s.node_ns.path());
     let (a, b) = (s.pods[0].ns.path(), s.pods[1].ns.path());
@@ -320,12 +321,14 @@ fn invalid_policies_are_skipped_and_counted() {
                 .and_then(|v| v.trim().parse::<f64>().ok())
         };
         assert_eq!(invalid(&metrics(&path)), Some(2.0));
-        // The valid policy is enforced: B takes only TCP 8080 from A.
+        // The valid policy is enforced: B takes only TCP 8080 from A. (The invalid
+        // one's selector does not parse, so it selects nothing felix can know of.)
         let allowed = |port| probe::tcp(a.clone(), &b_ip, port);
         assert!(allowed(8080), "good policy allows 8080");
         assert!(!allowed(9090), "good policy denies 9090");
 
-        // An invalid edit of the good policy keeps its last valid version.
+        // An invalid edit of the good policy closes what it selects (B), rather than
+        // keep a version the datastore no longer holds.
         let broken = json!({"apiVersion": "projectcalico.org/v3", "kind": "NetworkPolicy",
             "metadata": {"name": "good", "namespace": "ns1"},
             "spec": {"selector": "app == 'b'", "ingress": [{"action": "Allow", "protocol": "TCP",
@@ -336,19 +339,28 @@ fn invalid_policies_are_skipped_and_counted() {
             invalid(&metrics(&p)) == Some(3.0)
         })
         .await;
-        assert!(
-            allowed(8080) && !allowed(9090),
-            "last valid version still enforced"
-        );
+        eventually(WAIT, "B closed by the invalid policy", || !allowed(8080)).await;
+        assert!(!allowed(9090), "B closed by the invalid policy");
 
-        // Other policies still apply: open 9090 too.
+        // Another policy after it (by name) does not reopen B: the invalid one
+        // drops first. Fixed, both apply: 8080 and 9090 open.
         let more = json!({"apiVersion": "projectcalico.org/v3", "kind": "NetworkPolicy",
             "metadata": {"name": "more", "namespace": "ns1"},
             "spec": {"selector": "app == 'b'", "ingress": [{"action": "Allow", "protocol": "TCP",
                 "destination": {"ports": [9090]}}]}});
         put_json(&ds, &np_key("more"), &more).await;
-        eventually(WAIT, "new valid policy applied", || allowed(9090)).await;
-        assert!(allowed(8080));
+        let good = json!({"apiVersion": "projectcalico.org/v3", "kind": "NetworkPolicy",
+            "metadata": {"name": "good", "namespace": "ns1"},
+            "spec": {"selector": "app == 'b'", "ingress": [{"action": "Allow", "protocol": "TCP",
+                "destination": {"ports": [8080]}}]}});
+        eventually(WAIT, "new policy in the kernel", || {
+            run("iptables-save", &["-t", "filter"]).contains("cali-pi-ns1/more")
+        })
+        .await;
+        assert!(!allowed(9090) && !allowed(8080), "still closed");
+        put_json(&ds, &np_key("good"), &good).await;
+        eventually(WAIT, "fixed policy applied", || allowed(8080)).await;
+        assert!(allowed(9090));
     });
     drop(s.pods);
 }

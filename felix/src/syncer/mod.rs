@@ -11,10 +11,11 @@
 //! (it was compacted before the watch even started) does the syncer re-list the
 //! prefix itself and send the difference against the keys it knows.
 //!
-//! Objects that do not decode or fail `config::validate` are logged, counted in
-//! `felix_resync_invalid_objects` and skipped: the model keeps the last valid
-//! version of that key (an edit that fails validation changes nothing in the
-//! dataplane), and no other object is affected.
+//! Objects that do not decode or fail `config::validate` are logged and counted in
+//! `felix_resync_invalid_objects`. Policies among them are delivered as
+//! `Update::PolicyRefused` (their selector read leniently when the rest does not
+//! decode), so the endpoints they select fail closed; other kinds are skipped, the
+//! model keeping the last valid version of that key. No other object is affected.
 
 pub mod decode;
 
@@ -115,6 +116,16 @@ async fn list_until_ok(
 
 fn decode_put(watched: &Watched, kv: &Kv, metrics: &Metrics) -> Option<Update> {
     match watched.decode_put(&kv.key, &kv.value) {
+        Ok(Some(Update::PolicyRefused { def, reason })) => {
+            // Counted as invalid like any bad object, but delivered: the calculation
+            // closes the endpoints it selects (and reports it with its name).
+            warn!(kind = watched.name(), key = %kv.key, %reason, "invalid policy; failing closed");
+            metrics
+                .resync_invalid_objects
+                .with_label_values(&[watched.name()])
+                .inc();
+            Some(Update::PolicyRefused { def, reason })
+        }
         Ok(update) => update,
         Err(error) => {
             report_invalid(watched, &error, metrics);
