@@ -80,16 +80,7 @@ fn truth_table_follows_policy_changes() {
             )
         })
         .collect();
-    let info: Vec<PodInfo> = pods
-        .iter()
-        .zip(["A", "B", "C"])
-        .map(|(p, name)| PodInfo {
-            name,
-            ns_name: p.ns.name.clone(),
-            path: p.ns.path(),
-            ip: p.ip.clone(),
-        })
-        .collect();
+    let info = PodInfo::of(&pods);
     let _servers = [
         Servers::start(info[A].path.clone(), 8080),
         Servers::start(info[B].path.clone(), 8080),
@@ -218,16 +209,7 @@ fn named_ports_match_each_pods_own_number() {
     let (a_key, a_wep) = wep(A, "a");
     let (b_key, b_wep) = wep(B, "b");
     let (c_key, c_wep) = wep(C, "c");
-    let info: Vec<PodInfo> = pods
-        .iter()
-        .zip(["A", "B", "C"])
-        .map(|(p, name)| PodInfo {
-            name,
-            ns_name: p.ns.name.clone(),
-            path: p.ns.path(),
-            ip: p.ip.clone(),
-        })
-        .collect();
+    let info = PodInfo::of(&pods);
     let _servers =
         [A, B].map(|i| [8080, 9090].map(|port| Servers::start(info[i].path.clone(), port)));
     let node_path = node_ns.path();

@@ -69,16 +69,7 @@ impl Cluster {
     }
 
     fn info(&self) -> Vec<PodInfo> {
-        self.pods
-            .iter()
-            .zip(["A", "B", "C"])
-            .map(|(p, name)| PodInfo {
-                name,
-                ns_name: p.ns.name.clone(),
-                path: p.ns.path(),
-                ip: p.ip.clone(),
-            })
-            .collect()
+        PodInfo::of(&self.pods)
     }
 
     /// (key, JSON) of pod `i`'s endpoint with label app=<app>, running as `account`.

@@ -21,6 +21,23 @@ pub struct PodInfo {
     pub ip: String,
 }
 
+impl PodInfo {
+    /// What the probes need of each pod, named A, B, C ... in order.
+    pub fn of(pods: &[super::Pod]) -> Vec<PodInfo> {
+        const NAMES: [&str; 8] = ["A", "B", "C", "D", "E", "F", "G", "H"];
+        assert!(pods.len() <= NAMES.len(), "name more pods in PodInfo::of");
+        pods.iter()
+            .zip(NAMES)
+            .map(|(p, name)| PodInfo {
+                name,
+                ns_name: p.ns.name.clone(),
+                path: p.ns.path(),
+                ip: p.ip.clone(),
+            })
+            .collect()
+    }
+}
+
 pub fn probe(from: &PodInfo, to: &PodInfo, proto: Proto) -> bool {
     match proto {
         Proto::Tcp(port) => probe::tcp(from.path.clone(), &to.ip, port),
