@@ -25,10 +25,8 @@ use std::time::Duration;
 use config::datastore::Datastore;
 use config::testing::EtcdServer;
 use daemon_harness::probe::{Servers, http_get};
-use daemon_harness::table::{PodInfo, Proto, Row, until_table};
-use daemon_harness::{
-    Felix, Netns, Pod, delete, eventually, in_ns, key, put_json, put_kns_profile, run,
-};
+use daemon_harness::table::{Proto, Row, ThreePods, until_table};
+use daemon_harness::{Felix, delete, eventually, in_ns, key, put_json, put_kns_profile, run};
 use serde_json::json;
 
 const A: usize = 0;
@@ -60,41 +58,24 @@ async fn gnp_c(ds: &Datastore, name: &str, order: u32, rule: serde_json::Value) 
 
 #[test]
 fn truth_table_follows_policy_changes() {
-    let prefix = daemon_harness::unique_prefix();
-    let node_ns = Netns::new_node(&format!("{prefix}-node"));
-    let node = format!("{prefix}-n");
-    let pods = [
-        Pod::new(&node_ns, "ns1", "pa", "10.65.0.2", 1),
-        Pod::new(&node_ns, "ns1", "pb", "10.65.0.3", 2),
-        Pod::new(&node_ns, "ns2", "pc", "10.65.0.4", 3),
-    ];
-    let labels = [("app", "a"), ("app", "b"), ("app", "c")];
-    let weps: Vec<(String, String, serde_json::Value)> = pods
-        .iter()
-        .zip(labels)
-        .map(|(p, l)| {
-            (
-                p.namespace.clone(),
-                p.wep_name(&node),
-                p.wep_json(&node, &[l]),
-            )
-        })
-        .collect();
-    let info = PodInfo::of(&pods);
+    let cluster = ThreePods::new();
+    let weps = [(A, "a"), (B, "b"), (C, "c")].map(|(i, app)| cluster.wep(i, app, None));
+    let info = cluster.info();
     let _servers = [
         Servers::start(info[A].path.clone(), 8080),
         Servers::start(info[B].path.clone(), 8080),
         Servers::start(info[B].path.clone(), 9090),
         Servers::start(info[C].path.clone(), 8080),
     ];
-    let node_path = node_ns.path();
-    in_ns(&node_ns, move || async move {
+    let node = cluster.node.clone();
+    let node_path = cluster.node_ns.path();
+    in_ns(&cluster.node_ns, move || async move {
         let etcd = EtcdServer::start().await;
         let ds = etcd.datastore().await;
         put_kns_profile(&ds, "ns1", &[]).await;
         put_kns_profile(&ds, "ns2", &[("env", "prod")]).await;
-        for (ns, name, wep) in &weps {
-            put_json(&ds, &key("workloadendpoints", Some(ns), name), wep).await;
+        for (key, wep) in &weps {
+            put_json(&ds, key, wep).await;
         }
         let _felix = Felix::start(&node, &etcd.endpoint(), &[]);
         eventually(Duration::from_secs(10), "felix ready", || {
@@ -180,7 +161,7 @@ fn truth_table_follows_policy_changes() {
         let saved = run("iptables-save", &["-t", "filter"]);
         assert!(!saved.contains("cali-gi-"), "group chain left:\n{saved}");
     });
-    drop(pods);
+    drop(cluster);
 }
 
 /// `pod`'s endpoint with a named TCP port.
@@ -191,29 +172,16 @@ fn with_port(mut wep: serde_json::Value, name: &str, port: u16) -> serde_json::V
 
 #[test]
 fn named_ports_match_each_pods_own_number() {
-    let prefix = daemon_harness::unique_prefix();
-    let node_ns = Netns::new_node(&format!("{prefix}-node"));
-    let node = format!("{prefix}-n");
-    let pods = [
-        Pod::new(&node_ns, "ns1", "pa", "10.65.0.2", 1),
-        Pod::new(&node_ns, "ns1", "pb", "10.65.0.3", 2),
-        Pod::new(&node_ns, "ns2", "pc", "10.65.0.4", 3),
-    ];
-    let wep = |i: usize, app: &str| {
-        let p = &pods[i];
-        (
-            key("workloadendpoints", Some(&p.namespace), &p.wep_name(&node)),
-            p.wep_json(&node, &[("app", app)]),
-        )
-    };
-    let (a_key, a_wep) = wep(A, "a");
-    let (b_key, b_wep) = wep(B, "b");
-    let (c_key, c_wep) = wep(C, "c");
-    let info = PodInfo::of(&pods);
+    let cluster = ThreePods::new();
+    let (a_key, a_wep) = cluster.wep(A, "a", None);
+    let (b_key, b_wep) = cluster.wep(B, "b", None);
+    let (c_key, c_wep) = cluster.wep(C, "c", None);
+    let info = cluster.info();
     let _servers =
         [A, B].map(|i| [8080, 9090].map(|port| Servers::start(info[i].path.clone(), port)));
-    let node_path = node_ns.path();
-    in_ns(&node_ns, move || async move {
+    let node = cluster.node.clone();
+    let node_path = cluster.node_ns.path();
+    in_ns(&cluster.node_ns, move || async move {
         let etcd = EtcdServer::start().await;
         let ds = etcd.datastore().await;
         put_kns_profile(&ds, "ns1", &[]).await;
@@ -275,5 +243,5 @@ fn named_ports_match_each_pods_own_number() {
         ];
         until_table("3 (unknown name)", &info, &nothing).await;
     });
-    drop(pods);
+    drop(cluster);
 }

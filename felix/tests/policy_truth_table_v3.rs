@@ -33,69 +33,14 @@ use std::time::Duration;
 use config::datastore::Datastore;
 use config::testing::EtcdServer;
 use daemon_harness::probe::{Servers, http_get};
-use daemon_harness::table::{PodInfo, Proto, until_table};
-use daemon_harness::{
-    Felix, Netns, Pod, delete, eventually, in_ns, key, put_json, put_kns_profile,
-};
+use daemon_harness::table::{Proto, ThreePods as Cluster, until_table};
+use daemon_harness::{Felix, delete, eventually, in_ns, key, put_json, put_kns_profile};
 use serde_json::json;
 
 const A: usize = 0;
 const B: usize = 1;
 const C: usize = 2;
 use Proto::{Icmp, Tcp};
-
-/// The pods of a test, their etcd keys and endpoint JSON.
-struct Cluster {
-    node_ns: Netns,
-    node: String,
-    pods: Vec<Pod>,
-}
-
-impl Cluster {
-    fn new() -> Self {
-        let prefix = daemon_harness::unique_prefix();
-        let node_ns = Netns::new_node(&format!("{prefix}-node"));
-        let node = format!("{prefix}-n");
-        let pods = vec![
-            Pod::new(&node_ns, "ns1", "pa", "10.65.0.2", 1),
-            Pod::new(&node_ns, "ns1", "pb", "10.65.0.3", 2),
-            Pod::new(&node_ns, "ns2", "pc", "10.65.0.4", 3),
-        ];
-        Self {
-            node_ns,
-            node,
-            pods,
-        }
-    }
-
-    fn info(&self) -> Vec<PodInfo> {
-        PodInfo::of(&self.pods)
-    }
-
-    /// (key, JSON) of pod `i`'s endpoint with label app=<app>, running as `account`.
-    fn wep(&self, i: usize, app: &str, account: Option<&str>) -> (String, serde_json::Value) {
-        let p = &self.pods[i];
-        let mut labels = vec![("app", app)];
-        if let Some(sa) = account {
-            labels.push(("projectcalico.org/serviceaccount", sa));
-        }
-        let mut wep = p.wep_json(&self.node, &labels);
-        if let Some(sa) = account {
-            wep["spec"]["profiles"] = json!([
-                format!("kns.{}", p.namespace),
-                format!("ksa.{}.{sa}", p.namespace)
-            ]);
-        }
-        (
-            key(
-                "workloadendpoints",
-                Some(&p.namespace),
-                &p.wep_name(&self.node),
-            ),
-            wep,
-        )
-    }
-}
 
 /// The `ksa.<ns>.<account>` profile kube-controllers writes: the account's labels
 /// as `pcsa.` labels, plus its name.

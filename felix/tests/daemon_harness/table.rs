@@ -4,7 +4,9 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use super::probe;
+use serde_json::json;
+
+use super::{Netns, Pod, key, probe};
 
 #[derive(Clone, Copy, Debug)]
 pub enum Proto {
@@ -72,5 +74,59 @@ pub async fn until_table(stage: &str, pods: &[PodInfo], table: &[Row]) {
         };
         assert!(Instant::now() < deadline, "stage {stage}: {bad}");
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The pods of a truth table on one node: A (ns1, 10.65.0.2), B (ns1, .3), C (ns2, .4),
+/// their etcd keys and endpoint JSON.
+pub struct ThreePods {
+    pub node_ns: Netns,
+    pub node: String,
+    pub pods: Vec<Pod>,
+}
+
+impl ThreePods {
+    pub fn new() -> Self {
+        let prefix = super::unique_prefix();
+        let node_ns = Netns::new_node(&format!("{prefix}-node"));
+        let node = format!("{prefix}-n");
+        let pods = vec![
+            Pod::new(&node_ns, "ns1", "pa", "10.65.0.2", 1),
+            Pod::new(&node_ns, "ns1", "pb", "10.65.0.3", 2),
+            Pod::new(&node_ns, "ns2", "pc", "10.65.0.4", 3),
+        ];
+        Self {
+            node_ns,
+            node,
+            pods,
+        }
+    }
+
+    pub fn info(&self) -> Vec<PodInfo> {
+        PodInfo::of(&self.pods)
+    }
+
+    /// (key, JSON) of pod `i`'s endpoint with label app=<app>, running as `account`.
+    pub fn wep(&self, i: usize, app: &str, account: Option<&str>) -> (String, serde_json::Value) {
+        let p = &self.pods[i];
+        let mut labels = vec![("app", app)];
+        if let Some(sa) = account {
+            labels.push(("projectcalico.org/serviceaccount", sa));
+        }
+        let mut wep = p.wep_json(&self.node, &labels);
+        if let Some(sa) = account {
+            wep["spec"]["profiles"] = json!([
+                format!("kns.{}", p.namespace),
+                format!("ksa.{}.{sa}", p.namespace)
+            ]);
+        }
+        (
+            key(
+                "workloadendpoints",
+                Some(&p.namespace),
+                &p.wep_name(&self.node),
+            ),
+            wep,
+        )
     }
 }
