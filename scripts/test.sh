@@ -8,6 +8,13 @@ cd "$(dirname "$0")/.."
 ./scripts/kube-apiserver.sh  # kubetest's kube-apiserver: built from Go source once, then cached
 [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
 
+# A cold build of the workspace's tests needs several GB; a full disk shows up much later as a
+# linker dying with SIGBUS, so say it plainly up front.
+free_kib=$(df -Pk . | awk 'NR == 2 { print $4 }')
+if [ "$free_kib" -lt $((8 * 1024 * 1024)) ]; then
+  echo "warning: only $((free_kib / 1024)) MiB free on $(df -P . | awk 'NR == 2 { print $6 }'); a cold build needs about 8 GiB" >&2
+fi
+
 echo "== rustfmt"
 cargo fmt --all --check
 echo "== clippy"
