@@ -1,0 +1,199 @@
+//! Permanent neighbour entries an owner keeps in the kernel: `<ip> lladdr <mac>
+//! dev <ifindex> PERMANENT` (ARP for IPv4, NDP for IPv6).
+//!
+//! Ownership: the kernel keeps no protocol mark on a neighbour entry, so an
+//! owner owns the permanent entries on the interfaces it names
+//! ([`dump_neighbors`]'s `owned`); dynamic entries and other interfaces are
+//! never touched. felix owns its workload interfaces' entries; the overlay's
+//! ARP entries for remote VTEPs on its tunnel device are the same shape, and
+//! its FDB entries (`AF_BRIDGE`, keyed by MAC) are to join here as a second
+//! kind of entry with the same diff and write path.
+//!
+//! The pure part is [`diff`] and the message helpers; [`dump_neighbors`] and
+//! [`write_neighbors`] are the I/O edge.
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+
+use futures::{StreamExt, TryStreamExt};
+use netlink_packet_route::AddressFamily;
+use netlink_packet_route::neighbour::{
+    NeighbourAddress, NeighbourAttribute, NeighbourMessage, NeighbourState,
+};
+use rtnetlink::Handle;
+
+use crate::errno::{Outcome, RouteOp};
+
+/// A permanent entry, as wanted or as the kernel holds it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct KernelNeighbor {
+    pub ifindex: u32,
+    pub ip: IpAddr,
+    pub mac: Vec<u8>,
+}
+
+/// What [`diff`] decided.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NeighborDiff {
+    /// Written with `NLM_F_REPLACE`: creates, or fixes a wrong MAC in place.
+    pub replace: Vec<KernelNeighbor>,
+    pub delete: Vec<KernelNeighbor>,
+}
+
+/// `actual` must hold only entries the owner owns (see the module doc). An
+/// entry is keyed by (ifindex, ip); a wrong MAC is replaced in place, and only
+/// entries nobody wants are deleted. Both lists come back sorted.
+pub fn diff(desired: &[KernelNeighbor], actual: &[KernelNeighbor]) -> NeighborDiff {
+    let mut out = NeighborDiff::default();
+    let mut wanted = BTreeSet::new();
+    for want in desired {
+        wanted.insert((want.ifindex, want.ip));
+        if !actual.contains(want) {
+            out.replace.push(want.clone());
+        }
+    }
+    out.delete = actual
+        .iter()
+        .filter(|n| !wanted.contains(&(n.ifindex, n.ip)))
+        .cloned()
+        .collect();
+    out.replace.sort();
+    out.delete.sort();
+    out
+}
+
+/// The permanent entries on the interfaces in `owned`.
+pub async fn dump_neighbors(
+    handle: &Handle,
+    owned: &BTreeSet<u32>,
+) -> Result<Vec<KernelNeighbor>, rtnetlink::Error> {
+    let msgs: Vec<NeighbourMessage> = handle.neighbours().get().execute().try_collect().await?;
+    Ok(msgs
+        .iter()
+        .filter(|m| {
+            m.header.state == NeighbourState::Permanent && owned.contains(&m.header.ifindex)
+        })
+        .filter_map(parse_neighbour)
+        .collect())
+}
+
+/// Writes ([`RouteOp::Replace`]) or deletes ([`RouteOp::Delete`]) entries with
+/// up to `in_flight` requests outstanding; every write comes back with its
+/// outcome (a delete of a missing entry is done; a write to a missing or down
+/// interface is [`Outcome::NoLink`]).
+pub async fn write_neighbors(
+    handle: &Handle,
+    writes: impl IntoIterator<Item = (RouteOp, KernelNeighbor)>,
+    in_flight: usize,
+) -> Vec<(RouteOp, KernelNeighbor, Outcome)> {
+    futures::stream::iter(writes)
+        .map(|(op, n)| async move {
+            let outcome = Outcome::of(op, write_one(handle, op, &n).await);
+            (op, n, outcome)
+        })
+        .buffer_unordered(in_flight.max(1))
+        .collect()
+        .await
+}
+
+async fn write_one(
+    handle: &Handle,
+    op: RouteOp,
+    n: &KernelNeighbor,
+) -> Result<(), rtnetlink::Error> {
+    let neigh = handle.neighbours();
+    match op {
+        RouteOp::Delete => neigh.del(delete_message(n)).execute().await,
+        // Neighbour entries have no foreign owner to protect by an exclusive
+        // add: the interfaces are the owner's own.
+        RouteOp::Add | RouteOp::Replace => {
+            neigh
+                .add(n.ifindex, n.ip)
+                .link_layer_address(&n.mac)
+                .replace()
+                .execute()
+                .await
+        }
+    }
+}
+
+fn parse_neighbour(m: &NeighbourMessage) -> Option<KernelNeighbor> {
+    let mut ip = None;
+    let mut mac = Vec::new();
+    for attr in &m.attributes {
+        match attr {
+            NeighbourAttribute::Destination(NeighbourAddress::Inet(a)) => ip = Some(IpAddr::V4(*a)),
+            NeighbourAttribute::Destination(NeighbourAddress::Inet6(a)) => {
+                ip = Some(IpAddr::V6(*a))
+            }
+            NeighbourAttribute::LinkLayerAddress(l) => mac.clone_from(l),
+            _ => {}
+        }
+    }
+    Some(KernelNeighbor {
+        ifindex: m.header.ifindex,
+        ip: ip?,
+        mac,
+    })
+}
+
+fn delete_message(n: &KernelNeighbor) -> NeighbourMessage {
+    let mut m = NeighbourMessage::default();
+    m.header.family = match n.ip {
+        IpAddr::V4(_) => AddressFamily::Inet,
+        IpAddr::V6(_) => AddressFamily::Inet6,
+    };
+    m.header.ifindex = n.ifindex;
+    m.attributes
+        .push(NeighbourAttribute::Destination(match n.ip {
+            IpAddr::V4(a) => NeighbourAddress::Inet(a),
+            IpAddr::V6(a) => NeighbourAddress::Inet6(a),
+        }));
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MAC: [u8; 6] = [0xee; 6];
+
+    fn kn(ifindex: u32, ip: &str, mac: [u8; 6]) -> KernelNeighbor {
+        KernelNeighbor {
+            ifindex,
+            ip: ip.parse().unwrap(),
+            mac: mac.to_vec(),
+        }
+    }
+
+    #[test]
+    fn diff_adds_fixes_and_deletes() {
+        let desired = [
+            kn(5, "10.0.0.1", MAC), // present and right
+            kn(6, "10.0.0.2", MAC), // wrong MAC in kernel: replaced
+            kn(5, "fd00::3", MAC),  // missing: added
+        ];
+        let actual = [
+            kn(5, "10.0.0.1", MAC),
+            kn(6, "10.0.0.2", [1, 2, 3, 4, 5, 6]),
+            kn(6, "10.0.0.9", MAC), // stale: deleted
+        ];
+        let d = diff(&desired, &actual);
+        assert_eq!(
+            d.replace,
+            vec![kn(5, "fd00::3", MAC), kn(6, "10.0.0.2", MAC)]
+        );
+        assert_eq!(d.delete, vec![kn(6, "10.0.0.9", MAC)]);
+    }
+
+    #[test]
+    fn delete_message_names_entry() {
+        let m = delete_message(&kn(7, "10.0.0.1", MAC));
+        assert_eq!(m.header.ifindex, 7);
+        assert_eq!(m.header.family, AddressFamily::Inet);
+        assert_eq!(
+            parse_neighbour(&m).unwrap().ip,
+            "10.0.0.1".parse::<IpAddr>().unwrap()
+        );
+    }
+}
