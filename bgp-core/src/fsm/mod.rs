@@ -38,14 +38,17 @@ pub enum Timer {
 }
 
 impl Timer {
-    pub(crate) const ALL: [Timer; 4] = [
+    /// Every timer, in [`Timer::index`] order, for an I/O layer that keeps
+    /// one deadline slot per timer.
+    pub const ALL: [Timer; 4] = [
         Timer::ConnectRetry,
         Timer::Hold,
         Timer::Keepalive,
         Timer::IdleHold,
     ];
 
-    pub(crate) fn index(self) -> usize {
+    /// This timer's slot in an array of `Timer::ALL.len()` deadlines.
+    pub fn index(self) -> usize {
         self as usize
     }
 }
