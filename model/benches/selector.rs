@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::hint::black_box;
 
-use config::selector::{LabelsWithParent, Selector};
+use calico_model::selector::{LabelsWithParent, Selector};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};

@@ -8,7 +8,7 @@
 //!
 //! ```
 //! use std::collections::BTreeMap;
-//! use config::selector::Selector;
+//! use calico_model::selector::Selector;
 //!
 //! let sel: Selector = "role == 'db' && !has(quarantine)".parse().unwrap();
 //! let labels = BTreeMap::from([("role".to_string(), "db".to_string())]);
