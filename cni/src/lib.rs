@@ -11,6 +11,7 @@ pub mod calico;
 pub mod delegate;
 pub mod env;
 pub mod error;
+pub mod host_route;
 pub mod install;
 pub mod ipam_plugin;
 pub mod k8s;

@@ -73,7 +73,8 @@ async fn reverse(step: Undo) -> Result<()> {
 }
 
 /// Environment variable naming a step after which ADD fails on purpose, so tests can prove
-/// that every step is reversed. Values: `after-ipam`, `after-veth`, `after-pod`, `after-wep`.
+/// that every step is reversed. Values: `after-ipam`, `after-veth`, `after-pod`, `after-route`,
+/// `after-wep`.
 pub const FAILPOINT_ENV: &str = "CALICO_CNI_FAILPOINT";
 
 /// The (plugin-specific) code of a failpoint's error.

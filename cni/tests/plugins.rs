@@ -8,17 +8,8 @@ mod common;
 use common::{Host, Pod, host_test, pod_ip};
 use serde_json::{Value, json};
 
-/// Routes the pod's /32 to its veth in the host namespace (felix's job in a real node) and
-/// pings both ways.
+/// Pings both ways through the host route ADD wrote (no felix runs here).
 fn assert_pings(host: &Host, pod: &Pod, ip: &str) {
-    host.host_exec(&[
-        "ip",
-        "route",
-        "replace",
-        &format!("{ip}/32"),
-        "dev",
-        &pod.host_ifname(),
-    ]);
     pod.ns
         .exec(&["ping", "-c", "2", "-W", "1", common::HOST_ADDR]);
     host.host_exec(&["ping", "-c", "2", "-W", "1", ip]);
@@ -67,6 +58,13 @@ fn add_check_ping_del_twice() {
             routes.contains("default via 169.254.1.1 dev eth0"),
             "{routes}"
         );
+        // The host route, in the form felix writes it (felix adopts it as its own).
+        let host_route = host.host_exec(&["ip", "route", "show", &format!("{ip}/32")]);
+        assert_eq!(
+            host_route.trim(),
+            format!("{ip} dev {} proto 80 scope link", pod.host_ifname()),
+            "host route"
+        );
         for (key, want) in [
             ("ipv4/conf/{}/proxy_arp", "1"),
             ("ipv4/conf/{}/forwarding", "1"),
@@ -111,6 +109,8 @@ fn add_check_ping_del_twice() {
         }
         assert!(!host.host_has_link(&pod.host_ifname()));
         assert!(!pod.ns.try_exec(&["ip", "link", "show", "eth0"]));
+        let host_route = host.host_exec(&["ip", "route", "show", &format!("{ip}/32")]);
+        assert!(host_route.trim().is_empty(), "host route left: {host_route}");
         assert!(host.wep(&pod).await.is_none());
         assert_eq!(host.ips_in_use().await, 0);
         assert!(host.handles().await.is_empty());
@@ -191,7 +191,13 @@ fn failed_add_leaves_nothing_behind() {
         );
 
         // Injected failures after each later step unwind all earlier ones.
-        for step in ["after-ipam", "after-veth", "after-pod", "after-wep"] {
+        for step in [
+            "after-ipam",
+            "after-veth",
+            "after-pod",
+            "after-route",
+            "after-wep",
+        ] {
             let pod = Pod::new(step);
             let out = host
                 .run(
@@ -212,6 +218,8 @@ fn failed_add_leaves_nothing_behind() {
                 !pod.ns.try_exec(&["ip", "link", "show", "eth0"]),
                 "{step}: pod eth0 left"
             );
+            let host_routes = host.host_exec(&["ip", "route", "show", "proto", "80"]);
+            assert!(host_routes.trim().is_empty(), "{step}: {host_routes}");
             assert!(host.calico("DEL", &pod, &conf).await.ok, "{step}: DEL");
         }
     });

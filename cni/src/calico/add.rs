@@ -1,5 +1,5 @@
-//! ADD: IPAM, veth, host sysctls, pod addressing and routes, WorkloadEndpoint, result. Each
-//! step pushes its reversal; any failure unwinds them all.
+//! ADD: IPAM, veth, host sysctls, pod addressing and routes, host route, WorkloadEndpoint,
+//! result. Each step pushes its reversal; any failure unwinds them all.
 
 use std::path::Path;
 
@@ -10,7 +10,7 @@ use crate::k8s::{self, PodInfo};
 use crate::result::{CniResult, Interface, IpConfig, Route};
 use crate::skel::Invocation;
 use crate::undo::{Undo, UndoStack, failpoint};
-use crate::{delegate, link, netns, pod, sysctl, wep};
+use crate::{delegate, host_route, link, netns, pod, sysctl, wep};
 
 use super::{Ctx, connect};
 
@@ -111,7 +111,14 @@ async fn steps(
     let pod_if = netns::run_in(sandbox.path, move |h| pod::configure(h, ifname, addrs)).await?;
     failpoint("after-pod")?;
 
-    // 4. The endpoint felix programs the host from.
+    // 4. The host route, in felix's form: the pod is reachable now, whether felix runs or not.
+    let (h, task) = netns::connect_here()?;
+    let routed = host_route::write(&h, &ctx.host_ifname, host.index, &addresses).await;
+    task.abort();
+    routed?;
+    failpoint("after-route")?;
+
+    // 5. The endpoint felix programs the host from.
     let endpoint = wep::build(&ctx.id, &ctx.host_ifname, &pod_if.mac, &addresses, pod.info);
     ds.apply(&endpoint).await?;
     undo.push(Undo::Wep {
