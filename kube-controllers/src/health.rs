@@ -10,9 +10,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::routing::get;
 
 /// How stale the loops' last report may be before liveness fails.
 pub const LIVENESS_TIMEOUT: Duration = Duration::from_secs(60);
@@ -63,29 +60,20 @@ impl Health {
         !s.leading || s.controllers.values().all(|(_, synced)| *synced)
     }
 
-    /// `GET /liveness`, `GET /readiness`.
+    /// `GET /liveness`, `GET /readiness`: 200 `ok` or 503 `not ok`.
     pub fn router(&self) -> Router {
-        Router::new()
-            .route("/liveness", get(liveness))
-            .route("/readiness", get(readiness))
-            .with_state(self.clone())
+        daemon_kit::http::health_router(self.clone())
     }
 }
 
-fn status(ok: bool) -> (StatusCode, &'static str) {
-    if ok {
-        (StatusCode::OK, "ok\n")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ok\n")
+impl daemon_kit::http::Probe for Health {
+    fn live(&self) -> bool {
+        Health::live(self)
     }
-}
 
-async fn liveness(State(h): State<Health>) -> (StatusCode, &'static str) {
-    status(h.live())
-}
-
-async fn readiness(State(h): State<Health>) -> (StatusCode, &'static str) {
-    status(h.ready())
+    fn ready(&self) -> bool {
+        Health::ready(self)
+    }
 }
 
 #[cfg(test)]

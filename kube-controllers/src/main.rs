@@ -201,11 +201,7 @@ async fn serve(addr: SocketAddr, router: axum::Router, what: &str) -> Result<()>
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen for {what} on {addr}"))?;
-    tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, router).await {
-            tracing::error!(error = %e, "HTTP server stopped");
-        }
-    });
+    daemon_kit::http::serve(listener, router, std::future::pending());
     Ok(())
 }
 

@@ -5,13 +5,8 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
-use axum::routing::get;
 use prometheus::{
     HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
 };
 
 /// Every metric kube-controllers exports, registered in its own registry.
@@ -127,25 +122,13 @@ impl Metrics {
 
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
-        TextEncoder::new()
-            .encode_to_string(&self.registry.gather())
-            .unwrap_or_else(|e| format!("# encoding metrics failed: {e}\n"))
+        daemon_kit::http::render(&self.registry.gather())
     }
 
     /// `GET /metrics`.
     pub fn router(self: &Arc<Self>) -> Router {
-        Router::new()
-            .route("/metrics", get(serve))
-            .with_state(self.clone())
+        daemon_kit::http::metrics_router(self.registry.clone())
     }
-}
-
-async fn serve(State(metrics): State<Arc<Metrics>>) -> impl IntoResponse {
-    (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, prometheus::TEXT_FORMAT)],
-        metrics.render(),
-    )
 }
 
 #[cfg(test)]

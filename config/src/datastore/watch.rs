@@ -6,6 +6,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use daemon_kit::backoff::Backoff;
 use etcd_client::{EventType, WatchOptions, WatchResponse};
 use futures::Stream;
 use tokio::sync::mpsc;
@@ -59,7 +60,7 @@ impl Datastore {
             ds: self.clone(),
             prefix: prefix.to_string(),
             tx,
-            backoff: Backoff::default(),
+            backoff: reconnect_backoff(),
         };
         let task = tokio::spawn(driver.run(from_revision));
         WatchStream { rx, task }
@@ -286,32 +287,10 @@ impl Driver {
 }
 
 /// Exponential backoff between reconnect attempts: doubling from 100 ms to at most 5 s,
-/// each delay drawn uniformly from its upper half so that many watchers restarted by the
-/// same etcd outage do not reconnect in lockstep.
-#[derive(Debug)]
-struct Backoff {
-    ceiling: Duration,
-}
-
-impl Default for Backoff {
-    fn default() -> Self {
-        Backoff {
-            ceiling: BACKOFF_MIN,
-        }
-    }
-}
-
-impl Backoff {
-    fn next_delay(&mut self) -> Duration {
-        let ceiling = self.ceiling;
-        self.ceiling = (ceiling * 2).min(BACKOFF_MAX);
-        let half = ceiling / 2;
-        half + half.mul_f64(rand::random::<f64>())
-    }
-
-    fn reset(&mut self) {
-        self.ceiling = BACKOFF_MIN;
-    }
+/// each delay jittered by ±25 % so that many watchers restarted by the same etcd outage
+/// do not reconnect in lockstep.
+fn reconnect_backoff() -> Backoff {
+    Backoff::new(BACKOFF_MIN, BACKOFF_MAX).jitter(0.25)
 }
 
 #[cfg(test)]
@@ -320,16 +299,22 @@ mod tests {
 
     #[test]
     fn backoff_grows_is_bounded_and_resets() {
-        let mut backoff = Backoff::default();
+        let mut backoff = reconnect_backoff();
         let first = backoff.next_delay();
         assert!(
-            first >= BACKOFF_MIN / 2 && first <= BACKOFF_MIN,
+            first >= BACKOFF_MIN * 3 / 4 && first <= BACKOFF_MIN * 5 / 4,
             "{first:?}"
         );
         let delays: Vec<Duration> = (0..20).map(|_| backoff.next_delay()).collect();
-        assert!(delays.iter().all(|d| *d <= BACKOFF_MAX), "{delays:?}");
-        assert!(delays.last().unwrap() >= &(BACKOFF_MAX / 2), "{delays:?}");
+        assert!(
+            delays.iter().all(|d| *d <= BACKOFF_MAX * 5 / 4),
+            "{delays:?}"
+        );
+        assert!(
+            delays.last().unwrap() >= &(BACKOFF_MAX * 3 / 4),
+            "{delays:?}"
+        );
         backoff.reset();
-        assert!(backoff.next_delay() <= BACKOFF_MIN);
+        assert!(backoff.next_delay() <= BACKOFF_MIN * 5 / 4);
     }
 }

@@ -7,6 +7,7 @@
 use std::future::Future;
 use std::time::Duration;
 
+use daemon_kit::backoff::Backoff;
 use futures::{FutureExt, Stream, StreamExt};
 use kube::runtime::watcher;
 use tokio::sync::watch;
@@ -61,6 +62,7 @@ where
     // False once the leadership channel closed (it would then be ready forever).
     let mut leading_open = true;
     let mut retry: Option<Duration> = None;
+    let mut backoff = Backoff::new(RETRY_MIN, RETRY_MAX);
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
     loop {
         let wake = controller.wake_in();
@@ -100,8 +102,11 @@ where
             Progress::Done
         };
         retry = match progress {
-            Progress::Done => None,
-            Progress::Retry => Some(retry.map_or(RETRY_MIN, |d| (d * 2).min(RETRY_MAX))),
+            Progress::Done => {
+                backoff.reset();
+                None
+            }
+            Progress::Retry => Some(backoff.next_delay()),
         };
         let synced = controller.synced();
         ctx.metrics
