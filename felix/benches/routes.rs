@@ -15,8 +15,9 @@ mod support;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
+use felix::calc::routes::RouteSpec;
 use felix::dataplane::netlink::Netlink;
-use felix::dataplane::routes::{DesiredRoutes, RouteSpec, RouteSyncer};
+use felix::dataplane::routes::{DesiredRoutes, RouteSyncer};
 use support::{in_netns, ip, run};
 
 const INTERFACES: usize = 100;

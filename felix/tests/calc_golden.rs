@@ -8,10 +8,10 @@ use std::fmt::Write;
 use std::path::PathBuf;
 
 use config::model::parse_documents;
+use felix::calc::routes::RouteSpec;
 use felix::calc::{CalcConfig, CalcInput, Calculator, DesiredState, Update};
 use felix::dataplane::ipsets::{SavedSets, render_update};
 use felix::dataplane::iptables::{parse_save, render_restore};
-use felix::dataplane::routes::RouteSpec;
 
 const SCENARIOS: &[&str] = &[
     "no_policy",

@@ -5,7 +5,8 @@ mod support;
 
 use std::path::Path;
 
-use felix::dataplane::neighbors::{NeighborSpec, NeighborSyncer};
+use felix::calc::routes::NeighborSpec;
+use felix::dataplane::neighbors::NeighborSyncer;
 use felix::dataplane::netlink::Netlink;
 use felix::dataplane::sysctl::{PROC_SYS, configure_interface};
 use support::{in_netns, ip, veth};

@@ -3,8 +3,9 @@
 
 mod support;
 
+use felix::calc::routes::RouteSpec;
 use felix::dataplane::netlink::Netlink;
-use felix::dataplane::routes::{DesiredRoutes, RouteSpec, RouteSyncer};
+use felix::dataplane::routes::{DesiredRoutes, RouteSyncer};
 use ipnet::IpNet;
 use support::{in_netns, ip, routes, routes6, veth};
 

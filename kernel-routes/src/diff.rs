@@ -47,13 +47,18 @@ impl RouteDiff {
 ///
 /// Routes of other owners are never in `delete` nor in `add`/`replace` over
 /// them. Each list comes back sorted.
-pub fn diff(owner: &Owner, desired: &[KernelRoute], actual: &[KernelRoute]) -> RouteDiff {
+pub fn diff<'a>(
+    owner: &Owner,
+    desired: impl IntoIterator<Item = &'a KernelRoute>,
+    actual: &[KernelRoute],
+) -> RouteDiff {
+    let desired = desired.into_iter();
     let mut by_key: HashMap<SlotKey, Vec<&KernelRoute>> = HashMap::new();
     for route in actual {
         by_key.entry(route.key()).or_default().push(route);
     }
     let mut out = RouteDiff::default();
-    let mut wanted = HashMap::with_capacity(desired.len());
+    let mut wanted = HashMap::with_capacity(desired.size_hint().0);
     for want in desired {
         wanted.insert(want.key(), want);
         let present = by_key.get(&want.key()).map(Vec::as_slice).unwrap_or(&[]);

@@ -22,11 +22,9 @@ use super::policy::endpoint::{
     EndpointPlan, EndpointToHostAction, dispatch_chains, endpoint_chain_for,
 };
 use super::policy::{RenderedChains, render_policy, render_profile, render_refused};
-use super::routes::{LocalNetworking, NetworkingCache};
+use super::routes::{LocalNetworking, NeighborSpec, NetworkingCache, RouteSpec};
 use crate::dataplane::ipsets::IpSet;
 use crate::dataplane::iptables::{Chain, DesiredTable};
-use crate::dataplane::neighbors::NeighborSpec;
-use crate::dataplane::routes::RouteSpec;
 
 mod assemble;
 mod sets;

@@ -6,15 +6,44 @@
 //! `blackhole <block>`. The interfaces also get felix's sysctls.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
 
 use config::model::WorkloadEndpoint;
+use config::validate::valid_ifname;
 use ipnet::IpNet;
 
 use super::error::CalcError;
 use super::model::{CalcInput, WepKey};
-use crate::dataplane::neighbors::NeighborSpec;
-use crate::dataplane::netlink::valid_ifname;
-use crate::dataplane::routes::RouteSpec;
+
+/// One route the calculation wants in the main table (the dataplane turns it
+/// into the kernel route felix owns: `crate::dataplane::routes`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RouteSpec {
+    /// A local workload: `<dst> dev <ifname> scope link proto 80`. `dst` is a
+    /// host prefix (/32 or /128).
+    Workload { dst: IpNet, ifname: String },
+    /// A local IPAM block: `blackhole <dst> proto 80`, so traffic to unassigned
+    /// addresses of our own block is dropped here instead of following the
+    /// default route back out.
+    Blackhole { dst: IpNet },
+}
+
+impl RouteSpec {
+    pub fn dst(&self) -> IpNet {
+        match self {
+            RouteSpec::Workload { dst, .. } | RouteSpec::Blackhole { dst } => *dst,
+        }
+    }
+}
+
+/// One permanent neighbour entry the calculation wants: `<ip> lladdr <mac> dev
+/// <ifname>`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NeighborSpec {
+    pub ip: IpAddr,
+    pub mac: [u8; 6],
+    pub ifname: String,
+}
 
 /// What the routing side of the dataplane should hold.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -16,11 +16,12 @@ use thiserror::Error;
 use tracing::{debug, warn};
 
 use crate::calc::DesiredState;
+use crate::calc::routes::{NeighborSpec, RouteSpec};
 use crate::dataplane::ipsets::{IpSet, IpsetError, Ipsets, stand_in_name};
 use crate::dataplane::iptables::{Iptables, IptablesError};
-use crate::dataplane::neighbors::{NeighborError, NeighborSpec, NeighborSyncer};
+use crate::dataplane::neighbors::{NeighborError, NeighborSyncer};
 use crate::dataplane::netlink::Netlink;
-use crate::dataplane::routes::{DesiredRoutes, RouteError, RouteSpec, RouteSpecError, RouteSyncer};
+use crate::dataplane::routes::{DesiredRoutes, RouteError, RouteSpecError, RouteSyncer};
 use crate::dataplane::sysctl::{SysctlError, configure_interface};
 use crate::metrics::Metrics;
 

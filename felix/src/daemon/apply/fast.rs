@@ -1,30 +1,20 @@
 //! Fast paths for a few changed routes or neighbour entries: write just those,
-//! one netlink request each, without the full link, route and neighbour dumps
+//! one pipelined netlink request each, without the full link, route and neighbour dumps
 //! of the syncers (which grow with the node's interface count). Anything
 //! unexpected makes them return false, and the caller falls back to the full
 //! sync, which sorts it out.
 
-use std::collections::BTreeSet;
-
+use kernel_routes::neigh::write_neighbors;
+use kernel_routes::{FELIX, RouteOp, RouteTarget, execute, few_changes};
 use tracing::debug;
 
 use super::Applier;
-use crate::dataplane::neighbors::{KernelNeighbor, NeighborSpec, write_entry};
-use crate::dataplane::netlink::{ENOENT, ESRCH, errno};
-use crate::dataplane::routes::kernel::route_message;
-use crate::dataplane::routes::{DesiredRoutes, KernelRoute, RouteSpec, RouteTarget};
+use crate::calc::routes::{NeighborSpec, RouteSpec};
+use crate::dataplane::neighbors::entry;
+use crate::dataplane::routes::DesiredRoutes;
 
 /// Changes up to this many go through a fast path.
 const FAST_PATH_MAX_CHANGES: usize = 32;
-
-/// (added, removed) between two sorted-or-not lists, or `None` when too many.
-fn delta<'a, T: Ord>(old: &'a [T], new: &'a [T]) -> Option<(Vec<&'a T>, Vec<&'a T>)> {
-    let old: BTreeSet<&T> = old.iter().collect();
-    let new: BTreeSet<&T> = new.iter().collect();
-    let added: Vec<&T> = new.difference(&old).copied().collect();
-    let removed: Vec<&T> = old.difference(&new).copied().collect();
-    (added.len() + removed.len() <= FAST_PATH_MAX_CHANGES).then_some((added, removed))
-}
 
 impl Applier {
     /// The fast path for a few changed routes: write just those, without the
@@ -36,40 +26,33 @@ impl Applier {
         let Some(last) = &self.last_routes else {
             return false;
         };
-        let Some((added, removed)) = delta(last, desired) else {
+        let Some((added, removed)) = few_changes(last, desired, FAST_PATH_MAX_CHANGES) else {
             return false;
         };
         let Ok(specs) = DesiredRoutes::new(desired.iter().cloned()) else {
             return false;
         };
-        let handle = self.nl.handle().clone();
-        for (add, spec) in added
+        let mut writes = Vec::with_capacity(added.len() + removed.len());
+        for (op, spec) in added
             .iter()
-            .map(|s| (true, *s))
-            .chain(removed.iter().map(|s| (false, *s)))
+            .map(|s| (RouteOp::Add, *s))
+            .chain(removed.iter().map(|s| (RouteOp::Delete, *s)))
         {
             let target = match spec {
                 RouteSpec::Blackhole { .. } => RouteTarget::Blackhole,
                 RouteSpec::Workload { ifname, .. } => match self.nl.link_index(ifname).await {
                     Ok(Some(index)) => RouteTarget::Dev(index),
                     // Interface gone: its routes went with it.
-                    Ok(None) if !add => continue,
+                    Ok(None) if op == RouteOp::Delete => continue,
                     _ => return false,
                 },
             };
-            let msg = route_message(&KernelRoute::felix(spec.dst(), target));
-            let result = if add {
-                handle.route().add(msg).execute().await
-            } else {
-                handle.route().del(msg).execute().await
-            };
-            match result {
-                Ok(()) => {}
-                Err(e) if !add && matches!(errno(&e), Some(ESRCH | ENOENT)) => {}
-                Err(e) => {
-                    debug!(route = ?spec, add, error = %e, "fast route write failed; full sync");
-                    return false;
-                }
+            writes.push((op, FELIX.route(spec.dst(), target)));
+        }
+        for w in execute(self.nl.handle(), writes, FAST_PATH_MAX_CHANGES).await {
+            if !w.outcome.is_done() {
+                debug!(route = %w.route, op = ?w.op, outcome = ?w.outcome, "fast route write failed; full sync");
+                return false;
             }
         }
         self.routes.set_desired(specs);
@@ -83,32 +66,28 @@ impl Applier {
         let Some(last) = &self.last_neighbors else {
             return false;
         };
-        let Some((added, removed)) = delta(last, desired) else {
+        let Some((added, removed)) = few_changes(last, desired, FAST_PATH_MAX_CHANGES) else {
             return false;
         };
-        for (add, spec) in added
+        let mut writes = Vec::with_capacity(added.len() + removed.len());
+        for (op, spec) in added
             .iter()
-            .map(|s| (true, *s))
-            .chain(removed.iter().map(|s| (false, *s)))
+            .map(|s| (RouteOp::Replace, *s))
+            .chain(removed.iter().map(|s| (RouteOp::Delete, *s)))
         {
-            let ifindex = match self.nl.link_index(&spec.ifname).await {
-                Ok(Some(index)) => index,
+            match self.nl.link_index(&spec.ifname).await {
+                Ok(Some(index)) => writes.push((op, entry(spec, index))),
                 // No interface: nothing to delete, nothing to add yet.
                 Ok(None) => continue,
                 Err(_) => return false,
-            };
-            let entry = KernelNeighbor {
-                ifindex,
-                ip: spec.ip,
-                mac: spec.mac.to_vec(),
-            };
-            match write_entry(&self.nl, add, &entry).await {
-                Ok(()) => {}
-                Err(e) if !add && matches!(errno(&e), Some(ESRCH | ENOENT)) => {}
-                Err(e) => {
-                    debug!(neighbor = ?spec, add, error = %e, "fast neighbour write failed; full sync");
-                    return false;
-                }
+            }
+        }
+        for (op, n, outcome) in
+            write_neighbors(self.nl.handle(), writes, FAST_PATH_MAX_CHANGES).await
+        {
+            if !outcome.is_done() {
+                debug!(neighbor = ?n, ?op, ?outcome, "fast neighbour write failed; full sync");
+                return false;
             }
         }
         self.neighbors.set_desired(desired.to_vec());

@@ -1,33 +1,28 @@
-//! The I/O half of route sync: dump, diff, write, with many requests in flight.
+//! The I/O half of route sync: resolve, dump, diff, write, with many requests
+//! in flight (all through `kernel_routes`).
 
 use std::collections::BTreeMap;
 
-use futures::{StreamExt, TryStreamExt};
 use ipnet::IpNet;
-use netlink_packet_route::route::RouteMessage;
+use kernel_routes::errno::EEXIST;
+use kernel_routes::{
+    DumpError, FELIX, Netlink, Outcome, RouteDiff, RouteOp, Written, diff, dump_routes, execute,
+};
 use thiserror::Error;
 use tracing::{debug, info, warn};
 
-use super::kernel::{parse_route, route_message};
-use super::{DesiredRoutes, KernelRoute, RouteDiff, diff};
-use crate::dataplane::netlink::{ENETDOWN, ENODEV, ENOENT, ESRCH, Netlink, errno};
+use super::{DesiredRoutes, KernelRoute};
+use crate::calc::routes::RouteSpec;
 
-/// Requests kept in flight on the netlink socket. The kernel handles route
-/// requests one by one; pipelining hides the per-request round trip. 256 acks
-/// (~36 bytes each) fit the socket's default receive buffer many times over.
-pub const DEFAULT_IN_FLIGHT: usize = 256;
+pub use kernel_routes::DEFAULT_IN_FLIGHT;
 
 /// A failure that stops an apply before any write.
 #[derive(Debug, Error)]
 pub enum RouteError {
     #[error("listing interfaces (RTM_GETLINK dump) failed: {0}")]
     Links(#[source] rtnetlink::Error),
-    #[error("dumping {family} routes (RTM_GETROUTE) failed: {source}")]
-    Dump {
-        family: &'static str,
-        #[source]
-        source: rtnetlink::Error,
-    },
+    #[error(transparent)]
+    Dump(#[from] DumpError),
 }
 
 /// One route write the kernel refused; the rest of the apply went on.
@@ -38,12 +33,6 @@ pub struct RouteFailure {
     /// Positive errno from the kernel's NACK, if it was one.
     pub errno: Option<i32>,
     pub message: String,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RouteOp {
-    Replace,
-    Delete,
 }
 
 /// What one [`RouteSyncer::apply`] did.
@@ -109,89 +98,73 @@ impl RouteSyncer {
 
     /// Felix's routes (proto 80) in the main table, IPv4 and IPv6.
     pub async fn dump(&self) -> Result<Vec<KernelRoute>, RouteError> {
-        let mut routes = self.dump_main().await?;
-        routes.retain(KernelRoute::is_ours);
+        let mut routes = dump_routes(self.nl.handle()).await?;
+        routes.retain(|r| FELIX.owns(r));
         Ok(routes)
-    }
-
-    /// Every main-table route, all protocols (needed to spot conflicts).
-    async fn dump_main(&self) -> Result<Vec<KernelRoute>, RouteError> {
-        // One dump at a time: a netlink socket runs a single dump, and a second
-        // request while the first still has messages to send fails with EBUSY
-        // (netlink_dump_start), which happens once a table outgrows one read.
-        let mut routes = self.dump_family(false).await?;
-        routes.extend(self.dump_family(true).await?);
-        Ok(routes)
-    }
-
-    async fn dump_family(&self, v6: bool) -> Result<Vec<KernelRoute>, RouteError> {
-        let mut query = RouteMessage::default();
-        query.header.address_family = if v6 {
-            netlink_packet_route::AddressFamily::Inet6
-        } else {
-            netlink_packet_route::AddressFamily::Inet
-        };
-        let family = if v6 { "IPv6" } else { "IPv4" };
-        let msgs: Vec<RouteMessage> = self
-            .nl
-            .handle()
-            .route()
-            .get(query)
-            .execute()
-            .try_collect()
-            .await
-            .map_err(|source| RouteError::Dump { family, source })?;
-        Ok(msgs.iter().filter_map(parse_route).collect())
     }
 
     /// Makes the kernel match the desired routes; see the type's doc.
     pub async fn apply(&mut self) -> Result<RouteApplyReport, RouteError> {
         let ifindexes = self.nl.link_indexes().await.map_err(RouteError::Links)?;
         let (resolved, pending) = self.desired.resolve(&ifindexes);
-        let actual = self.dump_main().await?;
+        let actual = dump_routes(self.nl.handle()).await?;
         let RouteDiff {
+            add,
             replace,
             delete,
             conflicts,
-        } = diff(&resolved, &actual);
+        } = diff(&FELIX, &resolved, &actual);
         for (want, foreign) in &conflicts {
             warn!(route = %want, holder = %foreign, "route slot held by another protocol; not touching it");
         }
         let mut report = RouteApplyReport {
-            replaced: replace.len(),
+            replaced: add.len() + replace.len(),
             deleted: delete.len(),
             pending,
             conflicts,
             failures: Vec::new(),
         };
-        let ops = replace
+        let writes = add
             .into_iter()
-            .map(|r| (RouteOp::Replace, r))
+            .map(|r| (RouteOp::Add, r))
+            .chain(replace.into_iter().map(|r| (RouteOp::Replace, r)))
             .chain(delete.into_iter().map(|r| (RouteOp::Delete, r)));
-        for failure in self.execute(ops).await {
-            match (failure.op, failure.errno) {
-                // Already gone: the goal of a delete is met.
-                (RouteOp::Delete, Some(ESRCH | ENOENT)) => report.deleted -= 1,
+        for Written { op, route, outcome } in
+            execute(self.nl.handle(), writes, self.in_flight).await
+        {
+            let (errno, message) = match outcome {
+                // Written, or (a delete) already gone: the goal is met.
+                Outcome::Done => continue,
                 // The interface vanished between the link dump and the write, or
                 // is not up yet (IPv4 refuses device routes on a down device):
                 // pending, like an interface that does not exist yet.
-                (RouteOp::Replace, Some(ENODEV | ENETDOWN)) => {
+                Outcome::NoLink => {
                     report.replaced -= 1;
-                    if let Some(super::RouteSpec::Workload { dst, ifname }) =
-                        self.desired.get(&failure.route.dst)
+                    if let Some(RouteSpec::Workload { dst, ifname }) = self.desired.get(&route.dst)
                     {
                         report.pending.push((*dst, ifname.clone()));
                     }
+                    continue;
                 }
-                _ => {
-                    warn!(op = ?failure.op, route = %failure.route, error = %failure.message, "route write failed");
-                    match failure.op {
-                        RouteOp::Replace => report.replaced -= 1,
-                        RouteOp::Delete => report.deleted -= 1,
-                    }
-                    report.failures.push(failure);
-                }
+                // A route took the empty slot since the dump: not overwritten;
+                // the next apply's diff reports it as a conflict.
+                Outcome::SlotTaken => (
+                    Some(EEXIST),
+                    "another route took the slot since the dump".to_string(),
+                ),
+                Outcome::Failed { errno, message } => (errno, message),
+            };
+            warn!(?op, %route, error = %message, "route write failed");
+            match op {
+                RouteOp::Add | RouteOp::Replace => report.replaced -= 1,
+                RouteOp::Delete => report.deleted -= 1,
             }
+            report.failures.push(RouteFailure {
+                op,
+                route,
+                errno,
+                message,
+            });
         }
         report.pending.sort();
         self.pending = report.pending.iter().cloned().collect();
@@ -206,34 +179,5 @@ impl RouteSyncer {
             debug!(pending = report.pending.len(), "routes already in sync");
         }
         Ok(report)
-    }
-
-    /// Runs the writes with up to `in_flight` outstanding; returns the failures.
-    async fn execute(
-        &self,
-        ops: impl Iterator<Item = (RouteOp, KernelRoute)>,
-    ) -> Vec<RouteFailure> {
-        let handle = self.nl.handle().clone();
-        futures::stream::iter(ops)
-            .map(|(op, route)| {
-                let routes = handle.route();
-                async move {
-                    let msg = route_message(&route);
-                    let result = match op {
-                        RouteOp::Replace => routes.add(msg).replace().execute().await,
-                        RouteOp::Delete => routes.del(msg).execute().await,
-                    };
-                    result.err().map(|e| RouteFailure {
-                        op,
-                        route,
-                        errno: errno(&e),
-                        message: e.to_string(),
-                    })
-                }
-            })
-            .buffer_unordered(self.in_flight)
-            .filter_map(futures::future::ready)
-            .collect()
-            .await
     }
 }
