@@ -5,6 +5,7 @@ use std::fs::File;
 use std::os::fd::AsRawFd;
 
 use futures::TryStreamExt;
+use kernel_routes::errno::{ENODEV, errno};
 use netlink_packet_route::link::{
     InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
 };
@@ -16,8 +17,6 @@ use crate::error::{CniError, NETLINK_FAILURE, Result};
 /// The MAC of every host-side workload interface. Pods reach 169.254.1.1 through it (the
 /// host answers ARP for it by proxy_arp), so all caliX look alike to the pods.
 pub const HOST_MAC: [u8; 6] = [0xee; 6];
-/// `ENODEV`: no such interface.
-const ENODEV: i32 = 19;
 
 /// Calico's host-side name: `cali` + the first 11 hex digits of sha1("<namespace>.<pod>"),
 /// 15 bytes in all (IFNAMSIZ - 1).
@@ -32,14 +31,6 @@ pub fn format_mac(mac: &[u8]) -> String {
         .map(|b| format!("{b:02x}"))
         .collect::<Vec<_>>()
         .join(":")
-}
-
-/// The positive errno of a kernel NACK, `None` for other failures.
-pub fn errno(e: &rtnetlink::Error) -> Option<i32> {
-    match e {
-        rtnetlink::Error::NetlinkError(msg) => msg.code.map(|c| c.get().abs()),
-        _ => None,
-    }
 }
 
 pub fn netlink_error(what: impl Into<String>, e: rtnetlink::Error) -> CniError {
