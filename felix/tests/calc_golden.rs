@@ -69,7 +69,7 @@ fn render(state: &DesiredState) -> String {
         writeln!(s, "# iptables-restore --noflush ({})", table.table).unwrap();
         s.push_str(&render_restore(table, &empty));
     }
-    felix::dataplane::ipsets::validate_all(&state.ipsets).unwrap();
+    felix::calc::desired::ipsets::validate_all(&state.ipsets).unwrap();
     writeln!(s, "# ipset restore").unwrap();
     s.push_str(&render_update(&state.ipsets, &SavedSets::new()));
     writeln!(s, "# routes").unwrap();

@@ -5,8 +5,9 @@ mod support;
 
 use std::collections::BTreeSet;
 
-use felix::dataplane::ipsets::{IpSet, Ipsets, SetMember, SetType};
-use felix::dataplane::iptables::Family;
+use felix::calc::desired::Family;
+use felix::calc::desired::ipsets::{IpSet, SetMember, SetType};
+use felix::dataplane::ipsets::Ipsets;
 use support::{in_netns, run};
 
 fn set(name: &str, kind: SetType, members: impl IntoIterator<Item = String>) -> IpSet {

@@ -6,10 +6,9 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use felix::dataplane::iptables::{
-    Backend, Chain, DesiredTable, Family, Iptables, IptablesError, Table, detect_backend,
-    standard_jumps,
-};
+use felix::calc::desired::Family;
+use felix::calc::desired::iptables::{Chain, DesiredTable, Table, standard_jumps};
+use felix::dataplane::iptables::{Backend, Iptables, IptablesError, detect_backend};
 use support::{in_netns, run};
 
 fn chain(name: &str, rules: &[&str]) -> Chain {

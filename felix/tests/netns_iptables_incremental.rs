@@ -14,8 +14,10 @@ use config::model::{
     Action, EntityRule, NetworkPolicy, NetworkPolicySpec, ObjectMeta, Port, Protocol, Rule,
     WorkloadEndpoint, WorkloadEndpointSpec,
 };
+use felix::calc::desired::Family;
+use felix::calc::desired::iptables::DesiredTable;
 use felix::calc::{CalcConfig, CalcInput, Calculator, Update};
-use felix::dataplane::iptables::{Backend, DesiredTable, Family, Iptables};
+use felix::dataplane::iptables::{Backend, Iptables};
 use support::in_netns;
 
 const NODE: &str = "node1";

@@ -12,6 +12,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use config::selector::Selector;
 
+use super::desired::ipsets::IpSet;
+use super::desired::iptables::{Chain, DesiredTable};
 use super::error::CalcError;
 use super::ipsets::{EndpointView, NamespaceLabels, NetSetView, SetSpec};
 use super::model::{
@@ -23,8 +25,6 @@ use super::policy::endpoint::{
 };
 use super::policy::{RenderedChains, render_policy, render_profile, render_refused};
 use super::routes::{LocalNetworking, NeighborSpec, NetworkingCache, RouteSpec};
-use crate::dataplane::ipsets::IpSet;
-use crate::dataplane::iptables::{Chain, DesiredTable};
 
 mod assemble;
 mod sets;

@@ -18,10 +18,10 @@ use config::model::{IPPool, LABEL_NAMESPACE, Protocol, WorkloadEndpoint};
 use config::selector::Selector;
 use ipnet::{IpNet, Ipv4Net};
 
+use super::desired::Family;
+use super::desired::ipsets::{IpSet, PortProto, SetMember, SetType};
 use super::model::{CalcInput, NetSetDef, NetSetKey, WepKey};
 use super::names::{SET_ALL_POOLS, SET_MASQ_POOLS, named_port_set, selector_set};
-use crate::dataplane::ipsets::{IpSet, PortProto, SetMember, SetType};
-use crate::dataplane::iptables::Family;
 
 /// Which namespaces a rule selector looks in.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -8,8 +8,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha224};
 
-use crate::dataplane::ipsets::{MAX_SET_NAME, SET_PREFIX};
-use crate::dataplane::iptables::MAX_CHAIN_NAME;
+use super::desired::ipsets::{MAX_SET_NAME, SET_PREFIX};
+use super::desired::iptables::MAX_CHAIN_NAME;
 
 /// Set by a policy or profile rule that allows the packet.
 pub const MARK_ACCEPT: u32 = 0x10000;

@@ -16,8 +16,9 @@ use thiserror::Error;
 use tracing::{debug, warn};
 
 use crate::calc::DesiredState;
+use crate::calc::desired::ipsets::IpSet;
 use crate::calc::routes::{NeighborSpec, RouteSpec};
-use crate::dataplane::ipsets::{IpSet, IpsetError, Ipsets, stand_in_name};
+use crate::dataplane::ipsets::{IpsetError, Ipsets, stand_in_name};
 use crate::dataplane::iptables::{Iptables, IptablesError};
 use crate::dataplane::neighbors::{NeighborError, NeighborSyncer};
 use crate::dataplane::netlink::Netlink;

@@ -21,8 +21,9 @@ use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
 pub use self::settings::{BackendChoice, FelixConfig};
+use crate::calc::desired::Family;
 use crate::calc::{CalcConfig, CalcInput, Calculator};
-use crate::dataplane::iptables::{Backend, Family, Iptables, detect_backend};
+use crate::dataplane::iptables::{Backend, Iptables, detect_backend};
 use crate::dataplane::netlink::Netlink;
 use crate::health::Health;
 use crate::metrics::Metrics;

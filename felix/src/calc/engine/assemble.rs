@@ -5,12 +5,13 @@
 use std::collections::BTreeSet;
 
 use super::{Calculator, DesiredState};
+use crate::calc::desired::Family;
+use crate::calc::desired::ipsets::{IpSet, SetMember};
+use crate::calc::desired::iptables::{DesiredTable, Table, standard_jumps};
 use crate::calc::error::CalcError;
 use crate::calc::ipsets::pool_sets;
 use crate::calc::model::PolicyKey;
 use crate::calc::policy::endpoint::{nat_chains, static_filter_chains};
-use crate::dataplane::ipsets::{IpSet, SetMember};
-use crate::dataplane::iptables::{DesiredTable, Family, Table, standard_jumps};
 
 impl Calculator {
     /// Builds the output from the caches.

@@ -4,9 +4,9 @@
 
 use std::collections::BTreeMap;
 
+use crate::calc::desired::ipsets::SetMember;
 use crate::calc::ipsets::SetSpec;
 use crate::calc::model::{NetSetKey, WepKey};
-use crate::dataplane::ipsets::SetMember;
 
 /// Who put members into a set.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]

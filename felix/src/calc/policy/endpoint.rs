@@ -13,12 +13,12 @@
 //! unless a policy passed (or the tier's default action is Pass). Then the profiles:
 //! reached when no tier applies, or when the last tier passed the packet.
 
+use crate::calc::desired::iptables::Chain;
 use crate::calc::names::{
     CHAIN_FORWARD, CHAIN_FROM_WL_DISPATCH, CHAIN_INPUT, CHAIN_NAT_OUTGOING, CHAIN_NAT_POSTROUTING,
     CHAIN_OUTPUT, CHAIN_TO_WL_DISPATCH, CHAIN_WL_TO_HOST, Direction, MARK_ACCEPT, MARK_ALL,
     MARK_PASS, SET_ALL_POOLS, SET_MASQ_POOLS, endpoint_chain, profile_chain,
 };
-use crate::dataplane::iptables::Chain;
 
 /// What happens to workload-to-host traffic its egress policy accepted (Calico's
 /// `DefaultEndpointToHostAction`; Kubernetes installs use Accept so that pods reach

@@ -15,8 +15,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha224};
 
+use crate::calc::desired::iptables::{Chain, MAX_CHAIN_NAME};
 use crate::calc::names::{Direction, MARK_ACCEPT, MARK_PASS, policy_chain};
-use crate::dataplane::iptables::{Chain, MAX_CHAIN_NAME};
 
 /// After this many policies a group chain returns if one of them reached a
 /// verdict (as Calico does), so a long group is not walked to its end.

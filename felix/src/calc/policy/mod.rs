@@ -11,7 +11,7 @@ use super::error::CalcError;
 use super::ipsets::SetSpec;
 use super::model::{PolicyDef, PolicyKey};
 use super::names::{Direction, policy_chain, profile_chain};
-use crate::dataplane::iptables::Chain;
+use crate::calc::desired::iptables::Chain;
 use rule::{RuleContext, render_rule};
 
 /// The chains of one policy or profile and what they need.

@@ -1,18 +1,7 @@
 use super::*;
+use crate::calc::desired::ipsets::PortProto;
+use crate::calc::desired::ipsets::tests::{net, set};
 use crate::dataplane::golden::assert_golden;
-
-fn net(s: &str) -> SetMember {
-    SetMember::Net(s.parse().unwrap())
-}
-
-fn set(name: &str, kind: SetType, members: &[&str]) -> IpSet {
-    IpSet {
-        name: name.into(),
-        kind,
-        family: Family::V4,
-        members: members.iter().map(|m| net(m)).collect(),
-    }
-}
 
 const SAVE: &str = "\
 create cali40pools hash:net family inet hashsize 1024 maxelem 1048576 bucketsize 12 initval 0x32b63633
@@ -59,42 +48,6 @@ fn parse_keeps_only_ours_and_normalises_members() {
     let extras =
         parse_save("create cali40x hash:ip family inet\nadd cali40x 10.0.0.1 timeout 5\n").unwrap();
     assert!(extras["cali40x"].has_extras);
-}
-
-#[test]
-fn validation() {
-    assert!(
-        set("cali40ok", SetType::HashNet, &["10.0.0.0/8"])
-            .validate()
-            .is_ok()
-    );
-    let e = set("KUBE-x", SetType::HashNet, &[]).validate().unwrap_err();
-    assert!(matches!(e, IpSetSpecError::BadName { .. }), "{e}");
-    let long = format!("cali40{}", "x".repeat(26));
-    assert!(
-        set(&long, SetType::HashNet, &[]).validate().is_err(),
-        "32 chars is too long"
-    );
-    assert!(matches!(
-        set("cali40a", SetType::HashIp, &["10.0.0.0/24"]).validate(),
-        Err(IpSetSpecError::NotAnAddress { .. })
-    ));
-    assert!(matches!(
-        set("cali40a", SetType::HashNet, &["fd00::/64"]).validate(),
-        Err(IpSetSpecError::WrongFamily { .. })
-    ));
-    assert!(matches!(
-        set("cali40a", SetType::HashNet, &["0.0.0.0/0"]).validate(),
-        Err(IpSetSpecError::ZeroPrefix { .. })
-    ));
-    let dup = [
-        set("cali40a", SetType::HashNet, &[]),
-        set("cali40a", SetType::HashNet, &[]),
-    ];
-    assert!(matches!(
-        validate_all(&dup),
-        Err(IpSetSpecError::Duplicate { .. })
-    ));
 }
 
 #[test]

@@ -18,6 +18,7 @@ use super::parse::{ParseError, SavedTable, parse_save};
 use super::render::TablePlan;
 use super::session::{RestoreSession, SessionError};
 use super::{DesiredTable, DesiredTableError, Table};
+use crate::calc::desired::Family;
 use crate::dataplane::process::output_with_input;
 
 /// Which netfilter API the iptables tools drive.
@@ -27,12 +28,6 @@ pub enum Backend {
     Nft,
     /// `iptables-legacy-*` (x_tables).
     Legacy,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Family {
-    V4,
-    V6,
 }
 
 impl Backend {

@@ -101,7 +101,10 @@ fn named_ports_match_each_endpoints_own_number_through_a_set() {
             r.sets
         );
     };
-    assert_eq!(http.kind(), crate::dataplane::ipsets::SetType::HashIpPort);
+    assert_eq!(
+        http.kind(),
+        crate::calc::desired::ipsets::SetType::HashIpPort
+    );
     assert!(http.name.starts_with("cali40n:"), "{}", http.name);
     assert_eq!(
         http.id.to_string(),
@@ -174,7 +177,7 @@ fn one_net_is_inline_several_are_a_set() {
     // Host bits are cleared, as the kernel would.
     let want: std::collections::BTreeSet<_> = ["10.1.0.0/16", "10.2.0.0/16"]
         .iter()
-        .map(|s| crate::dataplane::ipsets::SetMember::Net(s.parse().unwrap()))
+        .map(|s| crate::calc::desired::ipsets::SetMember::Net(s.parse().unwrap()))
         .collect();
     assert_eq!(set.fixed_members(), want);
 }
