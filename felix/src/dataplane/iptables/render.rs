@@ -1,5 +1,12 @@
 //! (desired, saved) -> the smallest `iptables-restore --noflush` input that makes
 //! the table match, touching only felix's chains and felix's rules.
+//!
+//! A pure function, yet it lives here and not beside [`DesiredTable`] in
+//! `calc::desired`: its output is a diff against the kernel's side (what
+//! `iptables-save` printed, or what [`KernelTable`] remembers), written with
+//! the `cali:` hash comments by which felix finds its rules again. The
+//! calculation only says what it wants; how to get the kernel there is the
+//! dataplane's.
 
 use super::kernel::KernelTable;
 use super::{DesiredTable, SavedTable};
