@@ -1,6 +1,7 @@
 //! FSM transitions (RFC 4271 8.2.2), driven without sockets or clocks.
 
 use std::net::Ipv4Addr;
+use std::time::Duration;
 
 use bgpd::fsm::{
     Config, Direction, DownReason, Input, Output, PeerAs, Session, State, StopReason, Timer,
@@ -52,7 +53,11 @@ fn down_reason(out: &[Output]) -> Option<DownReason> {
     })
 }
 
-fn armed(out: &[Output], t: Timer) -> Option<u32> {
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+fn armed(out: &[Output], t: Timer) -> Option<Duration> {
     out.iter().rev().find_map(|o| match o {
         Output::ArmTimer(x, s) if *x == t => Some(*s),
         _ => None,
@@ -89,7 +94,7 @@ fn idle_manual_start_connects() {
     assert_eq!(
         out,
         vec![
-            Output::ArmTimer(Timer::ConnectRetry, 5),
+            Output::ArmTimer(Timer::ConnectRetry, secs(5)),
             Output::Connect,
             Output::StateChanged {
                 from: State::Idle,
@@ -110,7 +115,7 @@ fn passive_start_waits_in_active() {
     assert_eq!(s.state(), State::Active);
     // ConnectRetry expiry while passive: re-arm, no connect, stay Active.
     let out = s.handle(Input::TimerExpired(Timer::ConnectRetry));
-    assert_eq!(out, vec![Output::ArmTimer(Timer::ConnectRetry, 5)]);
+    assert_eq!(out, vec![Output::ArmTimer(Timer::ConnectRetry, secs(5))]);
     assert_eq!(s.state(), State::Active);
     // Inbound connection: OPEN goes out.
     let out = s.handle(Input::TcpConnectionConfirmed);
@@ -127,7 +132,7 @@ fn connect_retry_in_connect_retries() {
         out,
         vec![
             Output::CloseConnection,
-            Output::ArmTimer(Timer::ConnectRetry, 5),
+            Output::ArmTimer(Timer::ConnectRetry, secs(5)),
             Output::Connect
         ]
     );
@@ -148,7 +153,7 @@ fn tcp_up_sends_open_and_arms_large_hold_timer() {
         o.capabilities()
             .any(|c| *c == Capability::FourOctetAs(65000))
     );
-    assert_eq!(armed(&out, Timer::Hold), Some(240));
+    assert_eq!(armed(&out, Timer::Hold), Some(secs(240)));
 }
 
 #[test]
@@ -158,24 +163,87 @@ fn tcp_fails_in_open_sent_goes_active_then_retries() {
     assert_eq!(s.state(), State::Active);
     assert!(out.contains(&Output::CloseConnection));
     assert!(out.contains(&Output::StopTimer(Timer::Hold)));
-    assert_eq!(armed(&out, Timer::ConnectRetry), Some(5));
+    assert_eq!(armed(&out, Timer::ConnectRetry), Some(secs(5)));
     let out = s.handle(Input::TimerExpired(Timer::ConnectRetry));
     assert!(out.contains(&Output::Connect));
     assert_eq!(s.state(), State::Connect);
 }
 
 #[test]
-fn tcp_fails_in_connect_goes_idle_with_idle_hold() {
+fn tcp_fails_restarts_at_once_then_damps_in_idle() {
     let mut s = Session::new(cfg());
     s.handle(Input::ManualStart);
+    // The first failure after a stable (here: fresh) session restarts at once.
+    let out = s.handle(Input::TcpConnectionFails);
+    assert_eq!(down_reason(&out), Some(DownReason::ConnectionFailed));
+    assert_eq!(armed(&out, Timer::IdleHold), None);
+    assert!(out.contains(&Output::Connect));
+    assert_eq!(s.state(), State::Connect);
+    assert_eq!(s.connect_retry_counter(), 1);
+    // The second in a row waits in Idle for the IdleHoldTimer.
     let out = s.handle(Input::TcpConnectionFails);
     assert_eq!(s.state(), State::Idle);
-    assert_eq!(down_reason(&out), Some(DownReason::ConnectionFailed));
-    assert_eq!(armed(&out, Timer::IdleHold), Some(5));
-    assert_eq!(s.connect_retry_counter(), 1);
+    assert_eq!(armed(&out, Timer::IdleHold), Some(secs(5)));
+    assert_eq!(s.connect_retry_counter(), 2);
     // IdleHoldTimer_Expires restarts like AutomaticStart.
     let out = s.handle(Input::TimerExpired(Timer::IdleHold));
     assert!(out.contains(&Output::Connect));
+}
+
+#[test]
+fn failed_connect_waits_in_active_and_retries_soon() {
+    let mut s = Session::new(cfg());
+    s.handle(Input::ManualStart);
+    let out = s.handle(Input::TcpConnectFailed);
+    // Not a session failure: no SessionDown, nothing counted, no Idle.
+    assert_eq!(
+        out,
+        vec![
+            Output::CloseConnection,
+            Output::ArmTimer(Timer::ConnectRetry, Duration::from_millis(200)),
+            Output::StateChanged {
+                from: State::Connect,
+                to: State::Active
+            },
+        ]
+    );
+    assert_eq!((s.failures(), s.connect_retry_counter()), (0, 0));
+    // The retries double up to the configured maximum, staying under a second.
+    let mut delays = vec![armed(&out, Timer::ConnectRetry).unwrap()];
+    for _ in 0..4 {
+        let out = s.handle(Input::TimerExpired(Timer::ConnectRetry));
+        assert!(out.contains(&Output::Connect));
+        assert_eq!(s.state(), State::Connect);
+        let out = s.handle(Input::TcpConnectFailed);
+        delays.push(armed(&out, Timer::ConnectRetry).unwrap());
+    }
+    let ms = |n| Duration::from_millis(n);
+    assert_eq!(delays, [ms(200), ms(400), ms(800), ms(800), ms(800)]);
+    // Waiting in Active, the peer's own connection is taken (RFC 4271 8.2.2 Active,
+    // event 17): an OPEN goes out at once.
+    assert_eq!(s.state(), State::Active);
+    let out = s.handle(Input::TcpConnectionConfirmed);
+    assert!(matches!(out[1], Output::SendMessage(Message::Open(_))));
+    assert_eq!(s.state(), State::OpenSent);
+    // A connection resets the schedule.
+    s.handle(Input::TcpConnectionFails);
+    s.handle(Input::TimerExpired(Timer::ConnectRetry));
+    let out = s.handle(Input::TcpConnectFailed);
+    assert_eq!(armed(&out, Timer::ConnectRetry), Some(ms(200)));
+}
+
+#[test]
+fn failed_connect_is_ignored_when_passive_or_connected() {
+    let mut s = Session::new(Config {
+        passive: true,
+        ..cfg()
+    });
+    s.handle(Input::ManualStart);
+    assert!(s.handle(Input::TcpConnectFailed).is_empty());
+    assert_eq!(s.state(), State::Active);
+    let mut s = open_sent(cfg());
+    assert!(s.handle(Input::TcpConnectFailed).is_empty());
+    assert_eq!(s.state(), State::OpenSent);
 }
 
 #[test]
@@ -183,8 +251,8 @@ fn open_received_negotiates_and_sends_keepalive() {
     let mut s = open_sent(cfg());
     let out = s.handle(open_in(default_peer_open()));
     assert!(out.contains(&Output::SendMessage(Message::Keepalive)));
-    assert_eq!(armed(&out, Timer::Hold), Some(90));
-    assert_eq!(armed(&out, Timer::Keepalive), Some(30));
+    assert_eq!(armed(&out, Timer::Hold), Some(secs(90)));
+    assert_eq!(armed(&out, Timer::Keepalive), Some(secs(30)));
     assert_eq!(s.state(), State::OpenConfirm);
     let n = s.negotiated().unwrap();
     assert_eq!(
@@ -200,7 +268,7 @@ fn keepalive_in_open_confirm_establishes() {
     let mut s = open_confirm(cfg(), default_peer_open());
     let out = s.handle(Input::Message(Message::Keepalive));
     assert_eq!(s.state(), State::Established);
-    assert_eq!(armed(&out, Timer::Hold), Some(90));
+    assert_eq!(armed(&out, Timer::Hold), Some(secs(90)));
     let est = out
         .iter()
         .find_map(|o| match o {
@@ -220,12 +288,12 @@ fn established_delivers_updates_and_restarts_hold() {
     assert_eq!(
         out,
         vec![
-            Output::ArmTimer(Timer::Hold, 90),
+            Output::ArmTimer(Timer::Hold, secs(90)),
             Output::DeliverUpdate(Box::new(u))
         ]
     );
     let out = s.handle(Input::Message(Message::Keepalive));
-    assert_eq!(out, vec![Output::ArmTimer(Timer::Hold, 90)]);
+    assert_eq!(out, vec![Output::ArmTimer(Timer::Hold, secs(90))]);
 }
 
 #[test]
@@ -236,11 +304,11 @@ fn keepalive_timer_sends_keepalive_and_update_sent_rearms() {
         out,
         vec![
             Output::SendMessage(Message::Keepalive),
-            Output::ArmTimer(Timer::Keepalive, 30)
+            Output::ArmTimer(Timer::Keepalive, secs(30))
         ]
     );
     let out = s.handle(Input::UpdateSent);
-    assert_eq!(out, vec![Output::ArmTimer(Timer::Keepalive, 30)]);
+    assert_eq!(out, vec![Output::ArmTimer(Timer::Keepalive, secs(30))]);
 }
 
 #[test]
@@ -254,8 +322,10 @@ fn hold_timer_expiry_sends_4_0_and_backs_off() {
     assert_eq!(down_reason(&out), Some(DownReason::HoldTimerExpired));
     assert!(out.contains(&Output::CloseConnection));
     assert!(out.contains(&Output::StopTimer(Timer::Keepalive)));
-    assert_eq!(armed(&out, Timer::IdleHold), Some(5));
-    assert_eq!(s.state(), State::Idle);
+    // The first failure after a stable session: reconnect at once.
+    assert_eq!(armed(&out, Timer::IdleHold), None);
+    assert!(out.contains(&Output::Connect));
+    assert_eq!(s.state(), State::Connect);
     assert!(s.negotiated().is_none());
 }
 
@@ -263,6 +333,9 @@ fn hold_timer_expiry_sends_4_0_and_backs_off() {
 fn idle_hold_backoff_doubles_caps_and_resets_when_stable() {
     let mut s = Session::new(cfg());
     s.handle(Input::ManualStart);
+    // The first failure restarts at once (see above); the next ones back off.
+    s.handle(Input::TcpConnectionFails);
+    assert_eq!(s.state(), State::Connect);
     let mut delays = Vec::new();
     for _ in 0..7 {
         let out = s.handle(Input::TcpConnectionFails);
@@ -272,7 +345,7 @@ fn idle_hold_backoff_doubles_caps_and_resets_when_stable() {
         s.handle(Input::TimerExpired(Timer::IdleHold));
         assert_eq!(s.state(), State::Connect);
     }
-    assert_eq!(delays, [5, 10, 20, 40, 80, 120, 120]);
+    assert_eq!(delays, [5, 10, 20, 40, 80, 120, 120].map(secs));
     // Reach Established and stay for 3 keepalives: backoff starts over.
     s.handle(Input::TcpCrAcked);
     s.handle(open_in(default_peer_open()));
@@ -281,20 +354,25 @@ fn idle_hold_backoff_doubles_caps_and_resets_when_stable() {
         s.handle(Input::Message(Message::Keepalive));
     }
     let out = s.handle(Input::TcpConnectionFails);
-    assert_eq!(armed(&out, Timer::IdleHold), Some(5));
+    assert_eq!(armed(&out, Timer::IdleHold), None);
+    assert_eq!(s.state(), State::Connect);
+    let out = s.handle(Input::TcpConnectionFails);
+    assert_eq!(armed(&out, Timer::IdleHold), Some(secs(5)));
 }
 
 #[test]
 fn flapping_established_session_keeps_backing_off() {
     let mut s = established(cfg());
     let out = s.handle(Input::TcpConnectionFails);
-    assert_eq!(armed(&out, Timer::IdleHold), Some(5));
-    s.handle(Input::TimerExpired(Timer::IdleHold));
-    s.handle(Input::TcpCrAcked);
-    s.handle(open_in(default_peer_open()));
-    s.handle(Input::Message(Message::Keepalive));
-    let out = s.handle(Input::TcpConnectionFails);
-    assert_eq!(armed(&out, Timer::IdleHold), Some(10));
+    assert_eq!(armed(&out, Timer::IdleHold), None);
+    for want in [5, 10] {
+        s.handle(Input::TcpCrAcked);
+        s.handle(open_in(default_peer_open()));
+        s.handle(Input::Message(Message::Keepalive));
+        let out = s.handle(Input::TcpConnectionFails);
+        assert_eq!(armed(&out, Timer::IdleHold), Some(secs(want)));
+        s.handle(Input::TimerExpired(Timer::IdleHold));
+    }
 }
 
 #[test]
@@ -308,12 +386,15 @@ fn manual_stop_sends_cease_subcodes() {
         let out = s.handle(Input::ManualStop(reason));
         assert_eq!(sent_notification(&out), Some(Notification::cease(sub)));
         assert_eq!(down_reason(&out), Some(DownReason::Stopped(reason)));
-        assert_eq!(
-            armed(&out, Timer::IdleHold).is_some(),
-            restarts,
-            "{reason:?}"
-        );
-        assert_eq!(s.state(), State::Idle);
+        // A reset restarts at once; the others stay down.
+        assert_eq!(out.contains(&Output::Connect), restarts, "{reason:?}");
+        let want = if restarts {
+            State::Connect
+        } else {
+            State::Idle
+        };
+        assert_eq!(s.state(), want, "{reason:?}");
+        assert_eq!(armed(&out, Timer::IdleHold), None);
         assert_eq!(s.connect_retry_counter(), 0);
     }
     // ManualStop in Connect: no NOTIFICATION (no BGP connection yet).
@@ -322,8 +403,10 @@ fn manual_stop_sends_cease_subcodes() {
     let out = s.handle(Input::ManualStop(StopReason::AdminShutdown));
     assert_eq!(sent_notification(&out), None);
     assert!(out.contains(&Output::StopTimer(Timer::ConnectRetry)));
-    // ManualStop in Idle cancels a pending automatic restart.
+    // ManualStop in Idle cancels a pending automatic restart (the second failure in a
+    // row waits in Idle).
     let mut s = established(cfg());
+    s.handle(Input::TcpConnectionFails);
     s.handle(Input::TcpConnectionFails);
     let out = s.handle(Input::ManualStop(StopReason::AdminShutdown));
     assert_eq!(out, vec![Output::StopTimer(Timer::IdleHold)]);
@@ -333,7 +416,9 @@ fn manual_stop_sends_cease_subcodes() {
 fn refused(c: Config, open: Open) -> Notification {
     let mut s = open_sent(c);
     let out = s.handle(open_in(open));
-    assert_eq!(s.state(), State::Idle);
+    // Down, and (the first failure) already trying again.
+    assert!(down_reason(&out).is_some());
+    assert_eq!(s.state(), State::Connect);
     let n = sent_notification(&out).expect("NOTIFICATION before close");
     let close_at = out
         .iter()
@@ -460,8 +545,10 @@ fn unexpected_messages_are_fsm_errors() {
         sent_notification(&out),
         Some(Notification::new(5, 3, vec![]))
     );
+    assert_eq!(s.state(), State::Connect);
+    // A second failure in a row waits in Idle, where messages are ignored.
+    s.handle(Input::TcpConnectionFails);
     assert_eq!(s.state(), State::Idle);
-    // In Idle, messages are ignored.
     assert!(s.handle(u()).is_empty());
 }
 
@@ -472,7 +559,10 @@ fn peer_notification_goes_idle_without_answering() {
     let out = s.handle(Input::Message(Message::Notification(n.clone())));
     assert_eq!(sent_notification(&out), None);
     assert_eq!(down_reason(&out), Some(DownReason::PeerNotification(n)));
-    assert_eq!(s.state(), State::Idle);
+    assert!(out.contains(&Output::StateChanged {
+        from: State::Established,
+        to: State::Idle
+    }));
 }
 
 #[test]
@@ -547,7 +637,7 @@ fn max_prefix_hook_sends_cease_1() {
             ..
         })
     ));
-    assert!(armed(&out, Timer::IdleHold).is_some());
+    assert!(out.contains(&Output::Connect), "restarts at once");
 }
 
 #[test]

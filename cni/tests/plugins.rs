@@ -110,7 +110,10 @@ fn add_check_ping_del_twice() {
         assert!(!host.host_has_link(&pod.host_ifname()));
         assert!(!pod.ns.try_exec(&["ip", "link", "show", "eth0"]));
         let host_route = host.host_exec(&["ip", "route", "show", &format!("{ip}/32")]);
-        assert!(host_route.trim().is_empty(), "host route left: {host_route}");
+        assert!(
+            host_route.trim().is_empty(),
+            "host route left: {host_route}"
+        );
         assert!(host.wep(&pod).await.is_none());
         assert_eq!(host.ips_in_use().await, 0);
         assert!(host.handles().await.is_empty());

@@ -14,10 +14,15 @@ impl Backoff {
         Backoff { cfg, failures: 0 }
     }
 
-    /// Delay before the next automatic restart; each call doubles the next.
+    /// Delay before the next automatic restart: none for the first failure after a
+    /// stable session, then `initial_secs`, doubling with each further failure.
     pub(crate) fn next_delay(&mut self) -> u32 {
-        let factor = 1u32.checked_shl(self.failures.min(31)).unwrap_or(u32::MAX);
+        let failures = self.failures;
         self.failures = self.failures.saturating_add(1);
+        if failures == 0 {
+            return 0;
+        }
+        let factor = 1u32.checked_shl((failures - 1).min(31)).unwrap_or(u32::MAX);
         self.cfg
             .initial_secs
             .saturating_mul(factor)

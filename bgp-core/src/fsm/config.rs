@@ -1,6 +1,7 @@
 //! Per-session configuration the FSM needs.
 
 use std::net::Ipv4Addr;
+use std::time::Duration;
 
 use crate::wire::{Capability, Family};
 
@@ -17,9 +18,10 @@ pub enum PeerAs {
     Any,
 }
 
-/// Damping of peer oscillations (RFC 4271 8.1.1 DampPeerOscillations):
-/// after a failure the session waits in Idle for the IdleHoldTimer, which
-/// doubles with each consecutive failure up to `max_secs`.
+/// Damping of peer oscillations (RFC 4271 8.1.1 DampPeerOscillations): the
+/// first failure after a stable session restarts at once; each further one in a
+/// row waits in Idle for the IdleHoldTimer, `initial_secs` doubling up to
+/// `max_secs`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IdleHold {
     pub initial_secs: u32,
@@ -39,6 +41,35 @@ impl Default for IdleHold {
     }
 }
 
+/// Retrying our own connection after it failed before a BGP connection existed (refused:
+/// the peer is not listening yet; unreachable: it is rebooting). Such a failure is no
+/// session failure, so DampPeerOscillations does not count it: the session waits in Active,
+/// where it also takes the peer's own connection (RFC 4271 8.2.2, as BIRD and FRR do), and
+/// tries again after `initial`, doubling up to `max`. With `max` under a second a session is
+/// up within a second of the peer listening, however long it was away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reconnect {
+    pub initial: Duration,
+    pub max: Duration,
+}
+
+impl Default for Reconnect {
+    fn default() -> Self {
+        Reconnect {
+            initial: Duration::from_millis(200),
+            max: Duration::from_millis(800),
+        }
+    }
+}
+
+impl Reconnect {
+    /// The wait before retry number `failures + 1`.
+    pub fn delay(&self, failures: u32) -> Duration {
+        let factor = 1u32.checked_shl(failures.min(31)).unwrap_or(u32::MAX);
+        self.initial.saturating_mul(factor).min(self.max)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     pub local_as: u32,
@@ -51,7 +82,10 @@ pub struct Config {
     /// Large hold time used while waiting for the peer's OPEN (RFC 4271
     /// 8.2.2 suggests 4 minutes).
     pub open_hold_time: u16,
+    /// ConnectRetryTimer: how long one connection attempt may take.
     pub connect_retry_secs: u32,
+    /// When to try again after an attempt failed.
+    pub reconnect: Reconnect,
     /// Never initiate the TCP connection; wait in Active.
     pub passive: bool,
     /// Capabilities advertised in our OPEN.
@@ -77,6 +111,7 @@ impl Config {
             keepalive: None,
             open_hold_time: 240,
             connect_retry_secs: 5,
+            reconnect: Reconnect::default(),
             passive: false,
             capabilities: vec![
                 Capability::Multiprotocol(Family::IPV4_UNICAST),

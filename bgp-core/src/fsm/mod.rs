@@ -10,9 +10,11 @@ pub mod negotiate;
 mod session;
 
 pub use collision::{Direction, collision_relevant, collision_winner};
-pub use config::{Config, IdleHold, PeerAs};
+pub use config::{Config, IdleHold, PeerAs, Reconnect};
 pub use negotiate::{NegotiatedSession, negotiate_timers, validate_open};
 pub use session::Session;
+
+use std::time::Duration;
 
 use crate::wire::{DecodeError, Family, Message, Notification, RouteRefresh, Update};
 
@@ -100,8 +102,13 @@ pub enum Input {
     /// Event 17: TcpConnectionConfirmed (an inbound connection was accepted
     /// for this session).
     TcpConnectionConfirmed,
-    /// Event 18: TcpConnectionFails.
+    /// Event 18: TcpConnectionFails (a connection that carried, or was about to carry, the
+    /// session broke).
     TcpConnectionFails,
+    /// Event 18 for our own connection attempt, before any BGP connection existed: refused,
+    /// unreachable, or timed out. Not a session failure: retried from Active on the
+    /// [`Reconnect`] schedule, not counted by DampPeerOscillations.
+    TcpConnectFailed,
     /// Events 19 (BGPOpen), 25 (NotifMsg), 26 (KeepAliveMsg), 27 (UpdateMsg)
     /// and ROUTE-REFRESH (RFC 2918).
     Message(Message),
@@ -151,7 +158,9 @@ pub enum Output {
     SendMessage(Message),
     /// Close the TCP connection (after sending what was queued).
     CloseConnection,
-    ArmTimer(Timer, u32),
+    /// Run this timer for this long (the I/O layer applies the RFC 4271 10 jitter to the
+    /// ConnectRetryTimer).
+    ArmTimer(Timer, Duration),
     StopTimer(Timer),
     StateChanged {
         from: State,

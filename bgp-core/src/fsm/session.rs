@@ -1,5 +1,7 @@
 //! Session: the RFC 4271 8.2.2 transitions.
 
+use std::time::Duration;
+
 use super::backoff::Backoff;
 use super::config::Config;
 use super::negotiate::{NegotiatedSession, validate_open};
@@ -18,6 +20,8 @@ pub struct Session {
     armed: [bool; 4],
     backoff: Backoff,
     keepalives_received: u32,
+    /// Our connection attempts that failed in a row (see [`Input::TcpConnectFailed`]).
+    connect_failures: u32,
 }
 
 /// Collects outputs and keeps the armed-timer set in step with them.
@@ -34,8 +38,11 @@ impl Out<'_> {
         self.v.push(Output::SendMessage(m));
     }
     fn arm(&mut self, t: Timer, secs: u32) {
+        self.arm_for(t, Duration::from_secs(secs.into()));
+    }
+    fn arm_for(&mut self, t: Timer, d: Duration) {
         self.armed[t.index()] = true;
-        self.v.push(Output::ArmTimer(t, secs));
+        self.v.push(Output::ArmTimer(t, d));
     }
     fn stop(&mut self, t: Timer) {
         if std::mem::replace(&mut self.armed[t.index()], false) {
@@ -55,6 +62,7 @@ impl Session {
             armed: [false; 4],
             backoff,
             keepalives_received: 0,
+            connect_failures: 0,
         }
     }
 
@@ -113,6 +121,7 @@ impl Session {
                 if self.state == State::Idle {
                     self.backoff.reset();
                     self.connect_retry_counter = 0;
+                    self.connect_failures = 0;
                     out.stop(Timer::IdleHold);
                     self.start(out);
                 }
@@ -133,6 +142,7 @@ impl Session {
             }
             Input::TcpCrAcked | Input::TcpConnectionConfirmed => self.tcp_up(out),
             Input::TcpConnectionFails => self.tcp_fails(out),
+            Input::TcpConnectFailed => self.connect_failed(out),
             Input::Message(m) => self.message(m, out),
             Input::DecodeError(e) => self.decode_error(e, out),
             Input::OpenCollisionDump => {
@@ -237,8 +247,12 @@ impl Session {
         self.set_state(State::Idle, out);
         out.push(Output::SessionDown(reason));
         if restart {
-            let delay = self.backoff.next_delay();
-            out.arm(Timer::IdleHold, delay);
+            // DampPeerOscillations damps repeated failures; the first one after a stable
+            // session (a peer restarting, a link flap) restarts at once, as BIRD and FRR do.
+            match self.backoff.next_delay() {
+                0 => self.start(out),
+                delay => out.arm(Timer::IdleHold, delay),
+            }
         }
     }
 
@@ -303,9 +317,23 @@ impl Session {
             return;
         }
         out.stop(Timer::ConnectRetry);
+        self.connect_failures = 0;
         out.send(Message::Open(self.open_message()));
         out.arm(Timer::Hold, self.config.open_hold_time as u32);
         self.set_state(State::OpenSent, out);
+    }
+
+    /// Event 18 for our own attempt (see [`Input::TcpConnectFailed`]): wait in Active, where
+    /// the peer's connection is taken too, and try again soon.
+    fn connect_failed(&mut self, out: &mut Out<'_>) {
+        if !matches!(self.state, State::Connect | State::Active) || self.config.passive {
+            return;
+        }
+        out.push(Output::CloseConnection);
+        let delay = self.config.reconnect.delay(self.connect_failures);
+        self.connect_failures = self.connect_failures.saturating_add(1);
+        out.arm_for(Timer::ConnectRetry, delay);
+        self.set_state(State::Active, out);
     }
 
     /// Event 18.

@@ -208,12 +208,24 @@ impl Task {
                 }
                 Output::SendMessage(m) => self.send_message(&m),
                 Output::CloseConnection => self.close(),
-                Output::ArmTimer(t, secs) => {
-                    self.timers[t.index()] = Some(Instant::now() + Duration::from_secs(secs as u64))
+                Output::ArmTimer(t, d) => {
+                    // RFC 4271 10: jitter the ConnectRetryTimer by a factor from 0.75 to 1,
+                    // so that nodes that lost the same peer do not retry in lockstep.
+                    let d = match t {
+                        Timer::ConnectRetry => d.mul_f64(rand::random_range(0.75..=1.0)),
+                        _ => d,
+                    };
+                    self.timers[t.index()] = Some(Instant::now() + d)
                 }
                 Output::StopTimer(t) => self.timers[t.index()] = None,
                 Output::StateChanged { from, to } => {
                     match &down {
+                        // Retrying a peer that is not up yet: twice a second, not news.
+                        _ if matches!(from, State::Connect | State::Active)
+                            && matches!(to, State::Connect | State::Active) =>
+                        {
+                            debug!(peer = %self.name, ?from, ?to, "session state changed")
+                        }
                         Some(reason) if to == State::Idle => {
                             info!(peer = %self.name, address = %self.transport.address, ?from, ?to, ?reason, "session state changed")
                         }
@@ -303,13 +315,14 @@ impl Task {
                     }
                     Err(e) => {
                         debug!(peer = %self.name, error = %e, "connection lost at once");
-                        self.input(Input::TcpConnectionFails).await;
+                        self.input(Input::TcpConnectFailed).await;
                     }
                 }
             }
             Some(Err(e)) => {
+                // Refused or unreachable: the peer is not up yet. Retried soon from Active.
                 debug!(peer = %self.name, error = %e, "connect failed");
-                self.input(Input::TcpConnectionFails).await;
+                self.input(Input::TcpConnectFailed).await;
             }
             None => {}
         }
@@ -388,9 +401,17 @@ impl Task {
                 self.collision = Some(tokio::spawn(read_open(stream)));
             }
             s => {
-                // Established (or administratively Idle): refuse, RFC 4486
-                // Cease subcode 5.
-                debug!(peer = %self.name, state = ?s, "inbound connection refused");
+                // Established, administratively stopped, or damping oscillations in Idle:
+                // refuse, RFC 4486 Cease subcode 5.
+                let reason = match s {
+                    State::Idle if self.session.is_timer_armed(Timer::IdleHold) => {
+                        "session idle: damping peer oscillations (RFC 4271 8.1.1)"
+                    }
+                    State::Idle => "session administratively stopped",
+                    _ => "session already established",
+                };
+                let remote = stream.peer_addr().ok();
+                info!(peer = %self.name, ?remote, state = ?s, reason, "inbound connection refused");
                 refuse(stream, fsm::reject_connection());
             }
         }
