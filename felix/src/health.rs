@@ -13,9 +13,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::routing::get;
 
 /// How stale the loop's last report may be before liveness fails. Generous:
 /// an apply with iptables retries can take seconds on a loaded node.
@@ -82,12 +79,19 @@ impl Health {
             && self.inner.applied.load(Ordering::Relaxed)
     }
 
-    /// `GET /liveness`, `GET /readiness`.
+    /// `GET /liveness`, `GET /readiness`: 200 `ok` or 503 `not ok`.
     pub fn router(&self) -> Router {
-        Router::new()
-            .route("/liveness", get(liveness))
-            .route("/readiness", get(readiness))
-            .with_state(self.clone())
+        daemon_kit::http::health_router(self.clone())
+    }
+}
+
+impl daemon_kit::http::Probe for Health {
+    fn live(&self) -> bool {
+        Health::live(self)
+    }
+
+    fn ready(&self) -> bool {
+        Health::ready(self)
     }
 }
 
@@ -137,22 +141,6 @@ impl ApplyTracker {
         };
         self.succeeded_once && !too_many && !too_long
     }
-}
-
-fn status(ok: bool) -> (StatusCode, &'static str) {
-    if ok {
-        (StatusCode::OK, "ok\n")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ok\n")
-    }
-}
-
-async fn liveness(State(h): State<Health>) -> (StatusCode, &'static str) {
-    status(h.live())
-}
-
-async fn readiness(State(h): State<Health>) -> (StatusCode, &'static str) {
-    status(h.ready())
 }
 
 #[cfg(test)]

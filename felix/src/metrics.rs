@@ -5,13 +5,8 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
-use axum::routing::get;
 use prometheus::{
     Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
 };
 
 /// Every metric felix exports, registered in its own registry.
@@ -164,25 +159,13 @@ impl Metrics {
 
     /// The text exposition of every metric.
     pub fn render(&self) -> String {
-        TextEncoder::new()
-            .encode_to_string(&self.registry.gather())
-            .unwrap_or_else(|e| format!("# encoding metrics failed: {e}\n"))
+        daemon_kit::http::render(&self.registry.gather())
     }
 
     /// `GET /metrics`.
     pub fn router(self: &Arc<Self>) -> Router {
-        Router::new()
-            .route("/metrics", get(serve))
-            .with_state(self.clone())
+        daemon_kit::http::metrics_router(self.registry.clone())
     }
-}
-
-async fn serve(State(metrics): State<Arc<Metrics>>) -> impl IntoResponse {
-    (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, prometheus::TEXT_FORMAT)],
-        metrics.render(),
-    )
 }
 
 #[cfg(test)]

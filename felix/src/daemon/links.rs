@@ -3,6 +3,7 @@
 //! whose veth shows up after its endpoint was programmed gets its route, neighbour
 //! and sysctls at once instead of at the next refresh.
 
+use daemon_kit::backoff::Backoff;
 use futures::StreamExt;
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_packet_route::link::{LinkAttribute, LinkMessage};
@@ -40,14 +41,13 @@ fn name_of(link: &LinkMessage) -> Option<String> {
 const RESUBSCRIBE_MIN: Duration = Duration::from_millis(100);
 const RESUBSCRIBE_MAX: Duration = Duration::from_secs(10);
 
-/// The wait before the next resubscription, given the last one and how long
-/// the subscription lived.
-fn next_backoff(last: Duration, lived: Duration) -> Duration {
+/// The wait before the next resubscription, given how long the subscription
+/// lived: a long-lived one starts the backoff over.
+fn next_backoff(backoff: &mut Backoff, lived: Duration) -> Duration {
     if lived > RESUBSCRIBE_MAX {
-        RESUBSCRIBE_MIN
-    } else {
-        (last * 2).min(RESUBSCRIBE_MAX)
+        backoff.reset();
     }
+    backoff.next_delay()
 }
 
 type Messages = futures::channel::mpsc::UnboundedReceiver<(
@@ -73,7 +73,7 @@ pub fn spawn(
     let first = subscribe()?;
     Ok(tokio::spawn(async move {
         let mut current = Some(first);
-        let mut backoff = RESUBSCRIBE_MIN;
+        let mut backoff = Backoff::new(RESUBSCRIBE_MIN, RESUBSCRIBE_MAX);
         loop {
             let started = Instant::now();
             if let Some((conn_task, messages)) = current.take() {
@@ -84,9 +84,9 @@ pub fn spawn(
                 }
             }
             metrics.link_watch_failures.inc();
-            warn!(retry_in = ?backoff, "link event subscription lost; resubscribing");
-            backoff = next_backoff(backoff, started.elapsed());
-            tokio::time::sleep(backoff).await;
+            let delay = next_backoff(&mut backoff, started.elapsed());
+            warn!(retry_in = ?delay, "link event subscription lost; resubscribing");
+            tokio::time::sleep(delay).await;
             match subscribe() {
                 Ok(sub) => {
                     current = Some(sub);
@@ -129,18 +129,11 @@ mod tests {
     #[test]
     fn backoff_doubles_to_the_cap_and_resets_after_a_long_life() {
         let short = Duration::from_millis(1);
-        let mut b = RESUBSCRIBE_MIN;
-        let mut seen = vec![b];
-        for _ in 0..10 {
-            b = next_backoff(b, short);
-            seen.push(b);
-        }
-        assert_eq!(seen[1], RESUBSCRIBE_MIN * 2);
+        let mut b = Backoff::new(RESUBSCRIBE_MIN, RESUBSCRIBE_MAX);
+        let seen: Vec<_> = (0..10).map(|_| next_backoff(&mut b, short)).collect();
+        assert_eq!(seen[..2], [RESUBSCRIBE_MIN, RESUBSCRIBE_MIN * 2]);
         assert!(seen.windows(2).all(|w| w[1] >= w[0]));
         assert_eq!(*seen.last().unwrap(), RESUBSCRIBE_MAX);
-        assert_eq!(
-            next_backoff(RESUBSCRIBE_MAX, RESUBSCRIBE_MAX * 2),
-            RESUBSCRIBE_MIN
-        );
+        assert_eq!(next_backoff(&mut b, RESUBSCRIBE_MAX * 2), RESUBSCRIBE_MIN);
     }
 }

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use config::datastore::{Datastore, EtcdConfig};
+use daemon_kit::backoff::Backoff;
 use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
@@ -118,17 +119,8 @@ fn serve(
     router: axum::Router,
     mut shutdown: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
-    let addr = listener.local_addr().ok();
-    tokio::spawn(async move {
-        let stop = async move {
-            let _ = shutdown.wait_for(|s| *s).await;
-        };
-        if let Err(error) = axum::serve(listener, router)
-            .with_graceful_shutdown(stop)
-            .await
-        {
-            warn!(?addr, %error, "HTTP server failed");
-        }
+    daemon_kit::http::serve(listener, router, async move {
+        let _ = shutdown.wait_for(|s| *s).await;
     })
 }
 
@@ -142,7 +134,8 @@ async fn syncer_task(
     shutdown: watch::Receiver<bool>,
 ) {
     metrics.resync_state.set(1);
-    let mut delay = Duration::from_millis(200);
+    // Every node's felix reconnects after the same etcd outage: jitter spreads them.
+    let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5)).jitter(0.2);
     let ds = loop {
         if *shutdown.borrow() {
             return;
@@ -150,9 +143,9 @@ async fn syncer_task(
         match Datastore::connect(&etcd).await {
             Ok(ds) => break ds,
             Err(error) => {
+                let delay = backoff.next_delay();
                 warn!(%error, retry_in = ?delay, "cannot reach etcd yet");
                 tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(5));
             }
         }
     };

@@ -11,6 +11,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use daemon_kit::backoff::Backoff;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tracing::{error, info, warn};
@@ -46,7 +47,8 @@ struct State {
     force: Force,
     last_apply: Option<Instant>,
     retry_at: Option<Instant>,
-    retry_delay: Duration,
+    /// Delays between failed applies: [`RETRY_MIN`] doubling to [`RETRY_MAX`].
+    retry: Backoff,
     interfaces: Vec<String>,
     errors: Vec<CalcError>,
     /// Readiness from apply outcomes.
@@ -69,7 +71,7 @@ impl Owner {
             force: Force::default(),
             last_apply: None,
             retry_at: None,
-            retry_delay: RETRY_MIN,
+            retry: Backoff::new(RETRY_MIN, RETRY_MAX),
             interfaces: Vec::new(),
             errors: Vec::new(),
             applied: ApplyTracker::new(
@@ -202,7 +204,7 @@ impl Owner {
         match result {
             Ok(summary) => {
                 st.retry_at = None;
-                st.retry_delay = RETRY_MIN;
+                st.retry.reset();
                 st.applied.success();
                 self.health.set_applied(true);
                 tracing::debug!(?summary, ?elapsed, "dataplane applied");
@@ -212,9 +214,9 @@ impl Owner {
                 st.applied.failure(std::time::Instant::now());
                 self.health
                     .set_applied(st.applied.applied(std::time::Instant::now()));
-                warn!(%error, retry_in = ?st.retry_delay, "dataplane apply failed; will retry");
-                st.retry_at = Some(Instant::now() + st.retry_delay);
-                st.retry_delay = (st.retry_delay * 2).min(RETRY_MAX);
+                let delay = st.retry.next_delay();
+                warn!(%error, retry_in = ?delay, "dataplane apply failed; will retry");
+                st.retry_at = Some(Instant::now() + delay);
                 st.pending = true;
                 // Redo everything on retry: the failed part may have left the
                 // kernel half-written.

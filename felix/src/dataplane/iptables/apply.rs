@@ -385,7 +385,8 @@ impl Iptables {
         desired: &DesiredTable,
     ) -> Result<SyncOutcome, IptablesError> {
         let table = desired.table;
-        let mut backoff = self.first_backoff;
+        // Uncapped doubling: the attempt bound ends it.
+        let mut backoff = daemon_kit::backoff::Backoff::new(self.first_backoff, Duration::MAX);
         let mut attempt = 0;
         let mut reads = 0;
         loop {
@@ -453,8 +454,7 @@ impl Iptables {
                             stderr,
                         });
                     }
-                    tokio::time::sleep(backoff).await;
-                    backoff *= 2;
+                    tokio::time::sleep(backoff.next_delay()).await;
                 }
                 Err(e) => return Err(e),
             }
