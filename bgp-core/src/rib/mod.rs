@@ -1,5 +1,5 @@
 //! Routing information bases (RFC 4271 3.2): Adj-RIBs-In and Loc-RIB in
-//! [`Rib`] (one shared table per family, see [`table`]), Adj-RIBs-Out in
+//! [`Rib`] (one shared table per family, see `table.rs`), Adj-RIBs-Out in
 //! [`adj_out`], best path in [`best`], attribute interning in [`attrs`].
 //!
 //! Pure and synchronous: the daemon feeds it accepted routes and gets back
