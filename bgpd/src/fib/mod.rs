@@ -1,54 +1,48 @@
-//! Kernel FIB install of Loc-RIB best routes over rtnetlink:
+//! Kernel FIB install of Loc-RIB best routes:
 //! `<prefix> via <next hop> proto bgp metric 1536` (186), multipath for
 //! ECMP, removed on withdraw.
 //!
-//! Routes of any other protocol are never touched (DESIGN.md: each daemon
-//! changes only its own protocol's routes). The kernel keys a route by
-//! (prefix, tos, metric) and NLM_F_REPLACE overwrites whatever holds that
-//! slot, whatever its protocol. So: our routes use their own metric
-//! [`ROUTE_METRIC`], never felix's (0 for IPv4, the kernel's 1024 for IPv6),
-//! and felix's local route for the same prefix wins by its lower metric;
-//! a slot is replaced only when it is known to hold our route, otherwise
-//! the write is exclusive (NLM_F_EXCL) and a foreign route there is left
-//! alone; deletes carry protocol 186 and our metric, and the kernel only
-//! deletes a route that matches both.
+//! The routes, their messages, the diff, the pipelined writes and the
+//! ownership contract that keeps bgpd and felix from overwriting each other
+//! (own protocol, own metric slot, exclusive adds into empty slots) are the
+//! `kernel_routes` crate, with bgpd as [`kernel_routes::BGPD`]. This module
+//! drives it: a task fed with [`FibOp`]s writes just those (replacing only a
+//! slot known to hold our route), so a RIB change costs its
+//! own writes and no dump.
 //!
 //! Stale routes (proto 186 left by an earlier run) are handled by mark and
-//! sweep: the ones present at start are marked; routes written since are
-//! unmarked; [`Fib::sweep`] deletes what is still marked once the sessions
-//! had their chance to re-announce them.
+//! sweep ([`kernel_routes::Sweep`]): the ones present at start are marked;
+//! routes written since are unmarked; [`Fib::sweep`] deletes what is still
+//! marked once the sessions had their chance to re-announce them.
 //!
 //! A write that fails (ENETUNREACH at boot while the next hop's interface
 //! is still down, a foreign route in the slot, ...) is retried with
 //! backoff from the desired state; and every reconcile interval the
-//! proto-186 routes are dumped and diffed against it, repairing missing or
-//! changed routes and removing extras (someone's `ip route del`/`flush`).
-//!
-//! Requests are pipelined (many in flight on one socket), the way
-//! felix/src/dataplane/routes/syncer.rs drives rtnetlink.
-
-mod diff;
-mod kernel;
+//! routes are dumped and diffed against it (read-back repair), repairing
+//! missing or changed routes and removing extras (someone's `ip route
+//! del`/`flush`).
 
 use std::collections::{HashMap, HashSet};
 use std::io;
 use std::net::IpAddr;
 use std::time::Duration;
 
+use daemon_kit::backoff::Backoff;
 use ipnet::IpNet;
+use kernel_routes::{
+    BGPD, DEFAULT_IN_FLIGHT, KernelRoute, Netlink, Outcome, RouteOp, RouteTarget, Sweep, Written,
+    diff, dump_routes, execute,
+};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
-use tracing::{info, warn};
-
-pub use diff::{KernelRoute, reconcile};
-pub use kernel::route_message;
-use kernel::{Outcome, dump_ours, execute};
+use tracing::{debug, info, warn};
 
 /// `RTPROT_BGP`: shows as `proto bgp` in `ip route`.
-pub const RTPROT_BGP: u8 = 186;
+pub const RTPROT_BGP: u8 = BGPD.protocol;
 /// Metric of our routes: above IPv4's 0 and IPv6's default 1024 (felix's
 /// routes), so they never share a slot and felix's local route wins.
-pub const ROUTE_METRIC: u32 = 1536;
+pub const ROUTE_METRIC: u32 = BGPD.metric_v4;
+const _: () = assert!(BGPD.metric_v4 == BGPD.metric_v6);
 
 /// Default time between dump-and-diff repairs of our kernel routes.
 pub const RECONCILE_EVERY: Duration = Duration::from_secs(60);
@@ -99,31 +93,25 @@ impl Fib {
 
     /// As [`Fib::start`], reconciling every `reconcile_every`.
     pub async fn start_with(reconcile_every: Duration) -> io::Result<Fib> {
-        let (connection, handle, _) = rtnetlink::new_connection()?;
-        tokio::spawn(connection);
-        let found = dump_ours(&handle)
+        let nl = Netlink::connect()?;
+        let found = dump_routes(nl.handle())
             .await
-            .map_err(|e| io::Error::other(format!("dumping proto {RTPROT_BGP} routes: {e}")))?;
-        let stale: HashSet<(IpNet, u32)> = found.iter().map(|r| (r.prefix, r.metric)).collect();
+            .map_err(|e| io::Error::other(format!("dumping routes to find ours: {e}")))?;
+        let stale = Sweep::mark(&BGPD, &found);
         if !stale.is_empty() {
             info!(
                 routes = stale.len(),
                 "stale bgp routes in the kernel marked for sweep"
             );
         }
-        let ours = found
-            .iter()
-            .filter(|r| r.metric == ROUTE_METRIC)
-            .map(|r| r.prefix)
-            .collect();
         let (tx, rx) = mpsc::unbounded_channel();
         let w = Writer {
-            handle,
+            nl,
             desired: HashMap::new(),
-            ours,
+            ours: ours_at_our_metric(&found),
             stale,
             failed: HashSet::new(),
-            retry_delay: RETRY_FIRST,
+            backoff: Backoff::new(RETRY_FIRST, RETRY_MAX),
         };
         tokio::spawn(w.run(rx, reconcile_every.max(Duration::from_secs(1))));
         Ok(Fib { tx })
@@ -157,19 +145,29 @@ impl Fib {
     }
 }
 
+/// Prefixes whose (prefix, [`ROUTE_METRIC`]) slot holds our route in `found`.
+fn ours_at_our_metric(found: &[KernelRoute]) -> HashSet<IpNet> {
+    found
+        .iter()
+        .filter(|r| BGPD.owns(r) && r.metric == BGPD.metric(&r.dst))
+        .map(|r| r.dst)
+        .collect()
+}
+
 /// The FIB task's state.
 struct Writer {
-    handle: rtnetlink::Handle,
-    /// What the kernel should hold: prefix -> next hops.
-    desired: HashMap<IpNet, Vec<IpAddr>>,
+    nl: Netlink,
+    /// What the kernel should hold, per prefix.
+    desired: HashMap<IpNet, KernelRoute>,
     /// Prefixes whose (prefix, [`ROUTE_METRIC`]) slot holds our route, as
-    /// far as we know: only these are written with NLM_F_REPLACE.
+    /// far as we know: only these are written with NLM_F_REPLACE, the rest
+    /// with NLM_F_EXCL.
     ours: HashSet<IpNet>,
-    /// Routes of an earlier run not re-announced yet, (prefix, metric).
-    stale: HashSet<(IpNet, u32)>,
+    /// Routes of an earlier run not re-announced yet.
+    stale: Sweep,
     /// Prefixes whose last write failed; retried from `desired`.
     failed: HashSet<IpNet>,
-    retry_delay: Duration,
+    backoff: Backoff,
 }
 
 impl Writer {
@@ -184,9 +182,9 @@ impl Writer {
                 },
                 _ = tokio::time::sleep_until(retry_at.unwrap_or_else(Instant::now)), if retry_at.is_some() => {
                     let failed = std::mem::take(&mut self.failed);
-                    let ops: Vec<FibOp> = failed.into_iter().map(|p| self.op_for(p)).collect();
-                    info!(routes = ops.len(), "retrying failed kernel route writes");
-                    let ok = self.write(ops).await;
+                    let writes: Vec<_> = failed.into_iter().map(|p| self.op_for(p)).collect();
+                    info!(routes = writes.len(), "retrying failed kernel route writes");
+                    let ok = self.write(writes).await;
                     retry_at = self.schedule_retry(ok);
                     continue;
                 }
@@ -218,37 +216,41 @@ impl Writer {
                     next = rx.try_recv().ok();
                 }
             }
-            for (p, op) in &latest {
-                self.stale.retain(|(s, _)| s != p);
+            let mut prefixes = Vec::with_capacity(latest.len());
+            for (p, op) in latest {
+                self.stale.unmark(&p);
                 // A newer op supersedes a pending retry.
-                self.failed.remove(p);
+                self.failed.remove(&p);
                 match op {
                     FibOp::Replace { next_hops, .. } => {
-                        self.desired.insert(*p, next_hops.clone());
+                        self.desired
+                            .insert(p, BGPD.route(p, RouteTarget::via(next_hops)));
                     }
                     FibOp::Delete(_) => {
-                        self.desired.remove(p);
+                        self.desired.remove(&p);
                     }
                 }
+                prefixes.push(p);
             }
-            let ok = self.write(latest.into_values().collect()).await;
+            let writes = prefixes.into_iter().map(|p| self.op_for(p)).collect();
+            let ok = self.write(writes).await;
             if !ok && retry_at.is_none() {
                 retry_at = self.schedule_retry(false);
             }
             if sweep && !self.stale.is_empty() {
                 info!(routes = self.stale.len(), "sweeping stale bgp routes");
-                let stale: Vec<_> = self.stale.drain().collect();
+                let stale = self.stale.take();
                 self.delete_exact(stale).await;
             }
             for tx in acks {
                 let _ = tx.send(());
             }
             if let Some(tx) = remove_all {
-                match dump_ours(&self.handle).await {
-                    Ok(found) => {
+                match dump_routes(self.nl.handle()).await {
+                    Ok(mut found) => {
+                        found.retain(|r| BGPD.owns(r));
                         info!(routes = found.len(), "removing bgp routes from the kernel");
-                        let all = found.into_iter().map(|r| (r.prefix, r.metric)).collect();
-                        self.delete_exact(all).await;
+                        self.delete_exact(found).await;
                     }
                     Err(e) => warn!(error = %e, "dumping routes to remove failed"),
                 }
@@ -259,97 +261,101 @@ impl Writer {
         }
     }
 
-    /// What to write for `p` now.
-    fn op_for(&self, p: IpNet) -> FibOp {
+    /// What to write for `p` now: its desired route (replacing only a slot
+    /// known to hold ours, else exclusively), or a delete of our route there.
+    fn op_for(&self, p: IpNet) -> (RouteOp, KernelRoute) {
         match self.desired.get(&p) {
-            Some(nh) => FibOp::Replace {
-                prefix: p,
-                next_hops: nh.clone(),
-            },
-            None => FibOp::Delete(p),
+            Some(route) if self.ours.contains(&p) => (RouteOp::Replace, route.clone()),
+            Some(route) => (RouteOp::Add, route.clone()),
+            None => (RouteOp::Delete, BGPD.slot(p)),
         }
     }
 
-    /// Write `ops`; remember failures for a retry. True if all succeeded.
-    async fn write(&mut self, ops: Vec<FibOp>) -> bool {
+    /// Write `writes`; remember failures for a retry. True if all succeeded.
+    async fn write(&mut self, writes: Vec<(RouteOp, KernelRoute)>) -> bool {
+        let n = writes.len();
         let mut all_ok = true;
-        let writes = ops.into_iter().map(|op| {
-            let replace = self.ours.contains(&op.prefix());
-            (op, replace)
-        });
-        for (op, outcome) in execute(&self.handle, writes.collect()).await {
-            let p = op.prefix();
+        for Written { op, route, outcome } in
+            execute(self.nl.handle(), writes, DEFAULT_IN_FLIGHT).await
+        {
+            let p = route.dst;
             match outcome {
-                Outcome::Written => {
-                    match op {
-                        FibOp::Replace { .. } => self.ours.insert(p),
-                        FibOp::Delete(_) => self.ours.remove(&p),
-                    };
+                Outcome::Done if op == RouteOp::Delete => {
+                    self.ours.remove(&p);
+                }
+                Outcome::Done => {
+                    self.ours.insert(p);
                 }
                 Outcome::SlotTaken => {
                     warn!(prefix = %p, metric = ROUTE_METRIC, "a route of another protocol holds this slot; left alone, retried later");
                     self.failed.insert(p);
                     all_ok = false;
                 }
-                Outcome::Failed(e) => {
-                    warn!(?op, error = %e, "kernel route write failed; retried later");
+                Outcome::NoLink | Outcome::Failed { .. } => {
+                    warn!(?op, %route, ?outcome, "kernel route write failed; retried later");
                     self.failed.insert(p);
                     all_ok = false;
                 }
             }
         }
+        debug!(ops = n, "fib batch written");
         all_ok
     }
 
-    /// Delete these exact (prefix, metric) routes of ours.
-    async fn delete_exact(&mut self, routes: Vec<(IpNet, u32)>) {
-        for (p, e) in kernel::delete_exact(&self.handle, &routes).await {
-            warn!(prefix = %p, error = %e, "deleting a bgp route failed");
-        }
-        for (p, m) in routes {
-            if m == ROUTE_METRIC {
-                self.ours.remove(&p);
+    /// Delete these exact routes of ours (as a dump found them).
+    async fn delete_exact(&mut self, routes: Vec<KernelRoute>) {
+        let writes = routes.into_iter().map(|r| (RouteOp::Delete, r));
+        for w in execute(self.nl.handle(), writes, DEFAULT_IN_FLIGHT).await {
+            if !w.outcome.is_done() {
+                warn!(route = %w.route, outcome = ?w.outcome, "deleting a bgp route failed");
+            }
+            if w.route.metric == ROUTE_METRIC {
+                self.ours.remove(&w.route.dst);
             }
         }
     }
 
-    /// Dump our routes, repair what differs from `desired`, remove extras
+    /// Dump the table, repair what differs from `desired`, remove extras
     /// (but not the stale routes still waiting for their sweep).
     async fn reconcile(&mut self) {
-        let found = match dump_ours(&self.handle).await {
+        let found = match dump_routes(self.nl.handle()).await {
             Ok(f) => f,
             Err(e) => return warn!(error = %e, "dumping routes to reconcile failed"),
         };
-        self.ours = found
-            .iter()
-            .filter(|r| r.metric == ROUTE_METRIC)
-            .map(|r| r.prefix)
-            .collect();
-        let plan = reconcile(&self.desired, &found, &self.stale);
-        if plan.writes.is_empty() && plan.extras.is_empty() {
+        self.ours = ours_at_our_metric(&found);
+        let mut plan = diff(&BGPD, self.desired.values(), &found);
+        plan.delete.retain(|r| !self.stale.is_marked(r));
+        for (want, holder) in &plan.conflicts {
+            warn!(route = %want, %holder, "a route of another protocol holds this slot; left alone, retried later");
+            self.failed.insert(want.dst);
+        }
+        if plan.is_empty() {
             return;
         }
         info!(
-            repairs = plan.writes.len(),
-            extras = plan.extras.len(),
+            repairs = plan.add.len() + plan.replace.len(),
+            extras = plan.delete.len(),
             "kernel routes differ from the RIB; repairing"
         );
-        for p in &plan.writes {
-            self.failed.remove(p);
-        }
-        let ops = plan.writes.into_iter().map(|p| self.op_for(p)).collect();
-        self.write(ops).await;
-        self.delete_exact(plan.extras).await;
+        let writes: Vec<_> = plan
+            .add
+            .into_iter()
+            .map(|r| (RouteOp::Add, r))
+            .chain(plan.replace.into_iter().map(|r| (RouteOp::Replace, r)))
+            .inspect(|(_, r)| {
+                self.failed.remove(&r.dst);
+            })
+            .collect();
+        self.write(writes).await;
+        self.delete_exact(plan.delete).await;
     }
 
     /// When to retry, after a round that did (`ok`) or did not succeed.
     fn schedule_retry(&mut self, ok: bool) -> Option<Instant> {
         if ok || self.failed.is_empty() {
-            self.retry_delay = RETRY_FIRST;
+            self.backoff.reset();
             return None;
         }
-        let at = Instant::now() + self.retry_delay;
-        self.retry_delay = (self.retry_delay * 2).min(RETRY_MAX);
-        Some(at)
+        Some(Instant::now() + self.backoff.next_delay())
     }
 }
