@@ -8,7 +8,7 @@ mod netns;
 use std::path::Path;
 use std::time::Duration;
 
-use netns::{Netns, Proc, bgpd_bin, birdc, link, wait_output};
+use netns::{BgpRoutes, Netns, Proc, bgpd_bin, birdc, link, wait_output};
 
 const T: Duration = Duration::from_secs(30);
 

@@ -244,7 +244,6 @@ fn restart_with_unchanged_state_changes_nothing() {
 fn etcd_outage_changes_nothing_and_later_changes_apply() {
     let s = setup();
     let (node, weps, path) = (s.node.clone(), s.weps.clone(), s.node_ns.path());
-    let node_ns_name = s.node_ns.name.clone();
     in_ns(&s.node_ns, move || async move {
         let mut etcd = EtcdServer::start().await;
         let ds = etcd.datastore().await;
@@ -271,12 +270,10 @@ fn etcd_outage_changes_nothing_and_later_changes_apply() {
         let ds = etcd.datastore().await;
         let (ns, name, wep) = &weps[1];
         put_json(&ds, &key("workloadendpoints", Some(ns), name), wep).await;
-        let node_ref = Netns { name: node_ns_name };
         let want = format!(
             "10.65.0.3 dev {} proto 80 scope link",
             daemon_harness::cali_name("ns1", "pb")
         );
-        std::mem::forget(node_ref);
         eventually(WAIT, "change after etcd restart applied", || {
             run("ip", &["route"]).contains(&want)
         })

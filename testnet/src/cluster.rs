@@ -119,15 +119,15 @@ impl Cluster {
         let prefix = run_prefix();
         let work = tempfile_dir::Dir::new(&prefix)?;
         let fabric = Netns::create(&format!("{prefix}-fab"))?;
-        fabric.ip(&["link", "add", "br0", "type", "bridge"])?;
-        fabric.ip(&[
+        fabric.try_ip(&["link", "add", "br0", "type", "bridge"])?;
+        fabric.try_ip(&[
             "addr",
             "add",
             &format!("{FABRIC_GATEWAY}/{FABRIC_PREFIX_LEN}"),
             "dev",
             "br0",
         ])?;
-        fabric.ip(&["link", "set", "br0", "up"])?;
+        fabric.try_ip(&["link", "set", "br0", "up"])?;
         let mut cluster = Cluster {
             prefix,
             work,
@@ -199,31 +199,13 @@ impl Cluster {
         let ip = format!("172.18.0.{}", 10 + index);
         let ns = Netns::create(&format!("{}-{name}", self.prefix))?;
         let fabric_side = format!("{}v{index}", self.prefix);
-        ns.ip(&[
-            "link",
-            "add",
-            "eth0",
-            "type",
-            "veth",
-            "peer",
-            "name",
-            &fabric_side,
-            "netns",
-            self.fabric.name(),
-        ])?;
+        ns.veth_to("eth0", &self.fabric, &fabric_side)?;
         self.fabric
-            .ip(&["link", "set", &fabric_side, "master", "br0", "up"])?;
-        ns.ip(&[
-            "addr",
-            "add",
-            &format!("{ip}/{FABRIC_PREFIX_LEN}"),
-            "dev",
-            "eth0",
-        ])?;
-        ns.ip(&["link", "set", "eth0", "up"])?;
+            .try_ip(&["link", "set", &fabric_side, "master", "br0", "up"])?;
+        ns.addr_up("eth0", &format!("{ip}/{FABRIC_PREFIX_LEN}"))?;
         // Like a real node, a default gateway: proxy ARP on the cali interfaces answers
         // for 169.254.1.1 only when the node has a route to it.
-        ns.ip(&[
+        ns.try_ip(&[
             "route",
             "add",
             "default",
@@ -479,8 +461,7 @@ impl Cluster {
 
     /// Output of `ip route` inside a node.
     pub fn routes(&self, node: &str) -> Result<String> {
-        let out = self.node(node)?.ns.ip(&["route", "show"])?;
-        Ok(String::from_utf8_lossy(&out.stdout).to_string())
+        Ok(self.node(node)?.ns.try_ip(&["route", "show"])?)
     }
 }
 

@@ -1,36 +1,25 @@
 //! Long-running processes of a test cluster (etcd, felix, bgpd), each in a namespace,
 //! with its output in a log file; stopped with SIGTERM (then SIGKILL) on drop.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
+use netns_kit::Proc;
 
 pub struct Daemon {
     name: String,
-    child: Option<Child>,
-    log: PathBuf,
+    proc: Proc,
 }
 
 impl Daemon {
     /// Spawns `cmd` with stdout and stderr appended to `log`.
-    pub fn spawn(name: &str, mut cmd: Command, log: &Path) -> Result<Daemon> {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-            .with_context(|| format!("cannot open log {}", log.display()))?;
-        let child = cmd
-            .stdin(Stdio::null())
-            .stdout(file.try_clone()?)
-            .stderr(file)
-            .spawn()
-            .with_context(|| format!("cannot start {name}: {cmd:?}"))?;
+    pub fn spawn(name: &str, cmd: Command, log: &Path) -> Result<Daemon> {
+        let proc = Proc::spawn_logged(cmd, log).with_context(|| format!("cannot start {name}"))?;
         Ok(Daemon {
             name: name.to_string(),
-            child: Some(child),
-            log: log.to_path_buf(),
+            proc,
         })
     }
 
@@ -39,34 +28,18 @@ impl Daemon {
     }
 
     pub fn log_tail(&self, lines: usize) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let all: Vec<&str> = text.lines().collect();
-        all[all.len().saturating_sub(lines)..].join("\n")
+        self.proc.log_tail(lines)
     }
 
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
-        matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
+        self.proc.is_running()
     }
 
     /// SIGTERM, up to `grace` to exit, then SIGKILL. `ip netns exec` execs the program,
     /// so the signal reaches it directly.
     pub fn stop(&mut self, grace: Duration) {
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
-        let _ = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + grace;
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
+        self.proc.stop(grace);
     }
 }
 
@@ -78,14 +51,9 @@ impl Drop for Daemon {
 
 /// Polls `ready` every 50 ms until it holds or `timeout` passes.
 pub fn wait_until(what: &str, timeout: Duration, mut ready: impl FnMut() -> bool) -> Result<()> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if ready() {
-            return Ok(());
-        }
-        if Instant::now() >= deadline {
-            anyhow::bail!("timed out after {timeout:?} waiting for {what}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let every = Duration::from_millis(50);
+    netns_kit::poll(timeout, every, || {
+        if ready() { Ok(()) } else { Err(String::new()) }
+    })
+    .map_err(|_| anyhow::anyhow!("timed out after {timeout:?} waiting for {what}"))
 }

@@ -9,7 +9,7 @@ fn nodes_reach_each_other_and_etcd_over_the_fabric() {
     let ip2 = cluster.add_node("node2").unwrap();
     let n1 = cluster.node("node1").unwrap();
     n1.ns
-        .exec("ping", &["-c", "1", "-W", "2", &ip2])
+        .run(&["ping", "-c", "1", "-W", "2", &ip2])
         .expect("node1 pings node2 over the bridge");
     assert_ne!(ip1, ip2);
     cluster.apply_nodes(&Default::default()).unwrap();

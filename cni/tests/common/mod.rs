@@ -10,8 +10,7 @@
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::process::Stdio;
 
 use config::datastore::Datastore;
 use config::model::{IPPool, IPPoolSpec, ObjectMeta, WorkloadEndpoint};
@@ -23,82 +22,8 @@ pub const NETWORK: &str = "k8s-pod-network";
 pub const NODE: &str = "node1";
 pub const POOL: &str = "10.244.0.0/16";
 
-static SEQ: AtomicUsize = AtomicUsize::new(0);
-
-/// A short name unique to this process and call: `<tag><pid><n>`.
-pub fn unique(tag: &str) -> String {
-    format!(
-        "{tag}{}x{}",
-        std::process::id() % 100_000,
-        SEQ.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-/// Runs `cmd`, panicking with its stderr when it fails.
-pub fn sh(cmd: &[&str]) -> String {
-    let out = Command::new(cmd[0])
-        .args(&cmd[1..])
-        .output()
-        .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Runs `cmd` and reports only whether it succeeded.
-pub fn try_sh(cmd: &[&str]) -> bool {
-    Command::new(cmd[0])
-        .args(&cmd[1..])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
-}
-
-/// A named network namespace (`ip netns add`), deleted on drop.
-pub struct Netns {
-    pub name: String,
-}
-
-impl Netns {
-    pub fn new(tag: &str) -> Netns {
-        let name = unique(&format!("cnit{tag}"));
-        sh(&["ip", "netns", "add", &name]);
-        // The guard exists before anything else can fail, so the namespace is removed.
-        let ns = Netns { name };
-        sh(&["ip", "-n", &ns.name, "link", "set", "lo", "up"]);
-        ns
-    }
-
-    pub fn path(&self) -> PathBuf {
-        Path::new("/var/run/netns").join(&self.name)
-    }
-
-    /// `ip netns exec <ns> <cmd...>` output, panicking on failure.
-    pub fn exec(&self, cmd: &[&str]) -> String {
-        let mut full = vec!["ip", "netns", "exec", &self.name];
-        full.extend_from_slice(cmd);
-        sh(&full)
-    }
-
-    pub fn try_exec(&self, cmd: &[&str]) -> bool {
-        let mut full = vec!["ip", "netns", "exec", &self.name];
-        full.extend_from_slice(cmd);
-        try_sh(&full)
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
-    }
-}
+/// Names carry a per-run prefix; namespaces are removed on drop (see `netns_kit`).
+pub use netns_kit::{Netns, sh, try_sh, unique};
 
 /// One pod sandbox: its namespace and CNI identity.
 pub struct Pod {
@@ -111,7 +36,7 @@ pub struct Pod {
 impl Pod {
     pub fn new(name: &str) -> Pod {
         Pod {
-            ns: Netns::new("pod"),
+            ns: Netns::new("cnitpod"),
             container_id: unique("cid"),
             namespace: "default".into(),
             name: name.into(),
@@ -184,38 +109,26 @@ where
     F: FnOnce(Host) -> Fut + Send + 'static,
     Fut: Future<Output = ()>,
 {
-    let host_ns = Netns::new("host");
-    let path = host_ns.path();
+    let host_ns = Netns::new("cnithost");
     let ns_name = host_ns.name.clone();
-    let joined = std::thread::spawn(move || {
-        let file = std::fs::File::open(&path).expect("opening the host namespace");
-        nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET).expect("entering it");
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(async move {
-            let etcd = EtcdServer::start().await;
-            let ds = etcd.datastore().await;
-            create_pool(&ds, "default-pool", POOL).await;
-            let bin_dir = Path::new(env!("CARGO_BIN_EXE_calico"))
-                .parent()
-                .expect("binary directory")
-                .to_path_buf();
-            body(Host {
-                ns_name,
-                etcd,
-                ds,
-                bin_dir,
-            })
-            .await;
-        });
-    })
-    .join();
-    drop(host_ns);
-    if let Err(panic) = joined {
-        std::panic::resume_unwind(panic);
-    }
+    // The body runs on a thread that entered the host namespace; a panic there is
+    // re-raised here, and `host_ns` is removed on the way out.
+    netns_kit::in_ns(&host_ns, move || async move {
+        let etcd = EtcdServer::start().await;
+        let ds = etcd.datastore().await;
+        create_pool(&ds, "default-pool", POOL).await;
+        let bin_dir = Path::new(env!("CARGO_BIN_EXE_calico"))
+            .parent()
+            .expect("binary directory")
+            .to_path_buf();
+        body(Host {
+            ns_name,
+            etcd,
+            ds,
+            bin_dir,
+        })
+        .await;
+    });
 }
 
 pub async fn create_pool(ds: &Datastore, name: &str, cidr: &str) {

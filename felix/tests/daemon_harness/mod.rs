@@ -18,26 +18,18 @@ pub mod table;
 
 pub use support::run;
 
-use std::fs::File;
-use std::future::Future;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::ops::Deref;
+use std::process::Command;
+use std::time::Duration;
 
 use config::datastore::Datastore;
-use nix::sched::{CloneFlags, setns};
+use netns_kit::Proc;
+pub use netns_kit::{eventually, in_ns};
 use sha1::{Digest, Sha1};
-
-static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 /// A unique short prefix for this run and call.
 pub fn unique_prefix() -> String {
-    format!(
-        "fxd{}x{}",
-        std::process::id() % 100_000,
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
+    netns_kit::unique("fxd")
 }
 
 /// `ip netns exec <ns> <cmd...>`.
@@ -47,17 +39,21 @@ pub fn ns_exec(ns: &str, cmd: &[&str]) -> String {
     run("ip", &args)
 }
 
-/// A named network namespace, deleted on drop.
-pub struct Netns {
-    pub name: String,
+/// A network namespace with exactly the name given (the caller puts
+/// [`unique_prefix`] in it), deleted on drop.
+pub struct Netns(netns_kit::Netns);
+
+impl Deref for Netns {
+    type Target = netns_kit::Netns;
+
+    fn deref(&self) -> &netns_kit::Netns {
+        &self.0
+    }
 }
 
 impl Netns {
     pub fn new(name: &str) -> Self {
-        run("ip", &["netns", "add", name]);
-        let ns = Netns { name: name.into() };
-        ns_exec(name, &["ip", "link", "set", "lo", "up"]);
-        ns
+        Netns(netns_kit::Netns::create(name).unwrap_or_else(|e| panic!("{e}")))
     }
 
     /// A node namespace: like [`Netns::new`], plus a default route out of a
@@ -73,50 +69,9 @@ impl Netns {
         ns
     }
 
-    pub fn path(&self) -> PathBuf {
-        PathBuf::from("/var/run/netns").join(&self.name)
-    }
-
+    /// Runs `cmd` (split on whitespace) inside the namespace.
     pub fn exec(&self, cmd: &str) -> String {
-        ns_exec(&self.name, &cmd.split_whitespace().collect::<Vec<_>>())
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .stderr(Stdio::null())
-            .status();
-    }
-}
-
-/// Runs `f` on a new thread that joined namespace `ns`, with a current-thread
-/// tokio runtime (so sockets and children it makes are in `ns`). Panics in `f`
-/// are re-raised.
-pub fn in_ns<F, Fut, T>(ns: &Netns, f: F) -> T
-where
-    F: FnOnce() -> Fut + Send + 'static,
-    Fut: Future<Output = T>,
-    T: Send + 'static,
-{
-    let path = ns.path();
-    let enter = move || {
-        let file = File::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        setns(&file, CloneFlags::CLONE_NEWNET).expect("setns(CLONE_NEWNET) needs root");
-    };
-    support::on_thread_after(enter, f)
-}
-
-/// Polls `cond` every 20 ms until it holds; panics with `what` after `limit`.
-pub async fn eventually<F: FnMut() -> bool>(limit: Duration, what: &str, mut cond: F) {
-    let deadline = Instant::now() + limit;
-    loop {
-        if cond() {
-            return;
-        }
-        assert!(Instant::now() < deadline, "not within {limit:?}: {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        self.0.exec(&cmd.split_whitespace().collect::<Vec<_>>())
     }
 }
 
@@ -143,13 +98,8 @@ impl Pod {
         let iface = cali_name(namespace, name);
         let mac = format!("02:00:00:00:00:{index:02x}");
         let n = node.name.as_str();
-        run(
-            "ip",
-            &[
-                "-n", n, "link", "add", &iface, "type", "veth", "peer", "name", "eth0", "netns",
-                &ns.name,
-            ],
-        );
+        node.veth_to(&iface, &ns, "eth0")
+            .unwrap_or_else(|e| panic!("{e}"));
         run(
             "ip",
             &[
@@ -320,8 +270,7 @@ pub fn kns_profile(namespace: &str, labels: &[(&str, &str)]) -> serde_json::Valu
 
 /// The felix binary running in a node namespace; SIGTERM (then SIGKILL) on drop.
 pub struct Felix {
-    child: Option<Child>,
-    pub log: PathBuf,
+    proc: Proc,
     _dir: tempfile::TempDir,
 }
 
@@ -331,52 +280,29 @@ impl Felix {
     pub fn start(node: &str, etcd_endpoint: &str, extra_env: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let log = dir.path().join("felix.log");
-        let file = File::create(&log).expect("log file");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_felix"));
         cmd.args(["--node-name", node, "--etcd-endpoints", etcd_endpoint])
             .env("LOG_LEVEL", "info")
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .stdout(file.try_clone().expect("dup"))
-            .stderr(file);
+            .env_remove("RUST_LOG");
         for (k, v) in extra_env {
             cmd.env(k, v);
         }
-        let child = cmd.spawn().expect("starting felix");
-        Felix {
-            child: Some(child),
-            log,
-            _dir: dir,
-        }
+        let proc = Proc::spawn_logged(cmd, &log).expect("starting felix");
+        Felix { proc, _dir: dir }
     }
 
     /// The process id while running (benchmarks read its CPU time from /proc).
     pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(Child::id)
+        self.proc.id()
     }
 
     pub fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        self.proc.log_text()
     }
 
     /// SIGTERM and wait (bounded) for a clean exit; returns whether it exited 0.
     pub fn stop(&mut self) -> bool {
-        let Some(mut child) = self.child.take() else {
-            return true;
-        };
-        let _ = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = child.try_wait() {
-                return status.success();
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        false
+        self.proc.stop(Duration::from_secs(10))
     }
 }
 
@@ -384,12 +310,8 @@ impl Drop for Felix {
     fn drop(&mut self) {
         self.stop();
         if std::thread::panicking() {
-            let text = self.log_text();
-            let tail: Vec<&str> = text.lines().rev().take(40).collect();
             eprintln!("--- felix log tail ---");
-            for l in tail.into_iter().rev() {
-                eprintln!("{l}");
-            }
+            eprintln!("{}", self.proc.log_tail(40));
         }
     }
 }

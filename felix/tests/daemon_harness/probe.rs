@@ -2,25 +2,19 @@
 //! on threads that joined the namespace, ICMP with `ping`, and a tiny HTTP GET
 //! for felix's health and metrics endpoints. Every probe is bounded in time.
 
-use std::fs::File;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use nix::sched::{CloneFlags, setns};
+use netns_kit::enter as join_ns;
 
 /// How long a probe may wait for an answer.
 pub const PROBE_TIMEOUT: Duration = Duration::from_millis(700);
-
-fn join_ns(path: &Path) {
-    let file = File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    setns(&file, CloneFlags::CLONE_NEWNET).expect("setns needs root");
-}
 
 /// Runs `f` on a thread inside the namespace at `path` and returns its result.
 pub fn on_ns<T: Send + 'static>(path: PathBuf, f: impl FnOnce() -> T + Send + 'static) -> T {

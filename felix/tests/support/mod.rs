@@ -13,67 +13,15 @@
 
 #![allow(dead_code)] // each test binary uses a different subset
 
-use std::future::Future;
-use std::process::{Command, Stdio};
-
-use nix::sched::{CloneFlags, unshare};
-
-/// Runs `f` on a new thread inside a new network namespace, with a
-/// current-thread tokio runtime (so every task and every spawned child stays on
-/// that thread, in that namespace). Panics in `f` are re-raised here.
-pub fn in_netns<F, Fut, T>(f: F) -> T
-where
-    F: FnOnce() -> Fut + Send + 'static,
-    Fut: Future<Output = T>,
-    T: Send + 'static,
-{
-    on_thread_after(
-        || {
-            unshare(CloneFlags::CLONE_NEWNET)
-                .expect("unshare(CLONE_NEWNET) failed: namespace tests need root")
-        },
-        f,
-    )
-}
-
-/// Runs `f` on a new thread, after `enter` (which moves the thread into a
-/// namespace), with a current-thread tokio runtime. Panics are re-raised here.
-pub fn on_thread_after<E, F, Fut, T>(enter: E, f: F) -> T
-where
-    E: FnOnce() + Send + 'static,
-    F: FnOnce() -> Fut + Send + 'static,
-    Fut: Future<Output = T>,
-    T: Send + 'static,
-{
-    let thread = std::thread::spawn(move || {
-        enter();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("building a tokio runtime");
-        rt.block_on(f())
-    });
-    match thread.join() {
-        Ok(v) => v,
-        Err(panic) => std::panic::resume_unwind(panic),
-    }
-}
+/// [`in_netns`] runs a closure on a thread in a new anonymous namespace;
+/// [`on_thread_after`] after any other way in.
+#[allow(unused_imports)] // as dead_code above
+pub use netns_kit::{in_new_netns as in_netns, on_thread_after};
 
 /// Runs a command (in the calling thread's namespace), panicking with its
 /// stderr on failure; returns stdout.
 pub fn run(program: &str, args: &[&str]) -> String {
-    let out = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("spawning {program}: {e}"));
-    assert!(
-        out.status.success(),
-        "{program} {} failed: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8 output")
+    netns_kit::sh(&[&[program], args].concat())
 }
 
 /// `ip <args>` split on whitespace.
