@@ -11,6 +11,10 @@
 use std::fmt::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use jiff::Timestamp;
+use jiff::civil::DateTime;
+use jiff::tz::Offset;
+
 use crate::daemon::status::{PathView, PeerStatus, RouteView, StatusReport};
 use crate::fsm::State;
 use crate::wire::{Family, Origin};
@@ -319,52 +323,41 @@ pub fn route_count(r: &StatusReport) -> String {
 
 /// BIRD's short time: `hh:mm:ss.mmm` (UTC) today, the date otherwise.
 fn since(t: SystemTime, now: SystemTime) -> String {
-    let (d, _) = split(t);
-    let (today, _) = split(now);
-    if d == today { clock(t) } else { date(t) }
+    let (t, now) = (utc(t), utc(now));
+    if t.date() == now.date() {
+        clock(t)
+    } else {
+        date(t)
+    }
 }
 
-fn split(t: SystemTime) -> (i64, u64) {
+/// The UTC calendar time of `t`, to the millisecond (before 1970: the epoch).
+fn utc(t: SystemTime) -> DateTime {
     let ms = t
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
-    ((ms / 86_400_000) as i64, ms % 86_400_000)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    Offset::UTC.to_datetime(Timestamp::from_millisecond(ms).unwrap_or(Timestamp::MAX))
 }
 
-fn clock(t: SystemTime) -> String {
-    let (_, ms) = split(t);
+/// `hh:mm:ss.mmm`
+fn clock(t: DateTime) -> String {
     format!(
         "{:02}:{:02}:{:02}.{:03}",
-        ms / 3_600_000,
-        ms / 60_000 % 60,
-        ms / 1000 % 60,
-        ms % 1000
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.millisecond()
     )
 }
 
-fn date(t: SystemTime) -> String {
-    let (days, _) = split(t);
-    let (y, m, d) = civil(days);
-    format!("{y:04}-{m:02}-{d:02}")
+/// `YYYY-MM-DD`
+fn date(t: DateTime) -> String {
+    format!("{:04}-{:02}-{:02}", t.year(), t.month(), t.day())
 }
 
 fn datetime(t: SystemTime) -> String {
+    let t = utc(t);
     format!("{} {}", date(t), clock(t))
-}
-
-/// Days since 1970-01-01 -> (year, month, day), proleptic Gregorian
-/// (H. Hinnant's civil_from_days).
-fn civil(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 #[cfg(test)]

@@ -2,6 +2,8 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use jiff::Timestamp;
+
 pub fn now_rfc3339() -> String {
     let secs = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -10,32 +12,14 @@ pub fn now_rfc3339() -> String {
     format_unix(secs)
 }
 
-/// `YYYY-MM-DDTHH:MM:SSZ` for seconds since the epoch.
+/// `YYYY-MM-DDTHH:MM:SSZ` for seconds since the epoch (calendar arithmetic by jiff; whole
+/// seconds display without a fraction).
 pub fn format_unix(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
-}
-
-/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar
-/// (H. Hinnant's `civil_from_days`: eras of 400 years, March-based years).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
+    i64::try_from(secs)
+        .ok()
+        .and_then(|s| Timestamp::from_second(s).ok())
+        .unwrap_or(Timestamp::MAX)
+        .to_string()
 }
 
 #[cfg(test)]
@@ -48,5 +32,12 @@ mod tests {
         // 2000-02-29 (a leap day in a century leap year) 12:34:56.
         assert_eq!(format_unix(951_827_696), "2000-02-29T12:34:56Z");
         assert_eq!(format_unix(1_735_689_599), "2024-12-31T23:59:59Z");
+        // The day after a leap day, and 2023's (not leap) February end.
+        assert_eq!(format_unix(1_709_251_200), "2024-03-01T00:00:00Z");
+        assert_eq!(format_unix(1_677_628_799), "2023-02-28T23:59:59Z");
+        assert_eq!(format_unix(1_719_791_999), "2024-06-30T23:59:59Z");
+        assert_eq!(format_unix(4_107_542_400), "2100-03-01T00:00:00Z");
+        let now = now_rfc3339();
+        assert_eq!(now.len(), "1970-01-01T00:00:00Z".len(), "{now}");
     }
 }

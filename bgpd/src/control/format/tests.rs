@@ -8,10 +8,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use super::*;
 use crate::daemon::PeerStats;
 
-/// 06:17:06.019 on the day of `now`.
+/// `ms_of_day` (UTC) on the day of `now`.
 fn at(now: SystemTime, ms_of_day: u64) -> SystemTime {
-    let (days, _) = split(now);
-    UNIX_EPOCH + Duration::from_millis(days as u64 * 86_400_000 + ms_of_day)
+    let days = now.duration_since(UNIX_EPOCH).unwrap().as_millis() as u64 / 86_400_000;
+    UNIX_EPOCH + Duration::from_millis(days * 86_400_000 + ms_of_day)
 }
 
 const T1: u64 = (6 * 3600 + 17 * 60 + 6) * 1000 + 19;
@@ -156,9 +156,43 @@ fn show_status_layout() {
     assert!(got.ends_with("0013 Daemon is up and running\n"));
 }
 
+/// `YYYY-MM-DD hh:mm:ss.mmm` at this many milliseconds after the epoch.
+fn at_ms(ms: u64) -> String {
+    datetime(UNIX_EPOCH + Duration::from_millis(ms))
+}
+
 #[test]
-fn civil_dates() {
-    assert_eq!(civil(0), (1970, 1, 1));
-    assert_eq!(civil(19_723), (2024, 1, 1));
-    assert_eq!(civil(19_782), (2024, 2, 29));
+fn dates_and_times_pinned_around_leap_days_and_month_ends() {
+    const DAY: u64 = 86_400_000;
+    assert_eq!(at_ms(0), "1970-01-01 00:00:00.000");
+    assert_eq!(at_ms(19_723 * DAY), "2024-01-01 00:00:00.000");
+    assert_eq!(at_ms(19_782 * DAY), "2024-02-29 00:00:00.000");
+    // Leap day's last millisecond, then 1 March; 2023 has no 29 February.
+    assert_eq!(at_ms(19_783 * DAY - 1), "2024-02-29 23:59:59.999");
+    assert_eq!(at_ms(19_783 * DAY), "2024-03-01 00:00:00.000");
+    assert_eq!(at_ms(19_417 * DAY), "2023-03-01 00:00:00.000");
+    assert_eq!(at_ms(19_417 * DAY - 1), "2023-02-28 23:59:59.999");
+    // 2000 is a leap year (divisible by 400), 2100 is not.
+    assert_eq!(at_ms(11_016 * DAY + 45_296_007), "2000-02-29 12:34:56.007");
+    assert_eq!(at_ms(47_540 * DAY), "2100-02-28 00:00:00.000");
+    assert_eq!(at_ms(47_541 * DAY), "2100-03-01 00:00:00.000");
+    // Month and year ends.
+    assert_eq!(at_ms(19_358 * DAY - 1), "2022-12-31 23:59:59.999");
+    assert_eq!(at_ms(19_539 * DAY + 3_723_004), "2023-07-01 01:02:03.004");
+    assert_eq!(at_ms(19_538 * DAY + 86_399_010), "2023-06-30 23:59:59.010");
+    // Before the epoch: the epoch.
+    assert_eq!(
+        datetime(UNIX_EPOCH - Duration::from_secs(1)),
+        "1970-01-01 00:00:00.000"
+    );
+}
+
+#[test]
+fn since_is_the_clock_today_and_the_date_before() {
+    const DAY: u64 = 86_400_000;
+    let t = |ms: u64| UNIX_EPOCH + Duration::from_millis(ms);
+    let now = t(19_783 * DAY + 1);
+    assert_eq!(since(t(19_783 * DAY), now), "00:00:00.000");
+    assert_eq!(since(t(19_783 * DAY - 1), now), "2024-02-29");
+    assert_eq!(since(t(19_783 * DAY + 5), now), "00:00:00.005");
 }
