@@ -6,48 +6,21 @@
 //! kernel destroys it with everything inside when the thread ends, also on a
 //! panic. Nothing is created in the root namespace.
 
-use std::future::Future;
 use std::net::IpAddr;
-use std::process::{Command, Stdio};
 
 use ipnet::IpNet;
 use kernel_routes::{
     BGPD, FELIX, KernelRoute, Netlink, Outcome, Owner, RouteOp, RouteTarget, Sweep, diff,
     dump_routes, execute,
 };
-use nix::sched::{CloneFlags, unshare};
+use netns_kit::{in_new_netns as in_netns, sh};
 
-fn in_netns<F, Fut>(f: F)
-where
-    F: FnOnce() -> Fut + Send + 'static,
-    Fut: Future<Output = ()>,
-{
-    let thread = std::thread::spawn(move || {
-        unshare(CloneFlags::CLONE_NEWNET)
-            .expect("unshare(CLONE_NEWNET) failed: namespace tests need root");
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("tokio runtime")
-            .block_on(f())
-    });
-    if let Err(panic) = thread.join() {
-        std::panic::resume_unwind(panic);
-    }
-}
-
+/// `ip <args>` split on whitespace; its stdout.
 fn ip(args: &str) -> String {
-    let out = Command::new("ip")
-        .args(args.split_whitespace())
-        .stdin(Stdio::null())
-        .output()
-        .expect("spawning ip");
-    assert!(
-        out.status.success(),
-        "ip {args}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    let argv: Vec<&str> = std::iter::once("ip")
+        .chain(args.split_whitespace())
+        .collect();
+    sh(&argv)
 }
 
 /// `ip route show <selector>` as trimmed, sorted lines, a multipath route's
