@@ -13,7 +13,7 @@
 //! 1. **Own protocol.** Every route an owner writes carries its protocol
 //!    ([`FELIX`]: 80, [`BGPD`]: 186), also on deletes, so that the kernel deletes
 //!    nothing but a route of that protocol. Routes of any other protocol are
-//!    never replaced or deleted: [`diff`] only ever deletes routes the owner
+//!    never replaced or deleted: [`diff()`] only ever deletes routes the owner
 //!    [owns](Owner::owns), and reports a desired route whose slot holds a foreign
 //!    route as a conflict instead of writing it.
 //! 2. **Own metric slot.** Owners use metrics that never meet
@@ -32,7 +32,7 @@
 //! The pure part, unit-tested without a kernel: [`route`] (the route as the
 //! kernel keys it), [`owner`] (the contract above), [`diff`](mod@diff) (desired
 //! against a dump, mark and sweep, the fast path's delta), [`message`] (rtnetlink
-//! encode and decode), [`errno`] (how a kernel answer is classified) and the pure
+//! encode and decode), [`errno`](mod@errno) (how a kernel answer is classified) and the pure
 //! half of [`neigh`]. The thin edge that does I/O is [`netlink`] (connection,
 //! link lookups, dumps, pipelined writes) and the I/O half of [`neigh`].
 //!
