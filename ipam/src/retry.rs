@@ -2,6 +2,7 @@
 //! failpoints fault tests use to kill an allocator between two writes.
 
 use std::future::Future;
+#[cfg(feature = "failpoints")]
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -88,11 +89,19 @@ where
     })
 }
 
-/// Environment variable naming the failpoint at which the process aborts.
+/// Environment variable naming the failpoint at which the process aborts (only in builds
+/// with the `failpoints` feature, which ipam's own tests turn on).
+#[cfg(feature = "failpoints")]
 pub const FAILPOINT_ENV: &str = "CALICO_IPAM_FAILPOINT";
+
+/// Without the `failpoints` feature (release binaries): nothing, whatever the environment.
+#[cfg(not(feature = "failpoints"))]
+#[inline(always)]
+pub fn failpoint(_name: &str) {}
 
 /// Aborts the process when `CALICO_IPAM_FAILPOINT` equals `name`. Abort (not panic) so that
 /// nothing after this point runs, exactly like a crash or SIGKILL.
+#[cfg(feature = "failpoints")]
 pub fn failpoint(name: &str) {
     static ARMED: OnceLock<Option<String>> = OnceLock::new();
     if ARMED
