@@ -12,6 +12,9 @@ use tempfile::TempDir;
 
 use crate::datastore::{Datastore, EtcdConfig};
 
+mod cluster;
+pub use cluster::EtcdCluster;
+
 /// How long a started etcd may take to answer.
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
 const READY_POLL: Duration = Duration::from_millis(50);

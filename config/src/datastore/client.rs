@@ -8,6 +8,7 @@ use etcd_client::{Certificate, Client, ConnectOptions, Identity, TlsOptions};
 
 use super::EtcdConfig;
 use super::error::{DatastoreError, Result, classify, timed_out};
+use super::failover::Failover;
 
 /// How long `connect` may take before it reports `Unavailable`.
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -77,8 +78,28 @@ impl Datastore {
         self.inner.client.clone()
     }
 
+    /// Runs an idempotent etcd request (a read), failing over between members (see
+    /// [`Failover`]).
+    pub(crate) async fn call<T, F, Fut>(&self, what: &str, mut request: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = std::result::Result<T, etcd_client::Error>>,
+    {
+        let mut failover = self.failover();
+        loop {
+            match self.call_once(what, request()).await {
+                Err(err) if failover.retry(what, &err).await => {}
+                other => return other,
+            }
+        }
+    }
+
+    pub(crate) fn failover(&self) -> Failover {
+        Failover::new(self.inner.config.endpoints.len())
+    }
+
     /// Runs one etcd request with the request timeout, mapping failures.
-    pub(crate) async fn call<T>(
+    pub(crate) async fn call_once<T>(
         &self,
         what: &str,
         request: impl Future<Output = std::result::Result<T, etcd_client::Error>>,

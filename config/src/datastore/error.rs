@@ -65,7 +65,7 @@ pub type Result<T> = std::result::Result<T, DatastoreError>;
 // gRPC status codes (grpc/status.proto) that mean "the server could not be reached or did
 // not answer in time", as opposed to a request the server refused.
 const GRPC_DEADLINE_EXCEEDED: i32 = 4;
-const GRPC_UNAVAILABLE: i32 = 14;
+pub(crate) const GRPC_UNAVAILABLE: i32 = 14;
 
 /// Classifies an etcd client error: transport failures become `Unavailable` (naming the
 /// endpoints), everything else stays an `Etcd` error.
@@ -94,7 +94,7 @@ pub(crate) fn classify(endpoints: &str, err: etcd_client::Error) -> DatastoreErr
 /// etcd: tonic wraps a connection that failed or broke mid-request (refused, reset, TLS
 /// handshake rejected) in a status (UNKNOWN, CANCELLED ...) whose source is the transport
 /// error; statuses from the server carry no source.
-fn from_transport(status: &(dyn std::error::Error + 'static)) -> bool {
+pub(crate) fn from_transport(status: &(dyn std::error::Error + 'static)) -> bool {
     status.source().is_some()
 }
 

@@ -11,6 +11,7 @@
 
 mod client;
 mod error;
+mod failover;
 mod keys;
 mod raw;
 mod resync;

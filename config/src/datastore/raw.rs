@@ -10,6 +10,7 @@ use etcd_client::{
 use super::Kv;
 use super::client::Datastore;
 use super::error::{DatastoreError, Result};
+use super::failover::Expect;
 use super::keys::{key_successor, prefix_end};
 
 /// Keys per range request when listing: bounds each response well below gRPC's 4 MiB
@@ -86,6 +87,17 @@ impl TxnOp {
         }
     }
 
+    /// What this op's write leaves behind (none for a pure check).
+    fn expect(&self) -> Option<Expect> {
+        match self {
+            TxnOp::Create { key, value } | TxnOp::Update { key, value, .. } => {
+                Some(Expect::Value(key.clone(), value.clone()))
+            }
+            TxnOp::Delete { key, .. } => Some(Expect::Absent(key.clone())),
+            TxnOp::CheckRevision { .. } => None,
+        }
+    }
+
     fn write(&self) -> Option<etcd_client::TxnOp> {
         match self {
             TxnOp::Create { key, value } | TxnOp::Update { key, value, .. } => {
@@ -113,8 +125,13 @@ enum Outcome {
 impl Datastore {
     /// Reads one key.
     pub async fn get_raw(&self, key: &str) -> Result<Option<Kv>> {
-        let mut kv = self.inner.client.kv_client();
-        let mut resp = self.call("get", kv.get(key, None)).await?;
+        let kv = self.inner.client.kv_client();
+        let mut resp = self
+            .call("get", || {
+                let mut kv = kv.clone();
+                async move { kv.get(key, None).await }
+            })
+            .await?;
         resp.take_kvs().into_iter().next().map(to_kv).transpose()
     }
 
@@ -146,7 +163,7 @@ impl Datastore {
         let end = prefix_end(prefix.as_bytes());
         let mut start = prefix.as_bytes().to_vec();
         let mut out = Vec::new();
-        let mut kv = self.inner.client.kv_client();
+        let kv = self.inner.client.kv_client();
         loop {
             let mut options = GetOptions::new()
                 .with_range(end.clone())
@@ -158,7 +175,10 @@ impl Datastore {
                 options = options.with_keys_only();
             }
             let mut resp = self
-                .call("list", kv.get(start.clone(), Some(options)))
+                .call("list", || {
+                    let (mut kv, start, options) = (kv.clone(), start.clone(), options.clone());
+                    async move { kv.get(start, Some(options)).await }
+                })
                 .await?;
             if revision <= 0 {
                 revision = resp.header().map_or(0, |h| h.revision());
@@ -219,8 +239,9 @@ impl Datastore {
     ) -> Result<Kv> {
         let guard = mod_revision.map_or(Guard::Present, Guard::ModRevision);
         let delete = etcd_client::TxnOp::delete(key, Some(DeleteOptions::new().with_prev_key()));
+        let expect = vec![Expect::Absent(key.to_string())];
         match self
-            .run(vec![(key.to_string(), guard)], vec![delete])
+            .run(vec![(key.to_string(), guard)], vec![delete], expect)
             .await?
         {
             Outcome::Committed { responses, .. } => {
@@ -257,14 +278,19 @@ impl Datastore {
             .filter_map(|op| op.guard().map(|g| (op.key().to_string(), g)))
             .collect();
         let writes = ops.iter().filter_map(TxnOp::write).collect();
-        self.run(guards, writes).await
+        let expect = ops.iter().filter_map(TxnOp::expect).collect();
+        self.run(guards, writes, expect).await
     }
 
     /// One etcd transaction: `if all guards then writes else read every guarded key`.
+    /// `expect` is what the writes leave behind: when the transaction fails without an
+    /// answer (its member died, an election), it is read back before the transaction is sent
+    /// again, so that one that was applied is not applied twice.
     async fn run(
         &self,
         guards: Vec<(String, Guard)>,
         writes: Vec<etcd_client::TxnOp>,
+        expect: Vec<Expect>,
     ) -> Result<Outcome> {
         let compares: Vec<Compare> = guards.iter().map(|(k, g)| g.compare(k)).collect();
         let reads: Vec<etcd_client::TxnOp> = guards
@@ -278,7 +304,33 @@ impl Datastore {
             .and_then(writes)
             .or_else(reads);
         let mut kv = self.inner.client.kv_client();
-        let resp = self.call("txn", kv.txn(txn)).await?;
+        let mut failover = self.failover();
+        let mut maybe_applied = false;
+        let resp = loop {
+            if maybe_applied {
+                match self.applied(&expect).await {
+                    Ok(Some(revision)) => {
+                        tracing::info!(
+                            keys = ?expect.iter().map(Expect::key).collect::<Vec<_>>(),
+                            "etcd transaction without an answer had been applied"
+                        );
+                        return Ok(Outcome::Committed {
+                            revision,
+                            responses: Vec::new(),
+                        });
+                    }
+                    // Not applied: send it again.
+                    Ok(None) => {}
+                    Err(err) if failover.retry("txn read-back", &err).await => continue,
+                    Err(err) => return Err(err),
+                }
+            }
+            match self.call_once("txn", kv.txn(txn.clone())).await {
+                Ok(resp) => break resp,
+                Err(err) if failover.retry("txn", &err).await => maybe_applied = !expect.is_empty(),
+                Err(err) => return Err(err),
+            }
+        };
         if resp.succeeded() {
             let revision = resp.header().map_or(0, |h| h.revision());
             return Ok(Outcome::Committed {
@@ -287,6 +339,29 @@ impl Datastore {
             });
         }
         Ok(Outcome::Failed(failed_guards(&guards, &resp)))
+    }
+}
+
+impl Datastore {
+    /// Whether every expectation holds now; the highest mod revision among the written keys
+    /// when so (the revision the transaction committed at).
+    async fn applied(&self, expect: &[Expect]) -> Result<Option<i64>> {
+        let mut kv = self.inner.client.kv_client();
+        let mut revision = 0;
+        for e in expect {
+            let mut resp = self.call_once("get", kv.get(e.key(), None)).await?;
+            let found = resp.take_kvs().into_iter().next();
+            match (e, found) {
+                (Expect::Value(_, want), Some(have)) if have.value() == want.as_slice() => {
+                    revision = revision.max(have.mod_revision());
+                }
+                (Expect::Absent(_), None) => {
+                    revision = revision.max(resp.header().map_or(0, |h| h.revision()));
+                }
+                _ => return Ok(None),
+            }
+        }
+        Ok(Some(revision))
     }
 }
 

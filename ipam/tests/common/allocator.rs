@@ -31,7 +31,8 @@ fn now_ns() -> u128 {
 
 pub async fn run(cfg: AllocatorConfig) {
     let ds = Datastore::connect(&EtcdConfig {
-        endpoints: vec![cfg.endpoint.clone()],
+        // Comma-separated, like ETCD_ENDPOINTS: several members of one cluster.
+        endpoints: cfg.endpoint.split(',').map(str::to_string).collect(),
         ..EtcdConfig::default()
     })
     .await
