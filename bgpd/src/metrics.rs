@@ -1,16 +1,17 @@
-//! Prometheus metrics (text exposition format 0.0.4) on a plain HTTP
-//! endpoint: sessions by state, routes received/accepted/advertised and
-//! updates in/out per peer, Loc-RIB size.
+//! Prometheus metrics (text exposition format 0.0.4) on `GET /metrics`:
+//! sessions by state, routes received/accepted/advertised and updates in/out
+//! per peer, Loc-RIB size. Gathered at each scrape from the daemon's status
+//! report into a `prometheus` registry (which escapes label values) and served
+//! by [`daemon_kit::http`]; other paths are 404. Label pairs come out sorted by
+//! name, as the `prometheus` encoders write them (`{address="..",peer=".."}`).
 
-use std::fmt::Write;
 use std::io;
 use std::net::SocketAddr;
-use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use prometheus::proto::MetricFamily;
+use prometheus::{IntCounterVec, IntGaugeVec, Opts, Registry};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
-use tracing::{debug, warn};
 
 use crate::daemon::{DaemonHandle, PeerStatus, StatusReport};
 use crate::fsm::State;
@@ -24,141 +25,136 @@ const STATES: [(State, &str); 6] = [
     (State::Established, "established"),
 ];
 
-/// (name, type, help, value) of a per-peer series.
-type PerPeer = (
-    &'static str,
-    &'static str,
-    &'static str,
-    fn(&PeerStatus) -> u64,
-);
-
-/// Render the exposition text (pure).
-pub fn render(r: &StatusReport) -> String {
-    let mut s = String::new();
-    let _ = writeln!(s, "# HELP bgpd_sessions BGP sessions by FSM state.");
-    let _ = writeln!(s, "# TYPE bgpd_sessions gauge");
-    for (st, name) in STATES {
-        let n = r.peers.iter().filter(|p| p.state == st).count();
-        let _ = writeln!(s, "bgpd_sessions{{state=\"{name}\"}} {n}");
-    }
-    let per_peer: [PerPeer; 6] = [
-        (
-            "bgpd_session_up",
-            "gauge",
-            "1 if the session is Established.",
-            |p| (p.state == State::Established) as u64,
-        ),
-        (
-            "bgpd_routes_received_total",
-            "counter",
-            "Prefixes announced by the peer.",
-            |p| p.stats.prefixes_received,
-        ),
-        (
-            "bgpd_routes_accepted",
-            "gauge",
-            "Paths held from the peer after import policy.",
-            |p| p.imported as u64,
-        ),
-        (
-            "bgpd_routes_advertised",
-            "gauge",
-            "Prefixes advertised to the peer.",
-            |p| p.exported as u64,
-        ),
-        (
-            "bgpd_updates_received_total",
-            "counter",
-            "UPDATE messages received.",
-            |p| p.stats.updates_in,
-        ),
-        (
-            "bgpd_updates_sent_total",
-            "counter",
-            "UPDATE messages sent.",
-            |p| p.stats.updates_out,
-        ),
-    ];
-    for (name, kind, help, f) in per_peer {
-        let _ = writeln!(s, "# HELP {name} {help}");
-        let _ = writeln!(s, "# TYPE {name} {kind}");
-        for p in &r.peers {
-            let _ = writeln!(
-                s,
-                "{name}{{peer=\"{}\",address=\"{}\"}} {}",
-                p.name,
-                p.address,
-                f(p)
-            );
-        }
-    }
-    let _ = writeln!(
-        s,
-        "# HELP bgpd_loc_rib_networks Destinations in the Loc-RIB."
-    );
-    let _ = writeln!(s, "# TYPE bgpd_loc_rib_networks gauge");
-    let _ = writeln!(
-        s,
-        "bgpd_loc_rib_networks{{family=\"ipv4\"}} {}",
-        r.networks_v4
-    );
-    let _ = writeln!(
-        s,
-        "bgpd_loc_rib_networks{{family=\"ipv6\"}} {}",
-        r.networks_v6
-    );
-    s
+/// Counter or gauge: the exposition's `# TYPE`.
+#[derive(Clone, Copy)]
+enum Kind {
+    Counter,
+    Gauge,
 }
 
-/// Longest a client may take to send its request.
-const READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// (name, type, help, value) of a per-peer series.
+type PerPeer = (&'static str, Kind, &'static str, fn(&PeerStatus) -> u64);
 
-/// Serve `GET /metrics` (any path) on `addr`.
-pub async fn serve(addr: SocketAddr, daemon: DaemonHandle) -> io::Result<JoinHandle<()>> {
-    let l = TcpListener::bind(addr).await?;
-    Ok(tokio::spawn(async move {
-        loop {
-            let mut s = match l.accept().await {
-                Ok((s, _)) => s,
-                Err(e) => {
-                    // EMFILE and the like pass; keep serving afterwards.
-                    warn!(%addr, error = %e, "metrics accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
+const PER_PEER: [PerPeer; 6] = [
+    (
+        "bgpd_session_up",
+        Kind::Gauge,
+        "1 if the session is Established.",
+        |p| (p.state == State::Established) as u64,
+    ),
+    (
+        "bgpd_routes_received_total",
+        Kind::Counter,
+        "Prefixes announced by the peer.",
+        |p| p.stats.prefixes_received,
+    ),
+    (
+        "bgpd_routes_accepted",
+        Kind::Gauge,
+        "Paths held from the peer after import policy.",
+        |p| p.imported as u64,
+    ),
+    (
+        "bgpd_routes_advertised",
+        Kind::Gauge,
+        "Prefixes advertised to the peer.",
+        |p| p.exported as u64,
+    ),
+    (
+        "bgpd_updates_received_total",
+        Kind::Counter,
+        "UPDATE messages received.",
+        |p| p.stats.updates_in,
+    ),
+    (
+        "bgpd_updates_sent_total",
+        Kind::Counter,
+        "UPDATE messages sent.",
+        |p| p.stats.updates_out,
+    ),
+];
+
+fn gauge_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    let g = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid gauge options");
+    registry
+        .register(Box::new(g.clone()))
+        .expect("unique metric name");
+    g
+}
+
+fn gauge_value(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// Every metric of `r`, in a fresh registry (pure).
+pub fn gather(r: &StatusReport) -> Vec<MetricFamily> {
+    let registry = Registry::new();
+    let sessions = gauge_vec(
+        &registry,
+        "bgpd_sessions",
+        "BGP sessions by FSM state.",
+        &["state"],
+    );
+    for (st, name) in STATES {
+        let n = r.peers.iter().filter(|p| p.state == st).count();
+        sessions
+            .with_label_values(&[name])
+            .set(gauge_value(n as u64));
+    }
+    let labels = ["peer", "address"];
+    for (name, kind, help, f) in PER_PEER {
+        match kind {
+            Kind::Gauge => {
+                let g = gauge_vec(&registry, name, help, &labels);
+                for p in &r.peers {
+                    g.with_label_values(&[p.name.as_str(), &p.address.to_string()])
+                        .set(gauge_value(f(p)));
                 }
-            };
-            let d = daemon.clone();
-            tokio::spawn(async move {
-                let mut req = [0u8; 2048];
-                // One read is enough for a GET; the body is ignored. A
-                // client that sends nothing is dropped after READ_TIMEOUT.
-                match tokio::time::timeout(READ_TIMEOUT, s.read(&mut req)).await {
-                    Ok(Ok(_)) => {}
-                    Ok(Err(e)) => return debug!(error = %e, "metrics read failed"),
-                    Err(_) => return debug!("metrics request not sent in time"),
+            }
+            Kind::Counter => {
+                let c = IntCounterVec::new(Opts::new(name, help), &labels)
+                    .expect("valid counter options");
+                registry
+                    .register(Box::new(c.clone()))
+                    .expect("unique metric name");
+                for p in &r.peers {
+                    c.with_label_values(&[p.name.as_str(), &p.address.to_string()])
+                        .inc_by(f(p));
                 }
-                let resp = match d.status().await {
-                    Ok(r) => {
-                        let body = render(&r);
-                        format!(
-                            "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                            body.len()
-                        )
-                    }
-                    Err(e) => {
-                        let body = format!("{e}\n");
-                        format!(
-                            "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                            body.len()
-                        )
-                    }
-                };
-                if let Err(e) = s.write_all(resp.as_bytes()).await {
-                    debug!(error = %e, "metrics write failed");
-                }
-            });
+            }
         }
-    }))
+    }
+    let rib = gauge_vec(
+        &registry,
+        "bgpd_loc_rib_networks",
+        "Destinations in the Loc-RIB.",
+        &["family"],
+    );
+    rib.with_label_values(&["ipv4"])
+        .set(gauge_value(r.networks_v4 as u64));
+    rib.with_label_values(&["ipv6"])
+        .set(gauge_value(r.networks_v6 as u64));
+    registry.gather()
+}
+
+/// The exposition text of `r` (pure).
+pub fn render(r: &StatusReport) -> String {
+    daemon_kit::http::render(&gather(r))
+}
+
+/// Serves `GET /metrics` on `addr`: 200 with the metrics, or 503 with the error
+/// when the daemon does not answer (it is stopping).
+pub async fn serve(addr: SocketAddr, daemon: DaemonHandle) -> io::Result<JoinHandle<()>> {
+    Ok(serve_on(TcpListener::bind(addr).await?, daemon))
+}
+
+/// [`serve`] on a bound listener.
+pub fn serve_on(listener: TcpListener, daemon: DaemonHandle) -> JoinHandle<()> {
+    let router = daemon_kit::http::metrics_router_with(move || {
+        let daemon = daemon.clone();
+        async move { daemon.status().await.map(|r| gather(&r)) }
+    });
+    daemon_kit::http::serve(listener, router, std::future::pending())
 }
 
 #[cfg(test)]
@@ -166,13 +162,12 @@ mod tests {
     use super::*;
     use crate::daemon::PeerStats;
 
-    #[test]
-    fn exposition_has_states_and_peer_series() {
-        let p = PeerStatus {
-            name: "Global_10_0_0_2".into(),
-            address: "10.0.0.2".parse().unwrap(),
+    fn peer(name: &str, address: &str, state: State) -> PeerStatus {
+        PeerStatus {
+            name: name.into(),
+            address: address.parse().unwrap(),
             asn: 1,
-            state: State::Established,
+            state,
             since: std::time::SystemTime::now(),
             last_error: None,
             neighbor_id: None,
@@ -182,38 +177,139 @@ mod tests {
             keepalive: None,
             families: vec![],
             passive: false,
-            imported: 7,
-            exported: 3,
-            preferred: 7,
-            stats: PeerStats {
-                updates_in: 5,
-                ..Default::default()
-            },
-        };
-        let r = StatusReport {
+            imported: 0,
+            exported: 0,
+            preferred: 0,
+            stats: PeerStats::default(),
+        }
+    }
+
+    fn report(peers: Vec<PeerStatus>) -> StatusReport {
+        StatusReport {
             router_id: "1.1.1.1".parse().unwrap(),
             local_as: 1,
             started: std::time::SystemTime::now(),
-            peers: vec![p],
+            peers,
             networks_v4: 7,
             networks_v6: 0,
             paths_v4: 7,
             paths_v6: 0,
-        };
-        let t = render(&r);
+        }
+    }
+
+    #[test]
+    fn exposition_has_states_and_peer_series() {
+        let mut p = peer("Global_10_0_0_2", "10.0.0.2", State::Established);
+        p.imported = 7;
+        p.exported = 3;
+        p.preferred = 7;
+        p.stats.updates_in = 5;
+        p.stats.prefixes_received = 9;
+        let t = render(&report(vec![p]));
         assert!(
             t.contains("bgpd_sessions{state=\"established\"} 1\n"),
             "{t}"
         );
         assert!(t.contains("bgpd_sessions{state=\"idle\"} 0\n"));
         assert!(
-            t.contains("bgpd_routes_accepted{peer=\"Global_10_0_0_2\",address=\"10.0.0.2\"} 7\n")
+            t.contains("bgpd_routes_accepted{address=\"10.0.0.2\",peer=\"Global_10_0_0_2\"} 7\n")
         );
         assert!(
-            t.contains("bgpd_routes_advertised{peer=\"Global_10_0_0_2\",address=\"10.0.0.2\"} 3\n")
+            t.contains("bgpd_routes_advertised{address=\"10.0.0.2\",peer=\"Global_10_0_0_2\"} 3\n")
         );
         assert!(t.contains(
-            "bgpd_updates_received_total{peer=\"Global_10_0_0_2\",address=\"10.0.0.2\"} 5\n"
+            "bgpd_updates_received_total{address=\"10.0.0.2\",peer=\"Global_10_0_0_2\"} 5\n"
         ));
+        assert!(t.contains(
+            "bgpd_routes_received_total{address=\"10.0.0.2\",peer=\"Global_10_0_0_2\"} 9\n"
+        ));
+        assert!(t.contains("bgpd_session_up{address=\"10.0.0.2\",peer=\"Global_10_0_0_2\"} 1\n"));
+        assert!(t.contains("bgpd_loc_rib_networks{family=\"ipv4\"} 7\n"));
+        assert!(t.contains("bgpd_loc_rib_networks{family=\"ipv6\"} 0\n"));
+    }
+
+    #[test]
+    fn help_and_type_lines_are_as_before() {
+        let t = render(&report(vec![peer("a", "10.0.0.2", State::Idle)]));
+        for line in [
+            "# HELP bgpd_sessions BGP sessions by FSM state.",
+            "# TYPE bgpd_sessions gauge",
+            "# HELP bgpd_session_up 1 if the session is Established.",
+            "# TYPE bgpd_session_up gauge",
+            "# HELP bgpd_routes_received_total Prefixes announced by the peer.",
+            "# TYPE bgpd_routes_received_total counter",
+            "# TYPE bgpd_routes_accepted gauge",
+            "# TYPE bgpd_routes_advertised gauge",
+            "# TYPE bgpd_updates_received_total counter",
+            "# HELP bgpd_updates_sent_total UPDATE messages sent.",
+            "# TYPE bgpd_updates_sent_total counter",
+            "# HELP bgpd_loc_rib_networks Destinations in the Loc-RIB.",
+            "# TYPE bgpd_loc_rib_networks gauge",
+        ] {
+            assert!(t.contains(&format!("{line}\n")), "{line} missing in:\n{t}");
+        }
+        assert!(t.contains("bgpd_sessions{state=\"idle\"} 1\n"), "{t}");
+    }
+
+    /// A peer name is operator-chosen text: quotes, backslashes and newlines in it
+    /// are escaped, so the exposition stays parseable.
+    #[test]
+    fn label_values_are_escaped() {
+        let p = peer("rr \"east\"\\1\nx", "10.0.0.3", State::Active);
+        let t = render(&report(vec![p]));
+        assert!(
+            t.contains(
+                "bgpd_session_up{address=\"10.0.0.3\",peer=\"rr \\\"east\\\"\\\\1\\nx\"} 0\n"
+            ),
+            "{t}"
+        );
+        // Every sample stays on one line: name{labels} value.
+        for line in t.lines().filter(|l| !l.starts_with('#')) {
+            assert!(
+                line.rsplit_once(' ')
+                    .is_some_and(|(_, v)| v.parse::<f64>().is_ok()),
+                "{line}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn serves_metrics_on_metrics_only_and_503_without_the_daemon() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (handle, owner, _) = crate::daemon::Daemon::start(crate::daemon::DaemonOptions {
+            config: crate::config::Config::parse("asNumber: 64512\nrouterId: 192.0.2.1\n").unwrap(),
+            fib: None,
+            listener: None,
+            stale_sweep_after: std::time::Duration::from_secs(60),
+        });
+        let owner = tokio::spawn(owner);
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let _server = serve_on(l, handle);
+        let get = |path: &'static str| async move {
+            let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+            s.write_all(req.as_bytes()).await.unwrap();
+            let mut resp = String::new();
+            s.read_to_string(&mut resp).await.unwrap();
+            resp
+        };
+        let r = get("/metrics").await;
+        assert!(r.starts_with("HTTP/1.1 200"), "{r}");
+        assert!(
+            r.to_ascii_lowercase()
+                .contains("content-type: text/plain; version=0.0.4"),
+            "{r}"
+        );
+        assert!(r.contains("bgpd_sessions{state=\"idle\"} 0\n"), "{r}");
+        assert!(
+            r.contains("bgpd_loc_rib_networks{family=\"ipv4\"} 0\n"),
+            "{r}"
+        );
+        assert!(get("/").await.starts_with("HTTP/1.1 404"));
+        assert!(get("/metricsx").await.starts_with("HTTP/1.1 404"));
+        owner.abort();
+        let _ = owner.await;
+        assert!(get("/metrics").await.starts_with("HTTP/1.1 503"));
     }
 }

@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use config::datastore::{Datastore, WatchEvent};
+use daemon_kit::backoff::Backoff;
 use futures::StreamExt;
 
 use crate::config::{Config, Listen};
@@ -173,7 +174,8 @@ pub async fn follow(
     mut cached: Cached,
     mut revision: i64,
 ) -> Result<(), CalicoError> {
-    let mut delay = Duration::from_millis(200);
+    // Every node's bgpd loses its watch in the same etcd outage: jitter spreads the re-reads.
+    let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10)).jitter(0.2);
     loop {
         match watch_and_apply(&ds, &node, &handle, &mut applied, &mut cached, revision).await {
             // A lost watch or a failed read (etcd away) is retried; sessions stay up.
@@ -187,13 +189,13 @@ pub async fn follow(
                 Ok((fresh, rev)) => {
                     cached = fresh;
                     revision = rev;
-                    delay = Duration::from_millis(200);
+                    backoff.reset();
                     break;
                 }
                 Err(e) => {
+                    let delay = backoff.next_delay();
                     tracing::warn!(error = %e, retry_in = ?delay, "cannot re-read the datastore");
                     tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(10));
                 }
             }
         }
