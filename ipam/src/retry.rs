@@ -6,7 +6,7 @@ use std::future::Future;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use rand::Rng;
+use daemon_kit::backoff::Backoff;
 
 use crate::error::{IpamError, Result};
 
@@ -21,6 +21,7 @@ pub const MIN_PERSISTENCE: Duration = Duration::from_secs(15);
 pub struct Retries {
     attempt: u32,
     started: tokio::time::Instant,
+    backoff: Backoff,
 }
 
 impl Retries {
@@ -28,6 +29,7 @@ impl Retries {
         Retries {
             attempt: 0,
             started: tokio::time::Instant::now(),
+            backoff: contention_backoff(),
         }
     }
 
@@ -37,7 +39,7 @@ impl Retries {
             if self.attempt >= MAX_ATTEMPTS && self.started.elapsed() >= MIN_PERSISTENCE {
                 return false;
             }
-            backoff(self.attempt).await;
+            tokio::time::sleep(self.backoff.next_delay()).await;
         }
         self.attempt += 1;
         true
@@ -60,12 +62,11 @@ pub fn is_conflict(e: &IpamError) -> bool {
     matches!(e, IpamError::Datastore(d) if d.is_conflict())
 }
 
-/// Sleeps before attempt `attempt` (1-based retries): random in [0, min(2^attempt, 64)) ms,
-/// so that contending writers spread out instead of colliding again in lockstep.
-pub async fn backoff(attempt: u32) {
-    let cap_ms = 1u64 << attempt.min(6);
-    let us = rand::rng().random_range(0..cap_ms * 1000);
-    tokio::time::sleep(Duration::from_micros(us)).await;
+/// The delays between conflicting attempts: before retry `n` (1-based), random in
+/// [0, min(2^n, 64)] ms (steps of 1 ms doubling to 32 ms, jittered by ±100 %), so that
+/// contending writers spread out instead of colliding again in lockstep.
+fn contention_backoff() -> Backoff {
+    Backoff::new(Duration::from_millis(1), Duration::from_millis(32)).jitter(1.0)
 }
 
 /// Runs `op` until it succeeds or fails with something other than a conflict.
@@ -117,6 +118,18 @@ pub fn failpoint(name: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn contention_delays_stay_under_two_to_the_retry_ms_capped_at_64() {
+        for _ in 0..20 {
+            let mut b = contention_backoff();
+            for n in 1..=10u32 {
+                let cap = Duration::from_millis(1 << n.min(6));
+                let d = b.next_delay();
+                assert!(d <= cap, "retry {n}: {d:?} > {cap:?}");
+            }
+        }
+    }
 
     /// The budget outlasts both 100 attempts and 15 s, and still ends.
     #[tokio::test(start_paused = true)]
