@@ -12,7 +12,7 @@ use ipnet::IpNet;
 use serde::Deserialize;
 
 use crate::fsm::{self, PeerAs};
-use crate::wire::{Capability, Family};
+use crate::wire::{Capability, Family, GrFamily, GracefulRestart};
 
 /// Default control socket, where calicoctl and birdc look for BIRD's.
 pub const DEFAULT_CONTROL_SOCKET: &str = "/var/run/calico/bird.ctl";
@@ -134,7 +134,15 @@ pub struct PeerConfig {
     /// Resources" (RFC 4486 subcode 8).
     #[serde(default = "default_send_queue_limit")]
     pub send_queue_limit: usize,
+    /// Graceful Restart (RFC 4724) with this Restart Time in seconds (at most 4095): offered
+    /// to the peer, which then keeps our routes while we restart (and we keep its routes
+    /// while it does). Unset: no Graceful Restart.
+    #[serde(default)]
+    pub graceful_restart_time: Option<u16>,
 }
+
+/// The largest Restart Time the Graceful Restart capability can carry (12 bits).
+pub const MAX_RESTART_TIME: u16 = 0x0fff;
 
 /// 64 MiB: a full table of a few hundred thousand routes fits many times.
 pub const DEFAULT_SEND_QUEUE_LIMIT: usize = 64 << 20;
@@ -161,6 +169,7 @@ impl PeerConfig {
             source_address: None,
             route_reflector_client: false,
             send_queue_limit: DEFAULT_SEND_QUEUE_LIMIT,
+            graceful_restart_time: None,
         }
     }
 
@@ -175,8 +184,14 @@ impl PeerConfig {
         self.families.iter().map(|f| f.family()).collect()
     }
 
-    /// The FSM settings for this peer.
-    pub fn fsm_config(&self, local_as: u32, router_id: Ipv4Addr) -> fsm::Config {
+    /// The FSM settings for this peer. `forwarding_preserved`: whether our forwarding state
+    /// survives our own restart (the F bit of our Graceful Restart capability).
+    pub fn fsm_config(
+        &self,
+        local_as: u32,
+        router_id: Ipv4Addr,
+        forwarding_preserved: bool,
+    ) -> fsm::Config {
         let mut c = fsm::Config::new(local_as, router_id, PeerAs::Exact(self.as_number));
         c.hold_time = self.hold_time;
         c.keepalive = self.keepalive_time;
@@ -187,6 +202,21 @@ impl PeerConfig {
             Capability::Multiprotocol(f) => fams.contains(f),
             _ => true,
         });
+        if let Some(restart_time) = self.graceful_restart_time {
+            c.capabilities
+                .push(Capability::GracefulRestart(GracefulRestart {
+                    restarting: false,
+                    notification: false,
+                    restart_time,
+                    families: fams
+                        .iter()
+                        .map(|f| GrFamily {
+                            family: *f,
+                            forwarding_preserved,
+                        })
+                        .collect(),
+                }));
+        }
         c
     }
 
@@ -213,6 +243,16 @@ impl PeerConfig {
         }
         if self.port == 0 {
             return Err(invalid(format!("{field}.port"), "port 0 is not a port"));
+        }
+        if let Some(t) = self.graceful_restart_time
+            && t > MAX_RESTART_TIME
+        {
+            return Err(invalid(
+                format!("{field}.gracefulRestartTime"),
+                format!(
+                    "{t} s: the capability carries at most {MAX_RESTART_TIME} (12 bits, RFC 4724 3)"
+                ),
+            ));
         }
         if let Some(p) = &self.password
             && (p.is_empty() || p.len() > MAX_PASSWORD_LEN)
@@ -477,7 +517,7 @@ metricsListen: 127.0.0.1:9092
         assert_eq!(c.originate.len(), 2);
         assert!(!c.fib);
         assert_eq!(c.effective_cluster_id(), Some("10.0.0.1".parse().unwrap()));
-        let f = c.peers[0].fsm_config(c.as_number, c.router_id);
+        let f = c.peers[0].fsm_config(c.as_number, c.router_id, false);
         assert_eq!((f.hold_time, f.max_prefixes), (90, Some(1000)));
         assert!(
             !f.capabilities

@@ -66,6 +66,11 @@ pub enum StopReason {
     AdminReset,
     /// Subcode 6: configuration changed in a way that needs a new session.
     OtherConfigChange,
+    /// No NOTIFICATION at all: the speaker is restarting with its forwarding state kept,
+    /// and a bare TCP close is what tells a Graceful Restart peer to keep our routes
+    /// (RFC 4724 4.1; any NOTIFICATION would end that unless both sides set the N bit,
+    /// RFC 8538).
+    GracefulRestart,
 }
 
 impl StopReason {
@@ -76,6 +81,8 @@ impl StopReason {
             StopReason::PeerDeconfigured => c::PEER_DECONFIGURED,
             StopReason::AdminReset => c::ADMIN_RESET,
             StopReason::OtherConfigChange => c::OTHER_CONFIG_CHANGE,
+            // Never sent (see the variant); the code a peer would see for a plain stop.
+            StopReason::GracefulRestart => c::ADMIN_SHUTDOWN,
         }
     }
 

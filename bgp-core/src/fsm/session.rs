@@ -221,7 +221,8 @@ impl Session {
         if matches!(
             self.state,
             State::OpenSent | State::OpenConfirm | State::Established
-        ) {
+        ) && reason != StopReason::GracefulRestart
+        {
             out.send(Message::Notification(Notification::cease(
                 reason.cease_subcode(),
             )));

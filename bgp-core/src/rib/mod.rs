@@ -8,6 +8,7 @@
 pub mod adj_out;
 pub mod attrs;
 pub mod best;
+pub mod stale;
 mod table;
 
 use std::net::{IpAddr, Ipv4Addr};
@@ -17,6 +18,7 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 pub use adj_out::AdjRibOut;
 pub use attrs::{Attrs, Interner, RouteAttrs};
 pub use best::{Candidate, Selection, select};
+pub use stale::StalePaths;
 pub use table::Path;
 
 use table::{Edit, Paths, Table};

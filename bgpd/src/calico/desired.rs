@@ -107,6 +107,10 @@ fn selects(selector: &str, node: &Node) -> bool {
     }
 }
 
+/// Graceful Restart's Restart Time for every session (BGPPeer `maxRestartTime` overrides it):
+/// Calico's BIRD configuration uses 120 s.
+pub const DEFAULT_RESTART_TIME: u16 = 120;
+
 /// BGPPeer options beyond address and AS. Calico's defaults: source address = the node's
 /// IP (`sourceAddress: UseNodeIP`). Fields this speaker cannot honour are reported, not
 /// silently dropped.
@@ -129,8 +133,16 @@ fn apply_peer_options(p: &mut PeerConfig, bp: &BGPPeer, node_ip: Ipv4Addr) {
     if s.password.is_some() {
         tracing::warn!(peer = %name, "password is a Kubernetes secret reference, which this datastore cannot resolve; session runs without TCP MD5");
     }
-    if s.max_restart_time.is_some() {
-        tracing::warn!(peer = %name, "maxRestartTime ignored: graceful restart is not supported yet");
+    if let Some(t) = &s.max_restart_time {
+        match config::model::parse_go_duration(t) {
+            Ok(d) => {
+                let secs = u16::try_from(d.as_secs()).unwrap_or(u16::MAX);
+                p.graceful_restart_time = Some(secs.min(crate::config::MAX_RESTART_TIME));
+            }
+            Err(e) => {
+                tracing::warn!(peer = %name, maxRestartTime = %t, error = %e, "maxRestartTime ignored")
+            }
+        }
     }
 }
 
@@ -161,6 +173,7 @@ pub fn desired(view: &ClusterView, node_name: &str) -> Result<DesiredBgp, Desire
         p.passive = me.ip > other.ip;
         p.families = vec![FamilyName::Ipv4];
         p.source_address = Some(IpAddr::V4(me.ip));
+        p.graceful_restart_time = Some(DEFAULT_RESTART_TIME);
         p.route_reflector_client = me.cluster_id.is_some()
             && other.as_number == me.as_number
             && other.cluster_id != me.cluster_id;
@@ -195,6 +208,7 @@ pub fn desired(view: &ClusterView, node_name: &str) -> Result<DesiredBgp, Desire
                 FamilyName::Ipv6
             }];
             p.ttl_security = s.ttl_security;
+            p.graceful_restart_time = Some(DEFAULT_RESTART_TIME);
             apply_peer_options(&mut p, bp, me.ip);
             peers.entry(ip).or_insert(p);
         } else if !s.peer_selector.is_empty() {

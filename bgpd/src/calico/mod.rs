@@ -55,7 +55,8 @@ pub fn daemon_config(
         peers: d.peers.values().cloned().collect(),
         originate: d.originate.iter().copied().collect(),
         fib,
-        keep_fib_on_exit: false,
+        // Graceful Restart (on for every peer, see `desired`): the routes stay at exit.
+        keep_fib_on_exit: true,
         control_socket,
         metrics_listen,
     }

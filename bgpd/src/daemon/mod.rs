@@ -5,6 +5,7 @@
 //! queries from the control socket and metrics endpoint. Handlers are
 //! synchronous apart from channel sends; all spawning is in [`crate::peer`].
 
+mod graceful;
 mod routes;
 pub mod status;
 
@@ -25,7 +26,7 @@ use crate::peer::{
     self, CommandSender, Listener, PeerCommand, PeerDirectory, PeerEvent, Transport,
 };
 use crate::policy::Policy;
-use crate::rib::{AdjRibOut, PeerId, Rib};
+use crate::rib::{AdjRibOut, PeerId, Rib, StalePaths};
 use crate::wire::Family;
 
 pub use status::{PeerStatus, RouteView, StatusReport};
@@ -172,6 +173,10 @@ pub struct Daemon {
     started: SystemTime,
     swept: bool,
     sweep_deadline: tokio::time::Instant,
+    /// Paths of peers restarting gracefully (RFC 4724 4.2), and when each peer's restart
+    /// time runs out.
+    stale: StalePaths,
+    stale_deadlines: BTreeMap<PeerId, tokio::time::Instant>,
 }
 
 impl Daemon {
@@ -210,6 +215,8 @@ impl Daemon {
             started: SystemTime::now(),
             swept: false,
             sweep_deadline: tokio::time::Instant::now() + opts.stale_sweep_after,
+            stale: StalePaths::default(),
+            stale_deadlines: BTreeMap::new(),
         };
         for p in &cfg.peers {
             if let Err(e) = d.add_peer(p.clone()) {
@@ -229,6 +236,7 @@ impl Daemon {
         let mut batch = Vec::with_capacity(256);
         loop {
             let sweep_pending = !self.swept && self.fib.is_some();
+            let restart_over = self.next_stale_deadline();
             tokio::select! {
                 n = events.recv_many(&mut batch, 256) => {
                     if n == 0 {
@@ -257,6 +265,13 @@ impl Daemon {
                     }
                 },
                 _ = tokio::time::sleep_until(self.sweep_deadline), if sweep_pending => self.sweep(),
+                _ = sleep_until_some(restart_over.map(|(_, t)| t)), if restart_over.is_some() => {
+                    if let Some((id, _)) = restart_over {
+                        info!(peer = id.0, "restart time over: the peer's stale routes go");
+                        self.withdraw_stale(id, None);
+                        self.flush();
+                    }
+                }
             }
         }
     }
@@ -306,7 +321,14 @@ impl Daemon {
             source_address: cfg.source_address,
             send_queue_limit: cfg.send_queue_limit,
         };
-        let fsm_cfg = cfg.fsm_config(self.policy.local_as, self.policy.router_id);
+        // The F bit (RFC 4724 3): our forwarding survives our restart when the kernel routes
+        // stay at exit (or there are none to lose).
+        let forwarding_preserved = self.keep_fib_on_exit || self.fib.is_none();
+        let fsm_cfg = cfg.fsm_config(
+            self.policy.local_as,
+            self.policy.router_id,
+            forwarding_preserved,
+        );
         let (tx, task) = peer::spawn(id, name.clone(), transport, fsm_cfg, self.events_tx.clone());
         self.directory.insert(cfg.address, tx.clone());
         let _ = tx.send(PeerCommand::Start);
@@ -347,6 +369,8 @@ impl Daemon {
         let (tx, _rx) = oneshot::channel();
         let _ =
             p.tx.send(PeerCommand::Exit(StopReason::PeerDeconfigured, tx));
+        self.stale.take_all(id);
+        self.stale_deadlines.remove(&id);
         let changes = self.rib.remove_peer(id);
         self.apply_changes(changes);
         info!(peer = %p.name, address = %addr, "peer removed");
@@ -368,10 +392,14 @@ impl Daemon {
         let mut waits = Vec::new();
         for p in self.peers.values() {
             let (tx, rx) = oneshot::channel();
-            if p.tx
-                .send(PeerCommand::Exit(StopReason::AdminShutdown, tx))
-                .is_ok()
-            {
+            // Restarting gracefully: a bare close, so that GR peers keep our routes while
+            // the kernel keeps theirs (RFC 4724 4.1).
+            let reason = if self.keep_fib_on_exit && p.cfg.graceful_restart_time.is_some() {
+                StopReason::GracefulRestart
+            } else {
+                StopReason::AdminShutdown
+            };
+            if p.tx.send(PeerCommand::Exit(reason, tx)).is_ok() {
                 waits.push(rx);
             }
         }
@@ -407,6 +435,14 @@ impl Daemon {
         for p in self.peers.values() {
             p.task.abort();
         }
+    }
+}
+
+/// Sleeps until `t` (forever without one).
+async fn sleep_until_some(t: Option<tokio::time::Instant>) {
+    match t {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
     }
 }
 

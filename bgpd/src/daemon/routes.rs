@@ -7,7 +7,7 @@ use std::time::SystemTime;
 use ipnet::IpNet;
 use tracing::{debug, info};
 
-use super::Daemon;
+use super::{Daemon, graceful};
 use crate::fib::FibOp;
 use crate::fsm::State;
 use crate::peer::{PeerCommand, PeerEvent};
@@ -44,7 +44,8 @@ impl Daemon {
                 p.local = Some(local);
                 p.eor.clear();
                 let families = negotiated.families.clone();
-                p.negotiated = Some(negotiated);
+                p.negotiated = Some(negotiated.clone());
+                self.peer_back(id, &negotiated);
                 self.advertise_all(id);
                 // RFC 4724 2: End-of-RIB after the initial table.
                 if let Some(p) = self.peers.get_mut(&id) {
@@ -57,14 +58,24 @@ impl Daemon {
                 }
             }
             PeerEvent::Down(reason) => {
-                let was_up = p.negotiated.take().is_some();
+                let negotiated = p.negotiated.take();
+                let graceful = negotiated
+                    .as_deref()
+                    .and_then(|n| graceful::helper_time(n, &reason));
                 p.last_error = Some(reason);
                 p.adj_out.clear();
                 p.local = None;
-                if was_up {
-                    let changes = self.rib.remove_peer(id);
-                    debug!(peer = %id.0, changes = changes.len(), "routes of a lost session removed");
-                    self.apply_changes(changes);
+                let name = p.name.clone();
+                match (negotiated, graceful) {
+                    (Some(_), Some(time)) => self.keep_stale(id, &name, time),
+                    (Some(_), None) => {
+                        self.stale.take_all(id);
+                        self.stale_deadlines.remove(&id);
+                        let changes = self.rib.remove_peer(id);
+                        debug!(peer = %id.0, changes = changes.len(), "routes of a lost session removed");
+                        self.apply_changes(changes);
+                    }
+                    (None, _) => {}
                 }
             }
             PeerEvent::Update(u) => self.on_update(id, *u),
@@ -85,6 +96,8 @@ impl Daemon {
         p.stats.updates_in += 1;
         if let Some(f) = u.end_of_rib_family() {
             p.eor.insert(f);
+            // RFC 4724 4.2: what the restarted peer did not announce again goes now.
+            self.withdraw_stale(id, Some(f));
             self.maybe_sweep();
             return;
         }
@@ -128,6 +141,11 @@ impl Daemon {
             withdraw.extend(announce.drain(..).map(|(n, _)| n));
         }
         let mut changes = Vec::new();
+        if self.stale.has(id) {
+            for n in withdraw.iter().chain(announce.iter().map(|(n, _)| n)) {
+                self.stale.refreshed(id, (n.prefix, n.path_id.unwrap_or(0)));
+            }
+        }
         for n in withdraw {
             changes.extend(self.rib.withdraw(id, n.prefix, n.path_id.unwrap_or(0)));
         }
