@@ -294,6 +294,34 @@ impl Cluster {
         Ok(())
     }
 
+    /// Stops a node's daemon (`program`, e.g. "bgpd") with SIGTERM, or SIGKILL when `crash`,
+    /// and starts it again with `args` (as it was started: see [`scenario::build`]).
+    ///
+    /// [`scenario::build`]: crate::scenario::build
+    pub fn restart_daemon(
+        &mut self,
+        node: &str,
+        program: &str,
+        args: &[&str],
+        crash: bool,
+    ) -> Result<()> {
+        let name = format!("{node}/{program}");
+        let n = self.node_mut(node)?;
+        let i = n
+            .daemons
+            .iter()
+            .position(|d| d.name() == name)
+            .with_context(|| format!("no {name} running"))?;
+        let mut old = n.daemons.remove(i);
+        if crash {
+            old.kill();
+        } else {
+            old.stop(Duration::from_secs(10));
+        }
+        drop(old);
+        self.start_daemon(node, program, args, &[])
+    }
+
     /// Creates the namespace's `kns.<ns>` profile (allow all, namespace label) as Calico's
     /// kube-controllers does for every Kubernetes namespace, once; in Kubernetes mode the
     /// Namespace object, and kube-controllers writes the profile.

@@ -36,6 +36,12 @@ impl Daemon {
         self.proc.is_running()
     }
 
+    /// SIGKILL, as a crash would: no clean-up of any kind; waits for the exit.
+    pub fn kill(&mut self) {
+        self.proc.signal("KILL");
+        self.proc.wait_exit(Duration::from_secs(10));
+    }
+
     /// SIGTERM, up to `grace` to exit, then SIGKILL. `ip netns exec` execs the program,
     /// so the signal reaches it directly.
     pub fn stop(&mut self, grace: Duration) {
