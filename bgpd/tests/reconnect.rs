@@ -8,10 +8,10 @@
 
 mod netns;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use netns::{Netns, bgpd_bin, birdc, link, wait_output};
+use netns::{Netns, Proc, bgpd_bin, birdc, link, wait_output};
 
 const T: Duration = Duration::from_secs(40);
 
@@ -74,72 +74,88 @@ fn time_to_up(sock: &Path, limit: Duration) -> Option<Duration> {
     None
 }
 
+/// bgpd in one namespace, its control socket answering; GoBGP to start in the other.
+struct Pair {
+    _a: Netns,
+    b: Netns,
+    dir: tempfile::TempDir,
+    sock: PathBuf,
+    bgpd: Proc,
+}
+
+impl Pair {
+    fn start(tag_a: &str, tag_b: &str) -> Pair {
+        let a = Netns::new(tag_a);
+        let b = Netns::new(tag_b);
+        link(&a, &b, "192.168.61", "fd61");
+        let dir = tempfile::tempdir().unwrap();
+        let sock = dir.path().join("bgpd.ctl");
+        let bgpd = a.spawn(
+            &[bgpd_bin(), "--config", &bgpd_conf(dir.path())],
+            &dir.path().join("bgpd.log"),
+        );
+        wait_output("control socket", T, "BGP", false, || {
+            birdc(&sock, &["show", "protocols"])
+        });
+        Pair {
+            _a: a,
+            b,
+            dir,
+            sock,
+            bgpd,
+        }
+    }
+
+    fn gobgpd(&self, listen: bool, passive: bool) -> Proc {
+        let gcfg = gobgp_conf(self.dir.path(), listen, passive);
+        self.b.spawn(
+            &["gobgpd", "-f", &gcfg],
+            &self.dir.path().join("gobgpd.log"),
+        )
+    }
+
+    fn stop(mut self, mut gobgpd: Proc) {
+        gobgpd.signal("KILL");
+        assert!(gobgpd.wait_exit(T));
+        self.bgpd.signal("TERM");
+        assert!(self.bgpd.wait_exit(T), "{}", self.bgpd.log_text());
+    }
+}
+
 #[test]
 fn peer_that_starts_listening_late_is_up_within_a_second() {
-    let a = Netns::new("bgra");
-    let b = Netns::new("bgrb");
-    link(&a, &b, "192.168.61", "fd61");
-    let dir = tempfile::tempdir().unwrap();
-    let sock = dir.path().join("bgpd.ctl");
-    let mut bgpd = a.spawn(
-        &[bgpd_bin(), "--config", &bgpd_conf(dir.path())],
-        &dir.path().join("bgpd.log"),
-    );
-    wait_output("control socket", T, "BGP", false, || {
-        birdc(&sock, &["show", "protocols"])
-    });
+    let p = Pair::start("bgra", "bgrb");
     // Long enough for several refused connects; before, the IdleHoldTimer would have
     // grown to 10 s by now.
     std::thread::sleep(Duration::from_secs(4));
-    assert!(!session_up(&sock));
+    assert!(!session_up(&p.sock));
 
     // GoBGP only listens: the session can come up only on bgpd's retry.
-    let gcfg = gobgp_conf(dir.path(), true, true);
-    let mut gobgpd = b.spawn(&["gobgpd", "-f", &gcfg], &dir.path().join("gobgpd.log"));
-    let took = time_to_up(&sock, Duration::from_secs(10));
+    let gobgpd = p.gobgpd(true, true);
+    let took = time_to_up(&p.sock, Duration::from_secs(10));
     eprintln!("session up {took:?} after gobgpd started (its own start-up included)");
-    let took = took.unwrap_or_else(|| panic!("not up in 10 s:\n{}", bgpd.log_tail(30)));
+    let took = took.unwrap_or_else(|| panic!("not up in 10 s:\n{}", p.bgpd.log_tail(30)));
     // The retry interval is at most 0.8 s; gobgpd's start-up comes on top.
     assert!(took < Duration::from_secs(3), "up only after {took:?}");
-
-    gobgpd.signal("KILL");
-    assert!(gobgpd.wait_exit(T));
-    bgpd.signal("TERM");
-    assert!(bgpd.wait_exit(T), "{}", bgpd.log_text());
+    p.stop(gobgpd);
 }
 
 #[test]
 fn peer_that_only_connects_out_gets_a_session() {
-    let a = Netns::new("bgrc");
-    let b = Netns::new("bgrd");
-    link(&a, &b, "192.168.61", "fd61");
-    let dir = tempfile::tempdir().unwrap();
-    let sock = dir.path().join("bgpd.ctl");
-    let mut bgpd = a.spawn(
-        &[bgpd_bin(), "--config", &bgpd_conf(dir.path())],
-        &dir.path().join("bgpd.log"),
-    );
-    wait_output("control socket", T, "BGP", false, || {
-        birdc(&sock, &["show", "protocols"])
-    });
+    let p = Pair::start("bgrc", "bgrd");
     // GoBGP never listens: every connect of bgpd's is refused, and only GoBGP's own
     // connection (every second) can carry the session.
-    let gcfg = gobgp_conf(dir.path(), false, false);
-    let mut gobgpd = b.spawn(&["gobgpd", "-f", &gcfg], &dir.path().join("gobgpd.log"));
-    let took = time_to_up(&sock, Duration::from_secs(15));
+    let gobgpd = p.gobgpd(false, false);
+    let took = time_to_up(&p.sock, Duration::from_secs(15));
     eprintln!("session up {took:?} after gobgpd started");
     assert!(
         took.is_some(),
         "no session with a peer that only connects out:\n{}",
-        bgpd.log_tail(30)
+        p.bgpd.log_tail(30)
     );
     // Our route reached GoBGP over that session.
     wait_output("10.244.9.0/26 in GoBGP", T, "10.244.9.0/26", false, || {
-        b.output(&["gobgp", "global", "rib", "-a", "ipv4"])
+        p.b.output(&["gobgp", "global", "rib", "-a", "ipv4"])
     });
-
-    gobgpd.signal("KILL");
-    assert!(gobgpd.wait_exit(T));
-    bgpd.signal("TERM");
-    assert!(bgpd.wait_exit(T), "{}", bgpd.log_text());
+    p.stop(gobgpd);
 }

@@ -162,20 +162,7 @@ impl EtcdServer {
                 .arg(format!("--trusted-ca-file={}", tls.ca_cert.display()))
                 .arg("--client-cert-auth");
         }
-        command
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("duplicating the log file handle"))
-            .stderr(log);
-        // etcd reads ETCD_* variables as flags: a developer's ETCD_ENDPOINTS must not leak in.
-        for (name, _) in std::env::vars_os() {
-            if name.to_string_lossy().starts_with("ETCD_") {
-                command.env_remove(name);
-            }
-        }
-        let child = command
-            .spawn()
-            .unwrap_or_else(|err| panic!("running etcd: {err} (is etcd installed?)"));
-        self.child = Some(child);
+        self.child = Some(spawn_etcd(command, log));
         self.wait_ready().await;
     }
 
@@ -218,6 +205,23 @@ impl EtcdServer {
     fn log_tail(&self) -> String {
         log_tail(&self.log_path(), LOG_TAIL_LINES)
     }
+}
+
+/// Starts `command` (an `etcd` with its flags) with its output in `log` and no `ETCD_*`
+/// variables: etcd reads them as flags, and a developer's ETCD_ENDPOINTS must not leak in.
+fn spawn_etcd(mut command: Command, log: File) -> Child {
+    command
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("duplicating the log file handle"))
+        .stderr(log);
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("ETCD_") {
+            command.env_remove(name);
+        }
+    }
+    command
+        .spawn()
+        .unwrap_or_else(|err| panic!("running etcd: {err} (is etcd installed?)"))
 }
 
 /// The last `lines` lines of a log file (empty when it cannot be read): what a test shows

@@ -117,6 +117,18 @@ pub fn build(shape: &Shape) -> Result<Cluster> {
     Ok(cluster)
 }
 
+/// Two mesh nodes (node1, node2) with one pod each (pod-1-1, pod-2-1), routes converged.
+pub fn two_converged_nodes() -> Result<Cluster> {
+    let cluster = build(&Shape {
+        nodes: 2,
+        pods_per_node: 1,
+        route_reflector: false,
+        kubernetes: false,
+    })?;
+    wait_converged(&cluster, Duration::from_secs(60))?;
+    Ok(cluster)
+}
+
 /// The blocks a node owns, as felix programmed them: one blackhole route per block.
 fn own_blocks(cluster: &Cluster, node: &str) -> Result<Vec<String>> {
     Ok(cluster

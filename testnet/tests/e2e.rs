@@ -16,15 +16,7 @@ fn shape(route_reflector: bool) -> Shape {
 
 /// Two mesh nodes with one pod each, routes converged.
 fn two_converged_nodes() -> testnet::Cluster {
-    let cluster = scenario::build(&Shape {
-        nodes: 2,
-        pods_per_node: 1,
-        route_reflector: false,
-        kubernetes: false,
-    })
-    .expect("cluster");
-    scenario::wait_converged(&cluster, Duration::from_secs(60)).unwrap();
-    cluster
+    scenario::two_converged_nodes().expect("cluster")
 }
 
 /// The peer rows of `calicoctl node status` on a node: (address, type, state, info).
@@ -67,7 +59,24 @@ fn full_mesh_cluster_routes_and_pings() {
     assert_eq!(got, expected);
     assert!(rows.iter().all(|r| r[4] == "Established"));
 
-    // A node's BGP daemon stops: the others withdraw its block; it returns: routes return.
+    // A node's BGP daemon stops: Graceful Restart keeps its block on the others (and
+    // traffic flowing) for the mesh's restart time, then they withdraw it; it returns:
+    // routes return. A 5 s restart time keeps the test short (Calico's default is 120 s).
+    cluster
+        .calicoctl(
+            &[
+                "patch",
+                "bgpconfiguration",
+                "default",
+                "-p",
+                r#"{"spec":{"nodeMeshMaxRestartTime":"5s"}}"#,
+            ],
+            None,
+        )
+        .unwrap();
+    // The new restart time takes a new session (the capability is in the OPEN).
+    std::thread::sleep(Duration::from_secs(2));
+    scenario::wait_converged(&cluster, Duration::from_secs(60)).unwrap();
     let node3_block = cluster
         .routes("node3")
         .unwrap()
@@ -88,6 +97,12 @@ fn full_mesh_cluster_routes_and_pings() {
         .find(|d| d.name().ends_with("/bgpd"))
         .unwrap();
     bgpd.stop(Duration::from_secs(5));
+    let pod3 = cluster.pod("pod-3-1").unwrap().ip.clone();
+    assert!(
+        cluster.routes("node1").unwrap().contains(&node3_block)
+            && cluster.ping("pod-1-1", &pod3, 3).unwrap(),
+        "node3 reachable while its bgpd restarts"
+    );
     testnet::daemon::wait_until(
         "node3's block to be withdrawn",
         Duration::from_secs(20),

@@ -12,7 +12,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use testnet::Cluster;
-use testnet::scenario::{self, Shape};
+use testnet::scenario;
 
 /// Packets a second and their count: 50/s for `secs`.
 fn ping_args(to: &str, secs: u32) -> Vec<String> {
@@ -81,14 +81,7 @@ fn restart(cluster: &mut Cluster, program: &str, crash: bool) {
 
 #[test]
 fn no_packet_lost_while_node_agents_restart() {
-    let mut cluster = scenario::build(&Shape {
-        nodes: 2,
-        pods_per_node: 1,
-        route_reflector: false,
-        kubernetes: false,
-    })
-    .expect("cluster");
-    scenario::wait_converged(&cluster, Duration::from_secs(60)).unwrap();
+    let mut cluster = scenario::two_converged_nodes().expect("cluster");
     let to = cluster.pod("pod-2-1").unwrap().ip.clone();
     assert!(cluster.ping("pod-1-1", &to, 3).unwrap(), "baseline ping");
 

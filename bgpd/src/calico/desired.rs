@@ -134,14 +134,20 @@ fn apply_peer_options(p: &mut PeerConfig, bp: &BGPPeer, node_ip: Ipv4Addr) {
         tracing::warn!(peer = %name, "password is a Kubernetes secret reference, which this datastore cannot resolve; session runs without TCP MD5");
     }
     if let Some(t) = &s.max_restart_time {
-        match config::model::parse_go_duration(t) {
-            Ok(d) => {
-                let secs = u16::try_from(d.as_secs()).unwrap_or(u16::MAX);
-                p.graceful_restart_time = Some(secs.min(crate::config::MAX_RESTART_TIME));
-            }
-            Err(e) => {
-                tracing::warn!(peer = %name, maxRestartTime = %t, error = %e, "maxRestartTime ignored")
-            }
+        p.graceful_restart_time = Some(restart_time(name, "maxRestartTime", t));
+    }
+}
+
+/// A Go duration (`maxRestartTime`, `nodeMeshMaxRestartTime`) as a Restart Time in whole
+/// seconds, capped at the capability's 12 bits; the default when it does not parse.
+fn restart_time(owner: &str, field: &str, value: &str) -> u16 {
+    match config::model::parse_go_duration(value) {
+        Ok(d) => u16::try_from(d.as_secs())
+            .unwrap_or(u16::MAX)
+            .min(crate::config::MAX_RESTART_TIME),
+        Err(e) => {
+            tracing::warn!(%owner, field, value, error = %e, "restart time ignored: using the default");
+            DEFAULT_RESTART_TIME
         }
     }
 }
@@ -166,6 +172,11 @@ pub fn desired(view: &ClusterView, node_name: &str) -> Result<DesiredBgp, Desire
         .filter_map(|n| node_info(n, default_as).ok())
         .collect();
 
+    let mesh_restart_time = spec
+        .and_then(|s| s.node_mesh_max_restart_time.as_deref())
+        .map_or(DEFAULT_RESTART_TIME, |t| {
+            restart_time("default", "nodeMeshMaxRestartTime", t)
+        });
     let mut peers = BTreeMap::new();
     let node_peer = |other: &NodeInfo, prefix: &str| {
         let mut p = PeerConfig::new(IpAddr::V4(other.ip), other.as_number);
@@ -173,7 +184,7 @@ pub fn desired(view: &ClusterView, node_name: &str) -> Result<DesiredBgp, Desire
         p.passive = me.ip > other.ip;
         p.families = vec![FamilyName::Ipv4];
         p.source_address = Some(IpAddr::V4(me.ip));
-        p.graceful_restart_time = Some(DEFAULT_RESTART_TIME);
+        p.graceful_restart_time = Some(mesh_restart_time);
         p.route_reflector_client = me.cluster_id.is_some()
             && other.as_number == me.as_number
             && other.cluster_id != me.cluster_id;

@@ -4,12 +4,12 @@
 
 use std::fs::File;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-use super::{LOG_TAIL_LINES, READY_POLL, free_port, log_tail};
+use super::{LOG_TAIL_LINES, READY_POLL, free_port, log_tail, spawn_etcd};
 use crate::datastore::{Datastore, EtcdConfig};
 
 /// How long a new cluster may take to elect a leader and answer.
@@ -165,19 +165,8 @@ impl EtcdCluster {
             .arg("--initial-cluster-token=calico-rs-test")
             // Loopback: short heartbeats make a leader's loss visible (and the test) fast.
             .arg("--heartbeat-interval=50")
-            .arg("--election-timeout=500")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("duplicating the log file handle"))
-            .stderr(log);
-        for (name, _) in std::env::vars_os() {
-            if name.to_string_lossy().starts_with("ETCD_") {
-                command.env_remove(name);
-            }
-        }
-        let child = command
-            .spawn()
-            .unwrap_or_else(|err| panic!("running etcd: {err} (is etcd installed?)"));
-        self.members[i].child = Some(child);
+            .arg("--election-timeout=500");
+        self.members[i].child = Some(spawn_etcd(command, log));
     }
 
     async fn wait_member(&mut self, i: usize) {
