@@ -114,3 +114,74 @@ fn ping_summary_is_parsed() {
     let s = "--- 10.0.0.1 ping statistics ---\n400 packets transmitted, 398 received, 0.5% packet loss, time 7980ms\n";
     assert_eq!(ping_counts(s), (400, 398));
 }
+
+/// A node away for longer than the restart time (its routes withdrawn meanwhile) is routed
+/// to again within 2 s of its bgpd starting: the peers retry within a second however long
+/// it was gone (issue 14 (g), with a 2 s restart time standing in for Calico's 120 s).
+#[test]
+fn node_back_after_a_long_absence_is_routed_within_two_seconds() {
+    let mut cluster = scenario::two_converged_nodes().expect("cluster");
+    cluster
+        .calicoctl(
+            &[
+                "patch",
+                "bgpconfiguration",
+                "default",
+                "-p",
+                r#"{"spec":{"nodeMeshMaxRestartTime":"2s"}}"#,
+            ],
+            None,
+        )
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    scenario::wait_converged(&cluster, Duration::from_secs(60)).unwrap();
+    let block = node2_block(&cluster);
+
+    let args = bgpd_args(&cluster, "node2");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let node = cluster
+        .nodes
+        .iter_mut()
+        .find(|n| n.name == "node2")
+        .unwrap();
+    let i = node
+        .daemons
+        .iter()
+        .position(|d| d.name() == "node2/bgpd")
+        .unwrap();
+    node.daemons.remove(i).stop(Duration::from_secs(10));
+    testnet::daemon::wait_until("node2's block withdrawn", Duration::from_secs(30), || {
+        !cluster.routes("node1").unwrap().contains(&block)
+    })
+    .unwrap();
+    // Away well beyond the restart time, while node1 keeps trying.
+    std::thread::sleep(Duration::from_secs(8));
+
+    cluster.start_daemon("node2", "bgpd", &args, &[]).unwrap();
+    let started = std::time::Instant::now();
+    testnet::daemon::wait_until("node2's block back", Duration::from_secs(30), || {
+        cluster.routes("node1").unwrap().contains(&block)
+    })
+    .unwrap();
+    let took = started.elapsed();
+    eprintln!("node2's block back on node1 {took:?} after its bgpd started");
+    assert!(
+        took < Duration::from_secs(2),
+        "routes back only after {took:?}"
+    );
+    let to = cluster.pod("pod-2-1").unwrap().ip.clone();
+    assert!(cluster.ping("pod-1-1", &to, 3).unwrap());
+}
+
+/// The block node2 owns, as felix programmed it (its blackhole route).
+fn node2_block(cluster: &Cluster) -> String {
+    cluster
+        .routes("node2")
+        .unwrap()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("blackhole ")
+                .map(|r| r.split_whitespace().next().unwrap().to_string())
+        })
+        .expect("node2's block")
+}
