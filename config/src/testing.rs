@@ -167,43 +167,56 @@ impl EtcdServer {
     }
 
     async fn wait_ready(&mut self) {
-        let deadline = Instant::now() + READY_TIMEOUT;
-        let config = self.etcd_config();
-        loop {
-            if let Some(status) = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten())
-            {
-                panic!(
-                    "etcd exited during startup ({status}); log tail:\n{}",
-                    self.log_tail()
-                );
-            }
-            // Probe the port first: a client connecting before etcd listens would wait out
-            // its whole connect timeout.
-            let listening = tokio::net::TcpStream::connect(("127.0.0.1", self.client_port))
-                .await
-                .is_ok();
-            if listening
-                && let Ok(ds) = Datastore::connect(&config).await
-                && ds.get_raw("/ready-probe").await.is_ok()
-            {
-                return;
-            }
-            if Instant::now() >= deadline {
-                panic!(
-                    "etcd at {} not ready within {READY_TIMEOUT:?}; log tail:\n{}",
-                    self.endpoint(),
-                    self.log_tail()
-                );
-            }
-            tokio::time::sleep(READY_POLL).await;
-        }
+        let what = format!("etcd at {}", self.endpoint());
+        let (log, config, port) = (self.log_path(), self.etcd_config(), self.client_port);
+        wait_answering(
+            &what,
+            self.child.as_mut(),
+            port,
+            &config,
+            READY_TIMEOUT,
+            &log,
+        )
+        .await;
     }
+}
 
-    fn log_tail(&self) -> String {
-        log_tail(&self.log_path(), LOG_TAIL_LINES)
+/// Waits until the etcd `child` serving `port` answers a read through `config`; panics with
+/// the tail of its `log` when it exits first or `timeout` passes.
+async fn wait_answering(
+    what: &str,
+    mut child: Option<&mut Child>,
+    port: u16,
+    config: &EtcdConfig,
+    timeout: Duration,
+    log: &Path,
+) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+            panic!(
+                "{what} exited during startup ({status}); log tail:\n{}",
+                log_tail(log, LOG_TAIL_LINES)
+            );
+        }
+        // Probe the port first: a client connecting before etcd listens would wait out its
+        // whole connect timeout.
+        let listening = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok();
+        if listening
+            && let Ok(ds) = Datastore::connect(config).await
+            && ds.get_raw("/ready-probe").await.is_ok()
+        {
+            return;
+        }
+        if Instant::now() >= deadline {
+            panic!(
+                "{what} not ready within {timeout:?}; log tail:\n{}",
+                log_tail(log, LOG_TAIL_LINES)
+            );
+        }
+        tokio::time::sleep(READY_POLL).await;
     }
 }
 

@@ -5,11 +5,11 @@
 use std::fs::File;
 use std::path::PathBuf;
 use std::process::{Child, Command};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tempfile::TempDir;
 
-use super::{LOG_TAIL_LINES, READY_POLL, free_port, log_tail, spawn_etcd};
+use super::{LOG_TAIL_LINES, free_port, log_tail, spawn_etcd, wait_answering};
 use crate::datastore::{Datastore, EtcdConfig};
 
 /// How long a new cluster may take to elect a leader and answer.
@@ -170,40 +170,23 @@ impl EtcdCluster {
     }
 
     async fn wait_member(&mut self, i: usize) {
-        let deadline = Instant::now() + CLUSTER_READY_TIMEOUT;
         let config = EtcdConfig {
             endpoints: vec![self.members[i].client_url()],
             ..EtcdConfig::default()
         };
-        loop {
-            if let Some(status) = self.members[i]
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten())
-            {
-                panic!(
-                    "etcd member {i} exited during startup ({status}); log tail:\n{}",
-                    self.log_tail(i)
-                );
-            }
-            let listening =
-                tokio::net::TcpStream::connect(("127.0.0.1", self.members[i].client_port))
-                    .await
-                    .is_ok();
-            if listening
-                && let Ok(ds) = Datastore::connect(&config).await
-                && ds.get_raw("/ready-probe").await.is_ok()
-            {
-                return;
-            }
-            if Instant::now() >= deadline {
-                panic!(
-                    "etcd member {i} not ready within {CLUSTER_READY_TIMEOUT:?}; log tail:\n{}",
-                    self.log_tail(i)
-                );
-            }
-            tokio::time::sleep(READY_POLL).await;
-        }
+        let log = self.log_path(i);
+        let m = &mut self.members[i];
+        let what = format!("etcd member {}", m.name);
+        let port = m.client_port;
+        wait_answering(
+            &what,
+            m.child.as_mut(),
+            port,
+            &config,
+            CLUSTER_READY_TIMEOUT,
+            &log,
+        )
+        .await;
     }
 }
 
