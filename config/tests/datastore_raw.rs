@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use config::datastore::{Datastore, DatastoreError, EtcdConfig, TxnOp};
+use config::datastore::{Datastore, DatastoreError, EtcdConfig, Read, TxnOp};
 use config::testing::EtcdServer;
 
 #[tokio::test]
@@ -39,6 +39,31 @@ async fn create_get_list_update_delete() {
     ds.delete_raw("/t/crud/a", Some(rev_a2)).await.unwrap();
     ds.delete_raw("/t/crud/b", None).await.unwrap();
     assert_eq!(ds.list_raw("/t/crud/").await.unwrap().0, vec![]);
+}
+
+#[tokio::test]
+async fn several_reads_in_one_round_trip() {
+    let etcd = EtcdServer::start().await;
+    let ds = etcd.datastore().await;
+    ds.create_raw("/t/rm/h/a", b"1".to_vec()).await.unwrap();
+    ds.create_raw("/t/rm/h/b", b"2".to_vec()).await.unwrap();
+    ds.create_raw("/t/rm/hx", b"outside".to_vec())
+        .await
+        .unwrap();
+    ds.create_raw("/t/rm/config", b"c".to_vec()).await.unwrap();
+    let got = ds
+        .read_many(&[
+            Read::Prefix("/t/rm/h/"),
+            Read::Key("/t/rm/config"),
+            Read::Key("/t/rm/absent"),
+        ])
+        .await
+        .unwrap();
+    let keys = |i: usize| -> Vec<&str> { got[i].iter().map(|kv| kv.key.as_str()).collect() };
+    assert_eq!(keys(0), ["/t/rm/h/a", "/t/rm/h/b"]);
+    assert_eq!(keys(1), ["/t/rm/config"]);
+    assert_eq!(got[1][0].value, b"c");
+    assert!(got[2].is_empty());
 }
 
 #[tokio::test]

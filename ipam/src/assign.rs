@@ -159,9 +159,8 @@ impl Ipam {
         let mut config = None;
         if need(out) > 0 {
             let cached = self.cached_affine_blocks(host, version);
-            let (affs, cfg, current) = futures::try_join!(
-                self.host_affinities(host, version),
-                self.get_config(),
+            let ((affs, cfg), current) = futures::try_join!(
+                self.affinities_and_config(host, version),
                 self.still_current(&cached)
             )?;
             config = Some(cfg);

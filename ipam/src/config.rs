@@ -50,13 +50,18 @@ impl IpamConfig {
     }
 }
 
+/// The config stored at [`CONFIG_KEY`], or the defaults when none was written.
+pub(crate) fn from_kv(kv: Option<config::datastore::Kv>) -> Result<IpamConfig> {
+    match kv {
+        Some(kv) => decode(&kv.key, &kv.value),
+        None => Ok(IpamConfig::default()),
+    }
+}
+
 impl Ipam {
     /// The stored config, or the defaults when none was written.
     pub async fn get_config(&self) -> Result<IpamConfig> {
-        match self.ds.get_raw(CONFIG_KEY).await? {
-            Some(kv) => decode(&kv.key, &kv.value),
-            None => Ok(IpamConfig::default()),
-        }
+        from_kv(self.ds.get_raw(CONFIG_KEY).await?)
     }
 
     /// Writes the config (create, or CAS-update over whatever is stored).

@@ -24,7 +24,7 @@ use std::path::PathBuf;
 pub use client::Datastore;
 pub use error::{DatastoreError, Result};
 pub use keys::{DEFAULT_NAMESPACE, RESOURCE_ROOT, resource_key, resource_prefix};
-pub use raw::TxnOp;
+pub use raw::{Read, TxnOp};
 pub use watch::{WatchEvent, WatchStream};
 
 /// How to reach etcd; built by [`crate::settings`] from the environment and flags.

@@ -122,7 +122,46 @@ enum Outcome {
     Failed(Vec<(String, i64)>),
 }
 
+/// One read of [`Datastore::read_many`].
+#[derive(Clone, Copy, Debug)]
+pub enum Read<'a> {
+    /// This key (none or one result).
+    Key(&'a str),
+    /// Every key under this prefix, unpaged: for small sets such as one host's affinities.
+    Prefix(&'a str),
+}
+
 impl Datastore {
+    /// Several reads in one round trip, all at one revision (a read-only etcd transaction):
+    /// the results in the order of `reads`. A cold client (the CNI plugin's, one per ADD)
+    /// pays per round trip, not per key.
+    pub async fn read_many(&self, reads: &[Read<'_>]) -> Result<Vec<Vec<Kv>>> {
+        let ops: Vec<etcd_client::TxnOp> = reads
+            .iter()
+            .map(|r| match r {
+                Read::Key(k) => etcd_client::TxnOp::get(*k, None),
+                Read::Prefix(p) => etcd_client::TxnOp::get(
+                    *p,
+                    Some(GetOptions::new().with_range(prefix_end(p.as_bytes()))),
+                ),
+            })
+            .collect();
+        let kv = self.inner.client.kv_client();
+        let resp = self
+            .call("read", || {
+                let (mut kv, ops) = (kv.clone(), ops.clone());
+                async move { kv.txn(etcd_client::Txn::new().and_then(ops)).await }
+            })
+            .await?;
+        resp.op_responses()
+            .into_iter()
+            .map(|r| match r {
+                TxnOpResponse::Get(mut g) => g.take_kvs().into_iter().map(to_kv).collect(),
+                _ => Ok(Vec::new()),
+            })
+            .collect()
+    }
+
     /// Reads one key.
     pub async fn get_raw(&self, key: &str) -> Result<Option<Kv>> {
         let kv = self.inner.client.kv_client();
