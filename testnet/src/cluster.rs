@@ -70,7 +70,9 @@ pub struct Cluster {
     pub nodes: Vec<Node>,
     /// The API server and kube-controllers, in Kubernetes mode.
     pub kube: Option<Kube>,
-    pub etcd: Option<Daemon>,
+    /// The etcd members, in member order (one unless created with more).
+    pub etcd: Vec<Daemon>,
+    etcd_members: usize,
     pub fabric: Netns,
     bins: PathBuf,
 }
@@ -106,6 +108,13 @@ pub mod tempfile_dir {
 impl Cluster {
     /// Creates the fabric (bridge + etcd) and no nodes yet.
     pub fn create() -> Result<Cluster> {
+        Self::create_with_etcd_members(1)
+    }
+
+    /// Like [`create`](Self::create), with the datastore as operators run it: `members`
+    /// etcd members (on the fabric's gateway address, client ports 2379, 12379, 22379, ...),
+    /// and every client given all of them.
+    pub fn create_with_etcd_members(members: usize) -> Result<Cluster> {
         let bins = bin_dir();
         for program in ["calicoctl", "calico", "calico-ipam"] {
             if !bins.join(program).exists() {
@@ -135,7 +144,8 @@ impl Cluster {
             namespaces: Vec::new(),
             nodes: Vec::new(),
             kube: None,
-            etcd: None,
+            etcd: Vec::new(),
+            etcd_members: members.max(1),
             fabric,
             bins,
         };
@@ -147,40 +157,86 @@ impl Cluster {
         self.bins.join(name)
     }
 
+    /// Every etcd member's client URL, comma-separated (`ETCD_ENDPOINTS`).
     pub fn etcd_endpoint(&self) -> String {
-        format!("http://{FABRIC_GATEWAY}:{ETCD_PORT}")
+        (0..self.etcd_members)
+            .map(|i| member_url(i, ETCD_PORT))
+            .collect::<Vec<_>>()
+            .join(",")
     }
 
     /// Stops etcd and starts it again on the same data (an etcd restart or outage).
     pub fn restart_etcd(&mut self, down_for: Duration) -> Result<()> {
-        if let Some(mut etcd) = self.etcd.take() {
-            etcd.stop(Duration::from_secs(5));
+        for mut member in self.etcd.drain(..) {
+            member.stop(Duration::from_secs(5));
         }
         std::thread::sleep(down_for);
         self.start_etcd()
     }
 
+    /// The member that leads the etcd cluster now, as `etcdctl endpoint status` reports it.
+    pub fn etcd_leader(&self) -> Result<usize> {
+        let out = self
+            .fabric
+            .command("etcdctl")
+            .args(["--endpoints", &self.etcd_endpoint()])
+            .args(["endpoint", "status", "-w", "json"])
+            .output()?;
+        let status: serde_json::Value = serde_json::from_slice(&out.stdout).with_context(|| {
+            format!(
+                "etcdctl endpoint status: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })?;
+        let entries = status.as_array().context("etcdctl status is not a list")?;
+        entries
+            .iter()
+            .position(|e| {
+                let s = &e["Status"];
+                s["header"]["member_id"].is_u64() && s["header"]["member_id"] == s["leader"]
+            })
+            .context("no member reports itself leader")
+    }
+
+    /// Kills etcd member `i` (as a crash would); it stays down.
+    pub fn kill_etcd_member(&mut self, i: usize) {
+        self.etcd[i].kill();
+    }
+
     fn start_etcd(&mut self) -> Result<()> {
-        let data = self.work.path().join("etcd");
+        let n = self.etcd_members;
+        let peer = |i: usize| format!("http://127.0.0.1:{}", ETCD_PORT + 1 + 10_000 * i as u16);
+        let initial: Vec<String> = (0..n).map(|i| format!("m{i}={}", peer(i))).collect();
+        for i in 0..n {
+            let client = member_url(i, ETCD_PORT);
+            let port = ETCD_PORT + 10_000 * i as u16;
+            let data = self.work.path().join(format!("etcd-m{i}"));
+            let mut cmd = self.fabric.command("etcd");
+            cmd.args(["--name", &format!("m{i}"), "--data-dir"])
+                .arg(&data)
+                .args([
+                    "--listen-client-urls",
+                    &format!("{client},http://127.0.0.1:{port}"),
+                    "--advertise-client-urls",
+                    &client,
+                    "--listen-peer-urls",
+                    &peer(i),
+                    "--initial-advertise-peer-urls",
+                    &peer(i),
+                    "--initial-cluster",
+                    &initial.join(","),
+                    "--initial-cluster-token",
+                    "testnet",
+                ]);
+            if n > 1 {
+                // Short heartbeats: a lost leader is replaced within a second.
+                cmd.args(["--heartbeat-interval", "50", "--election-timeout", "500"]);
+            }
+            let log = self.work.path().join(format!("etcd-m{i}.log"));
+            self.etcd
+                .push(Daemon::spawn(&format!("etcd-m{i}"), cmd, &log)?);
+        }
         let client = self.etcd_endpoint();
-        let mut cmd = self.fabric.command("etcd");
-        cmd.args(["--name", "testnet", "--data-dir"])
-            .arg(&data)
-            .args([
-                "--listen-client-urls",
-                &format!("{client},http://127.0.0.1:{ETCD_PORT}"),
-                "--advertise-client-urls",
-                &client,
-                "--listen-peer-urls",
-                "http://127.0.0.1:2380",
-                "--initial-advertise-peer-urls",
-                "http://127.0.0.1:2380",
-                "--initial-cluster",
-                "testnet=http://127.0.0.1:2380",
-            ]);
-        let log = self.work.path().join("etcd.log");
-        let daemon = Daemon::spawn("etcd", cmd, &log)?;
-        self.etcd = Some(daemon);
         let fabric = &self.fabric;
         wait_until("etcd to answer", Duration::from_secs(15), || {
             fabric
@@ -536,8 +592,13 @@ impl Drop for Cluster {
         }
         self.nodes.clear();
         self.kube = None;
-        if let Some(mut etcd) = self.etcd.take() {
-            etcd.stop(Duration::from_secs(5));
+        for mut member in self.etcd.drain(..) {
+            member.stop(Duration::from_secs(5));
         }
     }
+}
+
+/// Client URL of etcd member `i` on the fabric's gateway address.
+fn member_url(i: usize, base_port: u16) -> String {
+    format!("http://{FABRIC_GATEWAY}:{}", base_port + 10_000 * i as u16)
 }

@@ -66,7 +66,12 @@ pub fn node_names(shape: &Shape) -> Vec<String> {
 /// Builds the cluster: fabric, nodes registered in Calico, felix and bgpd on each node,
 /// then pods (so that their blocks are claimed while the daemons run).
 pub fn build(shape: &Shape) -> Result<Cluster> {
-    let mut cluster = Cluster::create()?;
+    build_with_etcd_members(shape, 1)
+}
+
+/// Like [`build`], on an etcd cluster of `members` members.
+pub fn build_with_etcd_members(shape: &Shape, members: usize) -> Result<Cluster> {
+    let mut cluster = Cluster::create_with_etcd_members(members)?;
     if shape.kubernetes {
         cluster.start_kubernetes()?;
     }

@@ -45,17 +45,24 @@ impl Datastore {
             });
         }
         let options = connect_options(cfg)?;
-        let attempt = async {
-            let client = Client::connect(&cfg.endpoints, Some(options)).await?;
-            // The channel connects lazily: one round trip proves that etcd is there (and, with
-            // credentials, that they were accepted).
-            client.maintenance_client().status().await?;
-            Ok::<_, etcd_client::Error>(client)
-        };
-        let client = match tokio::time::timeout(CONNECT_TIMEOUT, attempt).await {
-            Ok(Ok(client)) => client,
-            Ok(Err(err)) => return Err(classify(&endpoints, err)),
-            Err(_) => return Err(timed_out(&endpoints, "connect", CONNECT_TIMEOUT)),
+        let mut failover = Failover::new(cfg.endpoints.len());
+        let client = loop {
+            let attempt = async {
+                let client = Client::connect(&cfg.endpoints, Some(options.clone())).await?;
+                // The channel connects lazily: one round trip proves that etcd is there (and,
+                // with credentials, that they were accepted). With several members it may pick
+                // a dead one: that fails over like any request.
+                client.maintenance_client().status().await?;
+                Ok::<_, etcd_client::Error>(client)
+            };
+            let err = match tokio::time::timeout(CONNECT_TIMEOUT, attempt).await {
+                Ok(Ok(client)) => break client,
+                Ok(Err(err)) => classify(&endpoints, err),
+                Err(_) => timed_out(&endpoints, "connect", CONNECT_TIMEOUT),
+            };
+            if !failover.retry("connect", &err).await {
+                return Err(err);
+            }
         };
         tracing::debug!(%endpoints, "connected to etcd");
         Ok(Datastore {
