@@ -169,8 +169,14 @@ async fn watch_rides_through_the_loss_of_the_etcd_leader() {
         cluster.kill(leader);
         killed.push(leader);
         let key = format!("{p}k{round}");
+        let started = std::time::Instant::now();
         let rev = ds.create_raw(&key, b"v".to_vec()).await.unwrap();
+        let written = started.elapsed();
         assert_eq!(next_event(&mut watch).await, put(&key, b"v", rev));
+        eprintln!(
+            "round {round}: after the leader's loss the write took {written:?}, its watch event {:?}",
+            started.elapsed()
+        );
         assert_nothing_pending(&ds, &mut watch, p).await;
         // Back as a follower before the next round, so that a quorum remains.
         cluster.restart(leader).await;
