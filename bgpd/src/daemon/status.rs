@@ -190,5 +190,6 @@ pub fn describe_down(r: &crate::fsm::DownReason) -> String {
         D::MaxPrefixes { limit, .. } => format!("Error: Route limit exceeded ({limit})"),
         D::Collision => "Connection collision".into(),
         D::UnexpectedEvent => "Error: Unexpected event".into(),
+        D::BfdDown => "Error: BFD session down".into(),
     }
 }
