@@ -76,7 +76,11 @@ fn recv_with_ttl(fd: std::os::fd::RawFd, buf: &mut [u8]) -> io::Result<Received>
 
 /// A session's sending socket: bound to `local` (or any address) and a free port in
 /// 49152-65535 (RFC 5881 4), connected to the peer's port 3784, TTL 255 (RFC 5881 5).
-pub fn sender(peer: IpAddr, local: Option<IpAddr>, port: u16) -> io::Result<UdpSocket> {
+///
+/// A plain non-blocking std socket: sends never wait (a full buffer drops the packet, as
+/// a lossy link would), and tokio's readiness tracking, which reports a fresh socket as
+/// not yet writable, would drop the first packets instead.
+pub fn sender(peer: IpAddr, local: Option<IpAddr>, port: u16) -> io::Result<StdUdpSocket> {
     let local = local.unwrap_or(match peer {
         IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
         IpAddr::V6(_) => IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
@@ -90,7 +94,7 @@ pub fn sender(peer: IpAddr, local: Option<IpAddr>, port: u16) -> io::Result<UdpS
                 crate::peer::sockopt::set_ttl_255(&s, peer.is_ipv6())?;
                 s.connect(SocketAddr::new(peer, port))?;
                 s.set_nonblocking(true)?;
-                return UdpSocket::from_std(s);
+                return Ok(s);
             }
             Err(e) if e.kind() == io::ErrorKind::AddrInUse => last = e,
             Err(e) => return Err(e),

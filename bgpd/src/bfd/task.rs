@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use std::time::SystemTime;
 
 use bgp_core::bfd::{ControlPacket, Input, Output, Session, State, Timer, jittered};
-use tokio::net::UdpSocket;
+use std::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
@@ -138,7 +138,7 @@ impl Task {
             let out = e.session.handle(Input::AdminDown);
             for o in out {
                 if let Output::Send(p) = o {
-                    let _ = e.sock.try_send(&p.encode());
+                    let _ = e.sock.send(&p.encode());
                 }
             }
             self.by_discr.remove(&e.session.local_discr());
@@ -192,6 +192,7 @@ impl Task {
         if e.interface.is_none() {
             e.interface = r.ifindex.and_then(network::ifname);
         }
+        tracing::trace!(peer = %e.name, packet = ?p, "BFD packet received");
         let out = e.session.handle(Input::Received(p));
         self.apply(peer, out);
     }
@@ -234,7 +235,8 @@ impl Task {
         for o in out {
             match o {
                 Output::Send(p) => {
-                    if let Err(err) = e.sock.try_send(&p.encode()) {
+                    tracing::trace!(peer = %e.name, packet = ?p, "BFD packet sent");
+                    if let Err(err) = e.sock.send(&p.encode()) {
                         debug!(peer = %e.name, error = %err, "BFD send failed");
                     }
                     e.sent = true;
@@ -243,7 +245,10 @@ impl Task {
                     let mult = e.session.config().detect_mult;
                     e.tx_at = Some(now + jittered(d, mult, rand::random::<f64>()));
                 }
-                Output::ArmTimer(Timer::Detect, d) => e.detect_at = Some(now + d),
+                Output::ArmTimer(Timer::Detect, d) => {
+                    tracing::trace!(peer = %e.name, ?d, "BFD detection timer");
+                    e.detect_at = Some(now + d)
+                }
                 Output::StopTimer(Timer::Transmit) => e.tx_at = None,
                 Output::StopTimer(Timer::Detect) => e.detect_at = None,
                 Output::StateChanged { from, to, diag } => {
