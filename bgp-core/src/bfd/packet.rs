@@ -250,9 +250,8 @@ impl ControlPacket {
 mod tests {
     use super::*;
 
-    /// A BIRD 2 session coming up, as BIRD sends it: version 1, diag 0, state Down, no
-    /// flags, detect mult 3, length 24, my discr 0x12345678, your discr 0, desired min
-    /// tx 1 s (BIRD's idle interval while not Up), required min rx 100 ms, echo 0.
+    /// A session coming up: version 1, diag 0, state Down, no flags, detect mult 3, length 24, my discr 0x12345678, your discr 0, desired min
+    /// tx 1 s (the RFC 5880 6.8.3 minimum while not Up), required min rx 100 ms, echo 0.
     const DOWN: [u8; 24] = [
         0x20, 0x40, 0x03, 0x18, 0x12, 0x34, 0x56, 0x78, 0x00, 0x00, 0x00, 0x00, 0x00, 0x0f, 0x42,
         0x40, 0x00, 0x01, 0x86, 0xa0, 0x00, 0x00, 0x00, 0x00,
@@ -297,6 +296,49 @@ mod tests {
         };
         assert_eq!(ControlPacket::decode(&UP_POLL), Ok(up));
         assert_eq!(up.encode(), UP_POLL);
+    }
+
+    /// Captured from BIRD 2.0.12 (Debian bird2, `bfd on` in a BGP protocol, 100 ms x 3)
+    /// in a test namespace, by a UDP socket on 3784 (TTL 255 on arrival): the first
+    /// packet of a new session, Down, 1 s while not Up ...
+    const BIRD_DOWN: &str = "204003188255916f00000000000f4240000186a000000000";
+    /// ... and, after an Init from us (discriminator 0x11223344), Up with Poll as it
+    /// switches to 100 ms.
+    const BIRD_UP_POLL: &str = "20e003188255916f11223344000186a0000186a000000000";
+
+    fn unhex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn birds_packets_both_ways() {
+        let b = unhex(BIRD_DOWN);
+        let p = ControlPacket::decode(&b).unwrap();
+        assert_eq!(
+            p,
+            ControlPacket {
+                my_discr: 0x8255_916f,
+                ..down()
+            }
+        );
+        assert_eq!(p.encode().as_slice(), b.as_slice());
+        let b = unhex(BIRD_UP_POLL);
+        let p = ControlPacket::decode(&b).unwrap();
+        assert_eq!(
+            p,
+            ControlPacket {
+                state: State::Up,
+                poll: true,
+                my_discr: 0x8255_916f,
+                your_discr: 0x1122_3344,
+                desired_min_tx_us: 100_000,
+                ..down()
+            }
+        );
+        assert_eq!(p.encode().as_slice(), b.as_slice());
     }
 
     #[test]
