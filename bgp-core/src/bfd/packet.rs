@@ -250,8 +250,9 @@ impl ControlPacket {
 mod tests {
     use super::*;
 
-    /// A session coming up: version 1, diag 0, state Down, no flags, detect mult 3, length 24, my discr 0x12345678, your discr 0, desired min
-    /// tx 1 s (the RFC 5880 6.8.3 minimum while not Up), required min rx 100 ms, echo 0.
+    /// A session coming up: version 1, diag 0, state Down, no flags, detect mult 3,
+    /// length 24, my discr 0x12345678, your discr 0, desired min tx 1 s (the RFC 5880
+    /// 6.8.3 minimum while not Up), required min rx 100 ms, echo 0.
     const DOWN: [u8; 24] = [
         0x20, 0x40, 0x03, 0x18, 0x12, 0x34, 0x56, 0x78, 0x00, 0x00, 0x00, 0x00, 0x00, 0x0f, 0x42,
         0x40, 0x00, 0x01, 0x86, 0xa0, 0x00, 0x00, 0x00, 0x00,
