@@ -258,3 +258,73 @@ fn bfd_with_bird_takes_routes_down_in_under_a_second() {
     bird.signal("TERM");
     assert!(bird.wait_exit(T));
 }
+
+/// The state bgpd's `show bfd sessions` gives `addr`.
+fn bgpd_bfd_state(sock: &Path, addr: &str) -> Option<String> {
+    let r = birdc(sock, &["show", "bfd", "sessions"]);
+    r.lines().find_map(|l| {
+        let mut w = l.split_whitespace();
+        (w.next() == Some(addr)).then(|| w.nth(1).unwrap_or_default().to_string())
+    })
+}
+
+/// RFC 5881 5: a Control packet that arrives with a TTL other than 255 came from beyond
+/// the link and is dropped; the same packet with TTL 255 moves the session to Init.
+#[test]
+fn packets_without_ttl_255_are_dropped() {
+    let a = Netns::new("bgbfta");
+    let b = Netns::new("bgbftb");
+    link(&a, &b, "192.168.55", "fd55");
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("bgpd.ctl");
+    let conf = format!(
+        "asNumber: 64512\nrouterId: 192.168.55.1\npeers:\n  - address: 192.168.55.2\n    \
+         asNumber: 64513\n    families: [ipv4]\n    passive: true\n    bfd: true\n\
+         controlSocket: {}\n",
+        sock.display()
+    );
+    let cfg = dir.path().join("bgpd.yaml");
+    std::fs::write(&cfg, conf).unwrap();
+    let mut bgpd = a.spawn(
+        &[bgpd_bin(), "--config", cfg.to_str().unwrap()],
+        &dir.path().join("bgpd.log"),
+    );
+    netns::wait_for("bgpd's BFD session", T, || {
+        bgpd_bfd_state(&sock, "192.168.55.2")
+            .filter(|s| s == "Down")
+            .ok_or_else(|| birdc(&sock, &["show", "bfd", "sessions"]))
+    });
+
+    // A remote's first packet: Down, my discriminator 7, yours unknown, 1 s, 100 ms.
+    let send = |ttl: u32| {
+        netns_kit::in_ns(&b, move || async move {
+            let s = std::net::UdpSocket::bind("192.168.55.2:49999").unwrap();
+            s.set_ttl(ttl).unwrap();
+            let pkt = [
+                0x20, 0x40, 3, 24, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0x0f, 0x42, 0x40, 0, 1, 0x86, 0xa0,
+                0, 0, 0, 0,
+            ];
+            for _ in 0..5 {
+                s.send_to(&pkt, "192.168.55.1:3784").unwrap();
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        })
+    };
+    send(64);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        bgpd_bfd_state(&sock, "192.168.55.2").as_deref(),
+        Some("Down"),
+        "a packet with TTL 64 was accepted:\n{}",
+        bgpd.log_text()
+    );
+    send(255);
+    netns::wait_for("Init after a TTL 255 packet", T, || {
+        bgpd_bfd_state(&sock, "192.168.55.2")
+            .filter(|s| s == "Init")
+            .ok_or_else(|| birdc(&sock, &["show", "bfd", "sessions"]))
+    });
+
+    bgpd.signal("TERM");
+    assert!(bgpd.wait_exit(T), "{}", bgpd.log_text());
+}
