@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-pub use bgp_core::bfd::{CONTROL_PORT, Config, Diag, State};
+pub use bgp_core::bfd::{CONTROL_PORT, Config, ControlPacket, Diag, State};
 
 use crate::peer::{CommandSender, PeerCommand};
 
