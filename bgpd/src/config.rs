@@ -139,6 +139,70 @@ pub struct PeerConfig {
     /// while it does). Unset: no Graceful Restart.
     #[serde(default)]
     pub graceful_restart_time: Option<u16>,
+    /// BFD (RFC 5880/5881) towards this peer: `true` for 100 ms x 3, or
+    /// `{minRxMs, minTxMs, multiplier}`. When the BFD session goes from Up to Down the
+    /// BGP session drops at once and its routes are withdrawn. The BGP session does not
+    /// wait for BFD to come up.
+    #[serde(default, deserialize_with = "bfd_setting")]
+    pub bfd: Option<BfdConfig>,
+}
+
+/// A peer's BFD timers (our RequiredMinRxInterval, DesiredMinTxInterval and DetectMult).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BfdConfig {
+    #[serde(default = "default_bfd_ms")]
+    pub min_rx_ms: u32,
+    #[serde(default = "default_bfd_ms")]
+    pub min_tx_ms: u32,
+    #[serde(default = "default_bfd_multiplier")]
+    pub multiplier: u8,
+}
+
+/// The longest BFD interval accepted: a minute (the wire carries microseconds in 32 bits).
+pub const MAX_BFD_INTERVAL_MS: u32 = 60_000;
+
+fn default_bfd_ms() -> u32 {
+    100
+}
+fn default_bfd_multiplier() -> u8 {
+    3
+}
+
+impl Default for BfdConfig {
+    fn default() -> Self {
+        BfdConfig {
+            min_rx_ms: default_bfd_ms(),
+            min_tx_ms: default_bfd_ms(),
+            multiplier: default_bfd_multiplier(),
+        }
+    }
+}
+
+impl BfdConfig {
+    /// The session timers in the core's microseconds.
+    pub fn session_config(&self) -> bgp_core::bfd::Config {
+        bgp_core::bfd::Config {
+            desired_min_tx_us: self.min_tx_ms.saturating_mul(1000),
+            required_min_rx_us: self.min_rx_ms.saturating_mul(1000),
+            detect_mult: self.multiplier,
+        }
+    }
+}
+
+/// `bfd: true|false` or `bfd: {minRxMs, minTxMs, multiplier}`.
+fn bfd_setting<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<BfdConfig>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Setting {
+        On(bool),
+        Timers(BfdConfig),
+    }
+    match Option::<Setting>::deserialize(d)? {
+        None | Some(Setting::On(false)) => Ok(None),
+        Some(Setting::On(true)) => Ok(Some(BfdConfig::default())),
+        Some(Setting::Timers(t)) => Ok(Some(t)),
+    }
 }
 
 /// The largest Restart Time the Graceful Restart capability can carry (12 bits).
@@ -170,6 +234,7 @@ impl PeerConfig {
             route_reflector_client: false,
             send_queue_limit: DEFAULT_SEND_QUEUE_LIMIT,
             graceful_restart_time: None,
+            bfd: None,
         }
     }
 
@@ -253,6 +318,23 @@ impl PeerConfig {
                     "{t} s: the capability carries at most {MAX_RESTART_TIME} (12 bits, RFC 4724 3)"
                 ),
             ));
+        }
+        if let Some(b) = &self.bfd {
+            for (name, v) in [("minRxMs", b.min_rx_ms), ("minTxMs", b.min_tx_ms)] {
+                if v == 0 || v > MAX_BFD_INTERVAL_MS {
+                    return Err(invalid(
+                        format!("{field}.bfd.{name}"),
+                        format!("{v} ms: must be 1-{MAX_BFD_INTERVAL_MS}"),
+                    ));
+                }
+            }
+            // RFC 5880 6.8.6: a Detect Mult of zero is invalid on the wire.
+            if b.multiplier == 0 {
+                return Err(invalid(
+                    format!("{field}.bfd.multiplier"),
+                    "must be at least 1 (RFC 5880 4.1)",
+                ));
+            }
         }
         if let Some(p) = &self.password
             && (p.is_empty() || p.len() > MAX_PASSWORD_LEN)
@@ -502,6 +584,44 @@ metricsListen: 127.0.0.1:9092
 
     fn err(text: &str) -> String {
         Config::parse(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn bfd_as_a_switch_or_with_timers() {
+        let peers = |bfd: &str| {
+            Config::parse(&format!(
+                "asNumber: 1\nrouterId: 1.1.1.1\npeers:\n  - address: 10.0.0.2\n    asNumber: 2\n    {bfd}\n"
+            ))
+            .map(|c| c.peers[0].bfd)
+        };
+        assert_eq!(peers("holdTime: 90").unwrap(), None);
+        assert_eq!(peers("bfd: false").unwrap(), None);
+        assert_eq!(peers("bfd: true").unwrap(), Some(BfdConfig::default()));
+        assert_eq!(
+            peers("bfd: {minRxMs: 300, minTxMs: 200, multiplier: 5}").unwrap(),
+            Some(BfdConfig {
+                min_rx_ms: 300,
+                min_tx_ms: 200,
+                multiplier: 5
+            })
+        );
+        assert_eq!(
+            peers("bfd: {multiplier: 4}")
+                .unwrap()
+                .unwrap()
+                .session_config(),
+            bgp_core::bfd::Config {
+                desired_min_tx_us: 100_000,
+                required_min_rx_us: 100_000,
+                detect_mult: 4
+            }
+        );
+        let e = peers("bfd: {multiplier: 0}").unwrap_err().to_string();
+        assert!(e.contains("peers[0].bfd.multiplier"), "{e}");
+        let e = peers("bfd: {minRxMs: 0}").unwrap_err().to_string();
+        assert!(e.contains("peers[0].bfd.minRxMs"), "{e}");
+        assert!(peers("bfd: {minRx: 5}").is_err());
+        assert!(peers("bfd: yes please").is_err());
     }
 
     #[test]

@@ -9,6 +9,7 @@
 
 pub use bgp_core::{fsm, policy, rib, wire};
 
+pub mod bfd;
 pub mod calico;
 pub mod config;
 pub mod control;

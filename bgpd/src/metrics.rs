@@ -134,7 +134,42 @@ pub fn gather(r: &StatusReport) -> Vec<MetricFamily> {
         .set(gauge_value(r.networks_v4 as u64));
     rib.with_label_values(&["ipv6"])
         .set(gauge_value(r.networks_v6 as u64));
+    bfd(&registry, r);
     registry.gather()
+}
+
+/// BFD per peer: the session state (one series per state, 1 for the current one, as
+/// with `bgpd_sessions`) and the state changes counted since the session was created.
+fn bfd(registry: &Registry, r: &StatusReport) {
+    use crate::bfd::{State as B, state_name};
+    let state = gauge_vec(
+        registry,
+        "bgpd_bfd_session_state",
+        "BFD session state per peer (1 for the current state).",
+        &["peer", "address", "state"],
+    );
+    let transitions = IntCounterVec::new(
+        Opts::new(
+            "bgpd_bfd_transitions_total",
+            "BFD session state changes per peer.",
+        ),
+        &["peer", "address"],
+    )
+    .expect("valid counter options");
+    registry
+        .register(Box::new(transitions.clone()))
+        .expect("unique metric name");
+    for s in &r.bfd {
+        let addr = s.peer.to_string();
+        for st in [B::AdminDown, B::Down, B::Init, B::Up] {
+            state
+                .with_label_values(&[s.peer_name.as_str(), &addr, &state_name(st).to_lowercase()])
+                .set((s.state == st) as i64);
+        }
+        transitions
+            .with_label_values(&[s.peer_name.as_str(), &addr])
+            .inc_by(s.transitions);
+    }
 }
 
 /// The exposition text of `r` (pure).
@@ -194,6 +229,7 @@ mod tests {
             networks_v6: 0,
             paths_v4: 7,
             paths_v6: 0,
+            bfd: vec![],
         }
     }
 
@@ -249,6 +285,37 @@ mod tests {
             assert!(t.contains(&format!("{line}\n")), "{line} missing in:\n{t}");
         }
         assert!(t.contains("bgpd_sessions{state=\"idle\"} 1\n"), "{t}");
+    }
+
+    #[test]
+    fn bfd_state_and_transitions_per_peer() {
+        let mut r = report(vec![]);
+        r.bfd.push(crate::bfd::SessionView {
+            peer: "10.0.0.2".parse().unwrap(),
+            peer_name: "Global_10_0_0_2".into(),
+            interface: None,
+            state: crate::bfd::State::Up,
+            diag: crate::bfd::Diag::None,
+            since: std::time::SystemTime::now(),
+            tx_interval: None,
+            detection_time: None,
+            transitions: 5,
+        });
+        let t = render(&r);
+        let l = "address=\"10.0.0.2\",peer=\"Global_10_0_0_2\"";
+        assert!(
+            t.contains(&format!("bgpd_bfd_session_state{{{l},state=\"up\"}} 1\n")),
+            "{t}"
+        );
+        assert!(
+            t.contains(&format!("bgpd_bfd_session_state{{{l},state=\"down\"}} 0\n")),
+            "{t}"
+        );
+        assert!(
+            t.contains(&format!("bgpd_bfd_transitions_total{{{l}}} 5\n")),
+            "{t}"
+        );
+        assert!(t.contains("# TYPE bgpd_bfd_transitions_total counter\n"));
     }
 
     /// A peer name is operator-chosen text: quotes, backslashes and newlines in it

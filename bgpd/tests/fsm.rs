@@ -156,6 +156,21 @@ fn tcp_up_sends_open_and_arms_large_hold_timer() {
     assert_eq!(armed(&out, Timer::Hold), Some(secs(240)));
 }
 
+/// RFC 5882 3.2: BFD down drops an Established session at once, like a TCP failure
+/// (nothing sent: the path is broken), and it restarts; in Idle it changes nothing.
+#[test]
+fn bfd_down_drops_the_session_like_a_tcp_failure() {
+    let mut s = established(cfg());
+    let out = s.handle(Input::BfdDown);
+    assert_eq!(down_reason(&out), Some(DownReason::BfdDown));
+    assert_eq!(sent_notification(&out), None);
+    assert!(out.contains(&Output::CloseConnection));
+    assert!(out.contains(&Output::Connect));
+    assert_eq!(s.state(), State::Connect);
+    let mut s = Session::new(cfg());
+    assert!(s.handle(Input::BfdDown).is_empty());
+}
+
 #[test]
 fn tcp_fails_in_open_sent_goes_active_then_retries() {
     let mut s = open_sent(cfg());

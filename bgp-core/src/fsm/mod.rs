@@ -133,6 +133,10 @@ pub enum Input {
     /// The peer does not take what we send (our send queue is full): Cease
     /// "Out of Resources" (RFC 4486 subcode 8) and restart.
     OutOfResources,
+    /// The peer's BFD session went from Up to Down (RFC 5882 3.2): the forwarding path
+    /// is gone, so the session drops at once like a TCP failure (no NOTIFICATION: it
+    /// could not get through) and restarts.
+    BfdDown,
 }
 
 /// Why a session left its non-Idle states.
@@ -155,6 +159,8 @@ pub enum DownReason {
     Collision,
     /// A message that makes no sense before a BGP connection exists.
     UnexpectedEvent,
+    /// BFD detected the forwarding path to the peer down ([`Input::BfdDown`]).
+    BfdDown,
 }
 
 /// Actions for the I/O layer, in order.

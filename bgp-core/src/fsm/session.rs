@@ -142,6 +142,11 @@ impl Session {
             }
             Input::TcpCrAcked | Input::TcpConnectionConfirmed => self.tcp_up(out),
             Input::TcpConnectionFails => self.tcp_fails(out),
+            Input::BfdDown => {
+                if self.state != State::Idle {
+                    self.go_idle(DownReason::BfdDown, true, out);
+                }
+            }
             Input::TcpConnectFailed => self.connect_failed(out),
             Input::Message(m) => self.message(m, out),
             Input::DecodeError(e) => self.decode_error(e, out),

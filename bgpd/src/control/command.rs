@@ -14,6 +14,8 @@ pub enum Command {
         all: bool,
         count: bool,
     },
+    /// `show bfd sessions`.
+    ShowBfdSessions,
     Quit,
     /// Empty line: no reply.
     Nothing,
@@ -37,6 +39,7 @@ pub fn parse(line: &str) -> Result<Command, ParseError> {
         [q] if is(q, "quit", 1) || is(q, "exit", 2) => Ok(Command::Quit),
         [s, rest @ ..] if is(s, "show", 1) => match rest {
             [st] if is(st, "status", 2) => Ok(Command::ShowStatus),
+            [b, s] if is(b, "bfd", 1) && is(s, "sessions", 1) => Ok(Command::ShowBfdSessions),
             [p, args @ ..] if is(p, "protocols", 1) => {
                 let mut all = false;
                 let mut name = None;
@@ -102,6 +105,8 @@ mod tests {
             })
         );
         assert_eq!(parse("show status"), Ok(Command::ShowStatus));
+        assert_eq!(parse("show bfd sessions"), Ok(Command::ShowBfdSessions));
+        assert_eq!(parse("sh b s"), Ok(Command::ShowBfdSessions));
         assert_eq!(
             parse("show route for 10.1.2.3 all"),
             Ok(Command::ShowRoute {

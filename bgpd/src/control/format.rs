@@ -360,5 +360,8 @@ fn datetime(t: SystemTime) -> String {
     format!("{} {}", date(t), clock(t))
 }
 
+mod bfd;
+pub use bfd::bfd_sessions;
+
 #[cfg(test)]
 mod tests;

@@ -124,6 +124,7 @@ async fn answer(c: Command, daemon: &DaemonHandle) -> String {
             format::protocols(&report, all, name.as_deref(), now)
                 .unwrap_or_else(|| format::error(8003, "No protocols match"))
         }
+        Command::ShowBfdSessions => format::bfd_sessions(&report.bfd, now),
         Command::ShowRoute { count: true, .. } => format::route_count(&report),
         Command::ShowRoute { for_ip, all, .. } => match daemon.routes(for_ip).await {
             Ok(v) if v.is_empty() && for_ip.is_some() => format::error(8001, "Network not found"),

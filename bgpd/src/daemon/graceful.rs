@@ -29,6 +29,11 @@ pub(super) fn helper_time(n: &NegotiatedSession, reason: &DownReason) -> Option<
     match reason {
         // The TCP session ended without a NOTIFICATION: the peer restarts.
         DownReason::ConnectionFailed => Some(Duration::from_secs(cap.restart_time.into())),
+        // BFD down (RFC 5882 4.3 leaves the choice to the operator): we choose to withdraw
+        // at once. BFD says the forwarding path is broken, so routes through the peer
+        // would blackhole traffic; Graceful Restart is for a control plane restarting
+        // while forwarding goes on, which is not what BFD saw.
+        DownReason::BfdDown => None,
         _ => None,
     }
 }
@@ -159,6 +164,8 @@ mod tests {
             Some(Duration::from_secs(120))
         );
         assert_eq!(helper_time(&n, &DownReason::HoldTimerExpired), None);
+        // BFD down: the forwarding path is broken, so the routes go (RFC 5882 4.3).
+        assert_eq!(helper_time(&n, &DownReason::BfdDown), None);
         let cease = crate::wire::Notification::cease(2);
         assert_eq!(helper_time(&n, &DownReason::PeerNotification(cease)), None);
         assert_eq!(

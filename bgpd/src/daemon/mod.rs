@@ -19,6 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
+use crate::bfd::{self, BfdHandle};
 use crate::config::{Config, PeerConfig};
 use crate::fib::Fib;
 use crate::fsm::{DownReason, NegotiatedSession, State, StopReason};
@@ -177,6 +178,9 @@ pub struct Daemon {
     /// time runs out.
     stale: StalePaths,
     stale_deadlines: BTreeMap<PeerId, tokio::time::Instant>,
+    /// The BFD task, started with the first peer that has `bfd` on (so a bgpd without
+    /// BFD peers never binds UDP 3784).
+    bfd: Option<BfdHandle>,
 }
 
 impl Daemon {
@@ -217,6 +221,7 @@ impl Daemon {
             sweep_deadline: tokio::time::Instant::now() + opts.stale_sweep_after,
             stale: StalePaths::default(),
             stale_deadlines: BTreeMap::new(),
+            bfd: None,
         };
         for p in &cfg.peers {
             if let Err(e) = d.add_peer(p.clone()) {
@@ -331,6 +336,21 @@ impl Daemon {
         );
         let (tx, task) = peer::spawn(id, name.clone(), transport, fsm_cfg, self.events_tx.clone());
         self.directory.insert(cfg.address, tx.clone());
+        if let Some(b) = cfg.bfd {
+            // BFD only ever takes the session down; BGP comes up without it.
+            match self.bfd_handle() {
+                Ok(h) => h.add(
+                    cfg.address,
+                    name.clone(),
+                    cfg.source_address,
+                    b.session_config(),
+                    tx.clone(),
+                ),
+                Err(e) => {
+                    warn!(peer = %name, error = %e, "BFD not started: UDP {} unavailable", bfd::CONTROL_PORT)
+                }
+            }
+        }
         let _ = tx.send(PeerCommand::Start);
         info!(peer = %name, address = %cfg.address, asn = cfg.as_number, "peer added");
         self.peers.insert(
@@ -363,6 +383,9 @@ impl Daemon {
             return Err(format!("no peer with address {addr}"));
         };
         self.directory.remove(&addr);
+        if let (Some(b), Some(_)) = (&self.bfd, &p.cfg.bfd) {
+            b.remove(addr);
+        }
         if let (Some(l), Some(_)) = (&self.listener, &p.cfg.password) {
             let _ = l.set_md5(addr, None);
         }
@@ -377,6 +400,15 @@ impl Daemon {
         Ok(())
     }
 
+    /// The BFD task, started on first use.
+    fn bfd_handle(&mut self) -> std::io::Result<&BfdHandle> {
+        if self.bfd.is_none() {
+            let (h, _task) = bfd::spawn(bfd::CONTROL_PORT)?;
+            self.bfd = Some(h);
+        }
+        Ok(self.bfd.as_ref().expect("just set"))
+    }
+
     fn sweep(&mut self) {
         if let Some(f) = &self.fib {
             f.sweep();
@@ -389,6 +421,11 @@ impl Daemon {
             peers = self.peers.len(),
             "shutting down: Cease to every peer"
         );
+        // RFC 5882 3.2: AdminDown first, so that BFD peers do not mistake our stopping
+        // for a path failure (and keep our routes through a graceful restart).
+        if let Some(b) = &self.bfd {
+            let _ = tokio::time::timeout(Duration::from_secs(1), b.shutdown()).await;
+        }
         let mut waits = Vec::new();
         for p in self.peers.values() {
             let (tx, rx) = oneshot::channel();

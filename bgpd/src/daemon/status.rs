@@ -22,6 +22,8 @@ pub struct StatusReport {
     /// Paths per family.
     pub paths_v4: usize,
     pub paths_v6: usize,
+    /// BFD sessions, by peer address.
+    pub bfd: Vec<crate::bfd::SessionView>,
 }
 
 #[derive(Debug, Clone)]
@@ -122,6 +124,7 @@ impl Daemon {
             networks_v6,
             paths_v4,
             paths_v6,
+            bfd: self.bfd.as_ref().map(|b| b.sessions()).unwrap_or_default(),
         }
     }
 
@@ -190,5 +193,6 @@ pub fn describe_down(r: &crate::fsm::DownReason) -> String {
         D::MaxPrefixes { limit, .. } => format!("Error: Route limit exceeded ({limit})"),
         D::Collision => "Connection collision".into(),
         D::UnexpectedEvent => "Error: Unexpected event".into(),
+        D::BfdDown => "Error: BFD session down".into(),
     }
 }

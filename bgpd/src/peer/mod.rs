@@ -37,6 +37,8 @@ pub enum PeerCommand {
     PrefixCount { family: Family, count: u32 },
     /// An accepted TCP connection from this peer's address.
     Inbound(TcpStream),
+    /// The peer's BFD session went from Up to Down: drop the session now.
+    BfdDown,
     /// Stop with this Cease subcode, flush, end the task, then answer.
     Exit(StopReason, oneshot::Sender<()>),
 }

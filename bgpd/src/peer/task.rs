@@ -153,6 +153,7 @@ impl Task {
                 self.input(Input::PrefixCount { family, count }).await
             }
             PeerCommand::Inbound(stream) => self.on_inbound(stream).await,
+            PeerCommand::BfdDown => self.input(Input::BfdDown).await,
             PeerCommand::Exit(..) => unreachable!("handled in run"),
         }
     }

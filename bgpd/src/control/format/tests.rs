@@ -49,6 +49,7 @@ fn report(peers: Vec<PeerStatus>) -> StatusReport {
         networks_v6: 0,
         paths_v4: 2,
         paths_v6: 0,
+        bfd: vec![],
     }
 }
 
