@@ -2,7 +2,8 @@
 //! network namespaces (needs root). Forwarding must not notice either side restarting:
 //!
 //! - bgpd restarts (SIGTERM, start): BIRD keeps bgpd's route the whole time, and bgpd's
-//!   kernel keeps BIRD's routes (left at exit, adopted and kept at start).
+//!   kernel keeps BIRD's routes (left at exit, adopted and kept at start). The restarted
+//!   bgpd sets the Restart State bit and holds its End-of-RIB until BIRD's (RFC 4724 4.1).
 //! - BIRD restarts gracefully (`birdc graceful restart`, then `bird -R`), twice in a row:
 //!   bgpd keeps BIRD's routes in its RIB and kernel, stale, until BIRD is back and has
 //!   sent them again.
@@ -14,7 +15,7 @@ mod netns;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use netns::{BgpRoutes, Netns, Proc, bgpd_bin, birdc, link, wait_output};
+use netns::{BgpRoutes, Netns, Proc, bgpd_bin, birdc, link, wait_for, wait_output};
 
 const T: Duration = Duration::from_secs(30);
 const BIRD_ROUTE: &str = "10.1.0.0/24 via 192.168.52.2";
@@ -144,6 +145,27 @@ fn bgpd_restart_keeps_forwarding_on_both_sides() {
     s.kernel_keeps_birds_route(Duration::from_secs(2), "bgpd starting");
     s.wait_established();
     s.kernel_keeps_birds_route(Duration::from_secs(2), "after End-of-RIB");
+    // RFC 4724 4.1: BIRD saw the Restart State bit in our OPEN, and our End-of-RIB waited
+    // for BIRD's, not for the deferral timer.
+    let caps = birdc(&s.bird_sock(), &["show", "protocols", "all", "peer4"]);
+    assert!(caps.contains("Restart recovery"), "no R bit seen:\n{caps}");
+    wait_output(
+        "deferral over",
+        T,
+        "End-of-RIB from every peer",
+        false,
+        || bgpd.log_text(),
+    );
+    // Once the restart is over, a new session must not claim one (RFC 4724 4.2).
+    birdc(&s.bird_sock(), &["restart", "peer4"]);
+    wait_for("a new session without the R bit", T, || {
+        let caps = birdc(&s.bird_sock(), &["show", "protocols", "all", "peer4"]);
+        if caps.contains("Established") && !caps.contains("Restart recovery") {
+            Ok(())
+        } else {
+            Err(caps)
+        }
+    });
 
     bgpd.signal("TERM");
     assert!(bgpd.wait_exit(T), "{}", bgpd.log_text());

@@ -126,4 +126,52 @@ impl Config {
             idle_hold: IdleHold::default(),
         }
     }
+
+    /// Set or clear the Restart State (R) bit of our Graceful Restart capability for the
+    /// OPENs sent from now on: set while we restart (RFC 4724 4.1), never otherwise (4.2).
+    /// Without the capability there is nothing to set.
+    pub fn set_restart_state(&mut self, restarting: bool) {
+        for c in &mut self.capabilities {
+            if let Capability::GracefulRestart(gr) = c {
+                gr.restarting = restarting;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{GrFamily, GracefulRestart};
+
+    fn restart_bits(c: &Config) -> Vec<bool> {
+        c.capabilities
+            .iter()
+            .filter_map(|c| match c {
+                Capability::GracefulRestart(gr) => Some(gr.restarting),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn restart_state_bit_follows_the_restart_and_needs_the_capability() {
+        let mut c = Config::new(64512, Ipv4Addr::new(192, 0, 2, 1), PeerAs::Exact(64512));
+        c.set_restart_state(true);
+        assert!(restart_bits(&c).is_empty(), "no capability, nothing set");
+        c.capabilities
+            .push(Capability::GracefulRestart(GracefulRestart {
+                restarting: false,
+                notification: false,
+                restart_time: 120,
+                families: vec![GrFamily {
+                    family: Family::IPV4_UNICAST,
+                    forwarding_preserved: true,
+                }],
+            }));
+        c.set_restart_state(true);
+        assert_eq!(restart_bits(&c), [true]);
+        c.set_restart_state(false);
+        assert_eq!(restart_bits(&c), [false]);
+    }
 }

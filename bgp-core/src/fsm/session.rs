@@ -74,6 +74,12 @@ impl Session {
         &self.config
     }
 
+    /// The Restart State bit of the OPENs this session sends from now on (see
+    /// [`Config::set_restart_state`]); a session already past OpenSent keeps what it sent.
+    pub fn set_restart_state(&mut self, restarting: bool) {
+        self.config.set_restart_state(restarting);
+    }
+
     /// Negotiated parameters, from OpenConfirm on.
     pub fn negotiated(&self) -> Option<&NegotiatedSession> {
         self.negotiated.as_ref()

@@ -10,8 +10,9 @@ use tracing::info;
 
 use super::Daemon;
 use crate::fsm::{DownReason, NegotiatedSession};
+use crate::peer::PeerCommand;
 use crate::rib::PeerId;
-use crate::wire::Family;
+use crate::wire::{Family, Update};
 
 /// How long a peer that went down may take to come back with its routes kept (the Restart
 /// Time it advertised, RFC 4724 4.2), or `None` when its routes go now: GR not in effect on
@@ -55,7 +56,58 @@ fn families_not_preserved(n: &NegotiatedSession) -> Vec<Family> {
         .collect()
 }
 
+/// Whether a Restarting Speaker defers its route selection for this peer's End-of-RIB:
+/// RFC 4724 4.1 excludes "the ones with the "Restart State" bit set in the received
+/// capability" (they restart too and wait for ours: waiting for theirs would deadlock)
+/// "and the ones that do not advertise the graceful restart capability".
+fn defers_for(n: &NegotiatedSession) -> bool {
+    n.graceful_restart()
+        && n.peer_graceful_restart
+            .as_ref()
+            .is_some_and(|g| !g.restarting)
+}
+
 impl Daemon {
+    /// End the route selection deferral once every peer it waits for sent End-of-RIB
+    /// for all its families. A peer without a session counts as not done: the deferral
+    /// timer bounds the wait for peers that do not come back.
+    pub(super) fn maybe_end_deferral(&mut self) {
+        if !self.deferring {
+            return;
+        }
+        let done = self.peers.values().all(|p| match &p.negotiated {
+            Some(n) => !defers_for(n) || n.families.iter().all(|f| p.eor.contains(f)),
+            None => false,
+        });
+        if done {
+            self.end_deferral("End-of-RIB from every peer");
+        }
+    }
+
+    /// Selection is done: clear the Restart State bit for the OPENs to come and send the
+    /// End-of-RIB held back from every session that is up (RFC 4724 4.1).
+    pub(super) fn end_deferral(&mut self, why: &str) {
+        self.deferring = false;
+        let mut sent = 0;
+        for p in self.peers.values_mut() {
+            let _ = p.tx.send(PeerCommand::RestartState(false));
+            let Some(n) = p.negotiated.as_ref().filter(|_| !p.eor_sent) else {
+                continue;
+            };
+            let mut updates = p.adj_out.take_updates(&n.encode_context());
+            updates.extend(n.families.iter().map(|f| Update::end_of_rib(*f)));
+            p.stats.updates_out += updates.len() as u64;
+            p.eor_sent = true;
+            let _ = p.tx.send(PeerCommand::Send(updates));
+            sent += 1;
+        }
+        info!(
+            reason = why,
+            peers = sent,
+            "route selection deferral over: End-of-RIB sent"
+        );
+    }
+
     /// The peer's session went down gracefully: keep its paths, stale, for `time`.
     pub(super) fn keep_stale(&mut self, id: PeerId, name: &str, time: Duration) {
         let n = self.stale.mark(id, &self.rib);
@@ -176,6 +228,24 @@ mod tests {
             helper_time(&session(Some(gr(0, true))), &DownReason::ConnectionFailed),
             None
         );
+    }
+
+    #[test]
+    fn deferral_waits_for_gr_peers_that_are_not_restarting_themselves() {
+        assert!(defers_for(&session(Some(gr(120, true)))));
+        let mut restarting = gr(120, true);
+        restarting.restarting = true;
+        assert!(
+            !defers_for(&session(Some(restarting))),
+            "R bit: would deadlock"
+        );
+        assert!(
+            !defers_for(&session(None)),
+            "no GR: sends no End-of-RIB to wait for"
+        );
+        let mut not_ours = session(Some(gr(120, true)));
+        not_ours.local_graceful_restart = false;
+        assert!(!defers_for(&not_ours), "GR not in effect on the session");
     }
 
     #[test]

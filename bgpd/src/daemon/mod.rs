@@ -146,6 +146,8 @@ pub(crate) struct Peer {
     pub adj_out: AdjRibOut,
     pub stats: PeerStats,
     pub eor: HashSet<Family>,
+    /// End-of-RIB went out on this session (held back while route selection is deferred).
+    pub eor_sent: bool,
 }
 
 /// Everything needed to start.
@@ -173,6 +175,10 @@ pub struct Daemon {
     originated: BTreeSet<IpNet>,
     started: SystemTime,
     swept: bool,
+    /// We restarted with our forwarding state kept: route selection is deferred, and with
+    /// it our End-of-RIB and the Restart State bit (RFC 4724 4.1), until End-of-RIB from
+    /// every peer or `sweep_deadline` (the Selection_Deferral_Timer).
+    deferring: bool,
     sweep_deadline: tokio::time::Instant,
     /// Paths of peers restarting gracefully (RFC 4724 4.2), and when each peer's restart
     /// time runs out.
@@ -201,6 +207,14 @@ impl Daemon {
         let directory = PeerDirectory::default();
         let listener = opts.listener.map(Arc::new);
         let accept = listener.as_ref().map(|l| l.spawn_accept(directory.clone()));
+        let adopted = opts.fib.as_ref().map_or(0, |f| f.adopted());
+        if adopted > 0 {
+            info!(
+                routes = adopted,
+                deferral = ?opts.stale_sweep_after,
+                "restarting with forwarding state kept: End-of-RIB deferred until every peer's"
+            );
+        }
         let mut d = Daemon {
             policy: Policy {
                 local_as: cfg.as_number,
@@ -218,6 +232,7 @@ impl Daemon {
             originated: BTreeSet::new(),
             started: SystemTime::now(),
             swept: false,
+            deferring: adopted > 0,
             sweep_deadline: tokio::time::Instant::now() + opts.stale_sweep_after,
             stale: StalePaths::default(),
             stale_deadlines: BTreeMap::new(),
@@ -241,6 +256,7 @@ impl Daemon {
         let mut batch = Vec::with_capacity(256);
         loop {
             let sweep_pending = !self.swept && self.fib.is_some();
+            let deadline_pending = sweep_pending || self.deferring;
             let restart_over = self.next_stale_deadline();
             tokio::select! {
                 n = events.recv_many(&mut batch, 256) => {
@@ -250,6 +266,7 @@ impl Daemon {
                     for (id, e) in batch.drain(..) {
                         self.on_event(id, e);
                     }
+                    self.maybe_end_deferral();
                     self.flush();
                 }
                 c = ctl.recv() => match c {
@@ -260,6 +277,7 @@ impl Daemon {
                     }
                     Some(Control::Config(u, tx)) => {
                         let r = self.on_config(u);
+                        self.maybe_end_deferral();
                         self.flush();
                         let _ = tx.send(r);
                     }
@@ -269,7 +287,14 @@ impl Daemon {
                         return;
                     }
                 },
-                _ = tokio::time::sleep_until(self.sweep_deadline), if sweep_pending => self.sweep(),
+                _ = tokio::time::sleep_until(self.sweep_deadline), if deadline_pending => {
+                    if self.deferring {
+                        self.end_deferral("selection deferral timer expired");
+                    }
+                    if sweep_pending {
+                        self.sweep();
+                    }
+                }
                 _ = sleep_until_some(restart_over.map(|(_, t)| t)), if restart_over.is_some() => {
                     if let Some((id, _)) = restart_over {
                         info!(peer = id.0, "restart time over: the peer's stale routes go");
@@ -329,11 +354,12 @@ impl Daemon {
         // The F bit (RFC 4724 3): our forwarding survives our restart when the kernel routes
         // stay at exit (or there are none to lose).
         let forwarding_preserved = self.keep_fib_on_exit || self.fib.is_none();
-        let fsm_cfg = cfg.fsm_config(
+        let mut fsm_cfg = cfg.fsm_config(
             self.policy.local_as,
             self.policy.router_id,
             forwarding_preserved,
         );
+        fsm_cfg.set_restart_state(self.deferring);
         let (tx, task) = peer::spawn(id, name.clone(), transport, fsm_cfg, self.events_tx.clone());
         self.directory.insert(cfg.address, tx.clone());
         if let Some(b) = cfg.bfd {
@@ -368,6 +394,7 @@ impl Daemon {
                 adj_out: AdjRibOut::new(),
                 stats: PeerStats::default(),
                 eor: HashSet::new(),
+                eor_sent: false,
             },
         );
         Ok(())

@@ -43,16 +43,22 @@ impl Daemon {
                 p.last_error = None;
                 p.local = Some(local);
                 p.eor.clear();
+                p.eor_sent = false;
                 let families = negotiated.families.clone();
                 p.negotiated = Some(negotiated.clone());
                 self.peer_back(id, &negotiated);
                 self.advertise_all(id);
-                // RFC 4724 2: End-of-RIB after the initial table.
+                // RFC 4724 2: End-of-RIB after the initial table; 4.1: a Restarting
+                // Speaker sends it only once its deferred route selection is done.
+                let deferring = self.deferring;
                 if let Some(p) = self.peers.get_mut(&id) {
                     let mut updates = p
                         .adj_out
                         .take_updates(&p.negotiated.as_ref().expect("just set").encode_context());
-                    updates.extend(families.iter().map(|f| Update::end_of_rib(*f)));
+                    if !deferring {
+                        updates.extend(families.iter().map(|f| Update::end_of_rib(*f)));
+                        p.eor_sent = true;
+                    }
                     p.stats.updates_out += updates.len() as u64;
                     let _ = p.tx.send(PeerCommand::Send(updates));
                 }

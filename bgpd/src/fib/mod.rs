@@ -81,6 +81,9 @@ enum Msg {
 #[derive(Clone)]
 pub struct Fib {
     tx: mpsc::UnboundedSender<Msg>,
+    /// How many of our routes an earlier run left in the kernel: forwarding state kept
+    /// across a restart (RFC 4724 4.1), marked stale until the sweep.
+    adopted: usize,
 }
 
 impl Fib {
@@ -98,6 +101,7 @@ impl Fib {
             .await
             .map_err(|e| io::Error::other(format!("dumping routes to find ours: {e}")))?;
         let stale = Sweep::mark(&BGPD, &found);
+        let adopted = stale.len();
         if !stale.is_empty() {
             info!(
                 routes = stale.len(),
@@ -114,13 +118,19 @@ impl Fib {
             backoff: Backoff::new(RETRY_FIRST, RETRY_MAX),
         };
         tokio::spawn(w.run(rx, reconcile_every.max(Duration::from_secs(1))));
-        Ok(Fib { tx })
+        Ok(Fib { tx, adopted })
     }
 
     pub fn apply(&self, ops: Vec<FibOp>) {
         if !ops.is_empty() {
             let _ = self.tx.send(Msg::Ops(ops));
         }
+    }
+
+    /// Routes of an earlier run found in the kernel at start: non-zero means we are a
+    /// Restarting Speaker whose forwarding state survived.
+    pub fn adopted(&self) -> usize {
+        self.adopted
     }
 
     /// Delete the stale routes nobody re-announced.

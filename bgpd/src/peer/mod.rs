@@ -39,6 +39,9 @@ pub enum PeerCommand {
     Inbound(TcpStream),
     /// The peer's BFD session went from Up to Down: drop the session now.
     BfdDown,
+    /// The Restart State bit of the OPENs sent from now on (RFC 4724 4.1): cleared when
+    /// our restart is over.
+    RestartState(bool),
     /// Stop with this Cease subcode, flush, end the task, then answer.
     Exit(StopReason, oneshot::Sender<()>),
 }

@@ -154,6 +154,7 @@ impl Task {
             }
             PeerCommand::Inbound(stream) => self.on_inbound(stream).await,
             PeerCommand::BfdDown => self.input(Input::BfdDown).await,
+            PeerCommand::RestartState(r) => self.session.set_restart_state(r),
             PeerCommand::Exit(..) => unreachable!("handled in run"),
         }
     }
