@@ -97,6 +97,11 @@ fn node_info<'a>(node: &'a Node, default_as: u32) -> Result<NodeInfo<'a>, String
     })
 }
 
+/// The address a node is peered with (its `spec.bgp.ipv4Address`), if it has a valid one.
+pub fn node_address(node: &Node) -> Option<IpAddr> {
+    node_info(node, 0).ok().map(|i| IpAddr::V4(i.ip))
+}
+
 fn selects(selector: &str, node: &Node) -> bool {
     match Selector::parse(selector) {
         Ok(s) => s.matches(&node.metadata.labels),

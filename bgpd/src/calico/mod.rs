@@ -7,12 +7,13 @@ pub mod source;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use config::datastore::{Datastore, WatchEvent};
+use config::datastore::{Datastore, WatchEvent, resource_prefix};
+use config::model::Node;
 use daemon_kit::backoff::Backoff;
 use futures::StreamExt;
 
@@ -90,6 +91,9 @@ pub struct Dirty {
     pub resources: bool,
     pub affinities: bool,
     pub borrowed: bool,
+    /// Nodes whose resource was written: a node that starts again writes its Node, so a
+    /// session to it that waits to retry can try at once.
+    pub nodes: BTreeSet<String>,
 }
 
 /// Folds one event into `dirty`, updating the borrowed map straight from block events
@@ -101,6 +105,9 @@ pub fn note_event(event: &WatchEvent, node: &str, cached: &mut Cached, dirty: &m
         .any(|p| key.starts_with(p.as_str()))
     {
         dirty.resources = true;
+        if let Some(name) = key.strip_prefix(resource_prefix::<Node>(None).as_str()) {
+            dirty.nodes.insert(name.to_string());
+        }
     } else if source::affinity_prefixes(node)
         .iter()
         .any(|p| key.starts_with(p.as_str()))
@@ -121,6 +128,20 @@ pub fn note_event(event: &WatchEvent, node: &str, cached: &mut Cached, dirty: &m
         };
         dirty.borrowed |= changed;
     }
+}
+
+/// The peers to connect to now: those of the written `nodes` that this node peers with
+/// (the mesh peer at the node's BGP address). A node back from a reboot is then peered
+/// with as soon as its calico-node writes its Node, not at the end of a retry wait.
+pub fn retry_now(nodes: &BTreeSet<String>, cached: &Cached, applied: &DesiredBgp) -> Vec<IpAddr> {
+    cached
+        .resources
+        .nodes
+        .iter()
+        .filter(|n| nodes.contains(&n.metadata.name))
+        .filter_map(desired::node_address)
+        .filter(|ip| applied.peers.contains_key(ip))
+        .collect()
 }
 
 /// Reads everything once: the cache, and the revision to follow from.
@@ -285,5 +306,10 @@ async fn watch_and_apply(
             cached.affinities = source::read_affinities(ds, node).await?;
         }
         reconcile(node, handle, cached, applied).await?;
+        for ip in retry_now(&dirty.nodes, cached, applied) {
+            if handle.update(ConfigUpdate::RetryNow(ip)).await.is_err() {
+                return Err(CalicoError::DaemonStopped);
+            }
+        }
     }
 }

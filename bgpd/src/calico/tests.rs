@@ -225,6 +225,7 @@ fn updates_diff_peers_and_prefixes() {
             ConfigUpdate::RemovePeer(ip) => format!("remove {ip}"),
             ConfigUpdate::AddPeer(p) => format!("add {} hold {}", p.address, p.hold_time),
             ConfigUpdate::SetOriginated(p) => format!("originate {p:?}"),
+            ConfigUpdate::RetryNow(ip) => format!("retry {ip}"),
         })
         .collect();
     assert_eq!(
@@ -297,4 +298,31 @@ fn only_relevant_events_mark_parts_stale_and_blocks_update_in_place() {
     );
     assert!(dirty.borrowed);
     assert!(cached.view().borrowed.is_empty());
+}
+
+#[test]
+fn a_written_node_that_is_a_peer_is_retried_at_once() {
+    use config::datastore::{Kv, WatchEvent};
+    let v = view(&(three_nodes() + &node("node4", "not-an-address", "", "")));
+    let applied = desired(&view(&three_nodes()), "node1").unwrap();
+    let mut cached = Cached::default();
+    cached.resources.nodes = v.nodes.clone();
+    let mut dirty = Dirty::default();
+    for name in ["node2", "node4", "node1", "gone"] {
+        let ev = WatchEvent::Put(Kv {
+            key: format!("/calico/resources/v3/projectcalico.org/nodes/{name}"),
+            value: b"{}".to_vec(),
+            mod_revision: 9,
+        });
+        note_event(&ev, "node1", &mut cached, &mut dirty);
+    }
+    assert_eq!(
+        dirty.nodes.iter().map(String::as_str).collect::<Vec<_>>(),
+        ["gone", "node1", "node2", "node4"]
+    );
+    // node2 is a peer; node1 is us, node4 has no usable address, "gone" is not cached.
+    assert_eq!(
+        retry_now(&dirty.nodes, &cached, &applied),
+        [ip("172.18.0.12")]
+    );
 }

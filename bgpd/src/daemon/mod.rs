@@ -40,6 +40,9 @@ pub enum ConfigUpdate {
     RemovePeer(IpAddr),
     /// The complete set of prefixes to originate.
     SetOriginated(Vec<IpNet>),
+    /// The peer with this address may be back (its Node changed): if its session is not
+    /// up, connect now.
+    RetryNow(IpAddr),
 }
 
 /// Questions for the owner task; answers are snapshots.
@@ -310,6 +313,14 @@ impl Daemon {
         match u {
             ConfigUpdate::AddPeer(p) => self.add_peer(*p),
             ConfigUpdate::RemovePeer(addr) => self.remove_peer(addr),
+            ConfigUpdate::RetryNow(addr) => {
+                if let Some(p) = self.peers.values().find(|p| p.cfg.address == addr)
+                    && p.state != State::Established
+                {
+                    let _ = p.tx.send(PeerCommand::RetryNow);
+                }
+                Ok(())
+            }
             ConfigUpdate::SetOriginated(v) => {
                 self.set_originated(v);
                 Ok(())

@@ -42,6 +42,9 @@ pub enum PeerCommand {
     /// The Restart State bit of the OPENs sent from now on (RFC 4724 4.1): cleared when
     /// our restart is over.
     RestartState(bool),
+    /// The peer's Node changed in the datastore (it may be back): a session waiting to
+    /// retry its connection tries now instead of at the end of its ConnectRetry wait.
+    RetryNow,
     /// Stop with this Cease subcode, flush, end the task, then answer.
     Exit(StopReason, oneshot::Sender<()>),
 }

@@ -155,6 +155,20 @@ impl Task {
             PeerCommand::Inbound(stream) => self.on_inbound(stream).await,
             PeerCommand::BfdDown => self.input(Input::BfdDown).await,
             PeerCommand::RestartState(r) => self.session.set_restart_state(r),
+            PeerCommand::RetryNow => {
+                // Only a session waiting on its ConnectRetry timer (Connect or Active) is
+                // retried: its expiry drops an attempt in flight and connects again (RFC
+                // 4271 8.2.2). An established session is left alone, and the IdleHold of
+                // DampPeerOscillations is not cut short.
+                let slot = Timer::ConnectRetry.index();
+                if matches!(self.session.state(), State::Connect | State::Active)
+                    && self.timers[slot].is_some()
+                {
+                    debug!(peer = %self.name, "peer's node changed: connecting now");
+                    self.timers[slot] = None;
+                    self.input(Input::TimerExpired(Timer::ConnectRetry)).await;
+                }
+            }
             PeerCommand::Exit(..) => unreachable!("handled in run"),
         }
     }
