@@ -547,6 +547,15 @@ impl Cluster {
     pub fn routes(&self, node: &str) -> Result<String> {
         Ok(self.node(node)?.ns.try_ip(&["route", "show"])?)
     }
+
+    /// The first block `node` owns, as felix programmed it (its blackhole route).
+    pub fn node_block(&self, node: &str) -> Result<Option<String>> {
+        Ok(self.routes(node)?.lines().find_map(|l| {
+            l.strip_prefix("blackhole ")
+                .and_then(|r| r.split_whitespace().next())
+                .map(str::to_string)
+        }))
+    }
 }
 
 /// Runs `cmd` (the tool `what` with `args`) with `stdin` as its input; its stdout, or an

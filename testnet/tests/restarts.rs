@@ -135,7 +135,7 @@ fn node_back_after_a_long_absence_is_routed_within_two_seconds() {
         .unwrap();
     std::thread::sleep(Duration::from_secs(2));
     scenario::wait_converged(&cluster, Duration::from_secs(60)).unwrap();
-    let block = node2_block(&cluster);
+    let block = cluster.node_block("node2").unwrap().expect("node2's block");
 
     let args = bgpd_args(&cluster, "node2");
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -171,17 +171,4 @@ fn node_back_after_a_long_absence_is_routed_within_two_seconds() {
     );
     let to = cluster.pod("pod-2-1").unwrap().ip.clone();
     assert!(cluster.ping("pod-1-1", &to, 3).unwrap());
-}
-
-/// The block node2 owns, as felix programmed it (its blackhole route).
-fn node2_block(cluster: &Cluster) -> String {
-    cluster
-        .routes("node2")
-        .unwrap()
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("blackhole ")
-                .map(|r| r.split_whitespace().next().unwrap().to_string())
-        })
-        .expect("node2's block")
 }

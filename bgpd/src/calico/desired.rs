@@ -26,7 +26,7 @@ use config::model::{BGPConfiguration, BGPPeer, IPPool, Node};
 use config::selector::Selector;
 use ipnet::IpNet;
 
-use crate::config::{FamilyName, PeerConfig, session_name};
+use crate::config::{BfdConfig, FamilyName, PeerConfig, session_name};
 
 /// Calico's default AS.
 pub const DEFAULT_AS: u32 = 64512;
@@ -119,9 +119,14 @@ pub const DEFAULT_RESTART_TIME: u16 = 120;
 /// BGPPeer options beyond address and AS. Calico's defaults: source address = the node's
 /// IP (`sourceAddress: UseNodeIP`). Fields this speaker cannot honour are reported, not
 /// silently dropped.
-fn apply_peer_options(p: &mut PeerConfig, bp: &BGPPeer, node_ip: Ipv4Addr) {
+fn apply_peer_options(p: &mut PeerConfig, bp: &BGPPeer, me: &NodeInfo) {
     let s = &bp.spec;
     let name = &bp.metadata.name;
+    let node_ip = me.ip;
+    p.bfd = bfd_for(bp, me.node, p.address);
+    if s.restart_mode == "LongLivedGracefulRestart" {
+        tracing::warn!(peer = %name, "restartMode LongLivedGracefulRestart is not supported: the session uses plain graceful restart");
+    }
     p.source_address = match s.source_address.as_str() {
         "None" => None,
         _ if p.address.is_ipv4() => Some(IpAddr::V4(node_ip)),
@@ -140,6 +145,29 @@ fn apply_peer_options(p: &mut PeerConfig, bp: &BGPPeer, node_ip: Ipv4Addr) {
     }
     if let Some(t) = &s.max_restart_time {
         p.graceful_restart_time = Some(restart_time(name, "maxRestartTime", t));
+    }
+}
+
+/// BFD for a BGPPeer with `failureDetectionMode: BFDIfDirectlyConnected` (Calico's field)
+/// whose address is on the node's own subnet (the prefix of its `ipv4Address`): BFD here
+/// is single hop (RFC 5881), so a peer behind a router gets none.
+fn bfd_for(bp: &BGPPeer, node: &Node, peer: IpAddr) -> Option<BfdConfig> {
+    if bp.spec.failure_detection_mode != "BFDIfDirectlyConnected" {
+        return None;
+    }
+    let subnet: Option<ipnet::Ipv4Net> = node
+        .spec
+        .bgp
+        .as_ref()
+        .and_then(|b| b.ipv4_address.parse().ok());
+    match (subnet, peer) {
+        (Some(net), IpAddr::V4(ip)) if net.prefix_len() < 32 && net.trunc().contains(&ip) => {
+            Some(BfdConfig::default())
+        }
+        _ => {
+            tracing::info!(peer = %bp.metadata.name, address = %peer, "BFDIfDirectlyConnected: peer not on this node's subnet, no BFD");
+            None
+        }
     }
 }
 
@@ -225,7 +253,7 @@ pub fn desired(view: &ClusterView, node_name: &str) -> Result<DesiredBgp, Desire
             }];
             p.ttl_security = s.ttl_security;
             p.graceful_restart_time = Some(DEFAULT_RESTART_TIME);
-            apply_peer_options(&mut p, bp, me.ip);
+            apply_peer_options(&mut p, bp, &me);
             peers.entry(ip).or_insert(p);
         } else if !s.peer_selector.is_empty() {
             let node_side = |n: &Node| {
@@ -238,9 +266,11 @@ pub fn desired(view: &ClusterView, node_name: &str) -> Result<DesiredBgp, Desire
                 let forward = applies_to_me && peer_side(other.node);
                 let reverse = peer_side(me.node) && node_side(other.node);
                 if forward || reverse {
-                    peers
-                        .entry(IpAddr::V4(other.ip))
-                        .or_insert_with(|| node_peer(other, "Node"));
+                    peers.entry(IpAddr::V4(other.ip)).or_insert_with(|| {
+                        let mut p = node_peer(other, "Node");
+                        p.bfd = bfd_for(bp, me.node, p.address);
+                        p
+                    });
                 }
             }
         }

@@ -326,3 +326,45 @@ fn a_written_node_that_is_a_peer_is_retried_at_once() {
         [ip("172.18.0.12")]
     );
 }
+
+#[test]
+fn bfd_if_directly_connected_only_for_peers_on_the_nodes_subnet() {
+    // Nodes are on 172.18.0.0/16.
+    let peer = |name: &str, spec: &str| {
+        format!(
+            "apiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: {{name: {name}}}\nspec: {{{spec}}}\n---\n"
+        )
+    };
+    let nodes = node("node1", "172.18.0.11", "", "")
+        + &node("node2", "172.18.0.12", "", "")
+        + &node("node3", "172.18.0.13", "", "edge: 'true'");
+    let yaml = nodes
+        + &peer(
+            "tor",
+            "peerIP: 172.18.0.1, asNumber: 64500, failureDetectionMode: BFDIfDirectlyConnected",
+        )
+        + &peer(
+            "far",
+            "peerIP: 10.0.0.1, asNumber: 64500, failureDetectionMode: BFDIfDirectlyConnected",
+        )
+        + &peer("plain", "peerIP: 172.18.0.2, asNumber: 64500")
+        + &peer(
+            "to-edge",
+            "node: node1, peerSelector: \"edge == 'true'\", failureDetectionMode: BFDIfDirectlyConnected",
+        );
+    let d = desired(&view(&yaml), "node1").unwrap();
+    assert_eq!(
+        d.peers[&ip("172.18.0.1")].bfd,
+        Some(crate::config::BfdConfig::default())
+    );
+    assert_eq!(d.peers[&ip("10.0.0.1")].bfd, None, "not single hop");
+    assert_eq!(d.peers[&ip("172.18.0.2")].bfd, None, "not asked for");
+    assert!(
+        d.peers[&ip("172.18.0.13")].bfd.is_some(),
+        "selected node, same subnet"
+    );
+    assert!(
+        d.peers[&ip("172.18.0.12")].bfd.is_none(),
+        "mesh: no such field"
+    );
+}
