@@ -548,6 +548,11 @@ impl Cluster {
         Ok(self.node(node)?.ns.try_ip(&["route", "show"])?)
     }
 
+    /// `calicoctl patch bgpconfiguration default -p <patch>` (a JSON merge patch).
+    pub fn patch_bgp_configuration(&self, patch: &str) -> Result<String> {
+        self.calicoctl(&["patch", "bgpconfiguration", "default", "-p", patch], None)
+    }
+
     /// The first block `node` owns, as felix programmed it (its blackhole route).
     pub fn node_block(&self, node: &str) -> Result<Option<String>> {
         Ok(self.routes(node)?.lines().find_map(|l| {

@@ -24,16 +24,7 @@ fn a_node_whose_link_dies_leaves_the_other_nodes_within_a_second() {
         .calicoctl(&["apply", "-f", "-"], Some(PEERING))
         .unwrap();
     cluster
-        .calicoctl(
-            &[
-                "patch",
-                "bgpconfiguration",
-                "default",
-                "-p",
-                r#"{"spec":{"nodeToNodeMeshEnabled":false}}"#,
-            ],
-            None,
-        )
+        .patch_bgp_configuration(r#"{"spec":{"nodeToNodeMeshEnabled":false}}"#)
         .unwrap();
     scenario::wait_converged(&cluster, Duration::from_secs(60)).unwrap();
 

@@ -63,16 +63,7 @@ fn full_mesh_cluster_routes_and_pings() {
     // traffic flowing) for the mesh's restart time, then they withdraw it; it returns:
     // routes return. A 5 s restart time keeps the test short (Calico's default is 120 s).
     cluster
-        .calicoctl(
-            &[
-                "patch",
-                "bgpconfiguration",
-                "default",
-                "-p",
-                r#"{"spec":{"nodeMeshMaxRestartTime":"5s"}}"#,
-            ],
-            None,
-        )
+        .patch_bgp_configuration(r#"{"spec":{"nodeMeshMaxRestartTime":"5s"}}"#)
         .unwrap();
     // The new restart time takes a new session (the capability is in the OPEN).
     std::thread::sleep(Duration::from_secs(2));

@@ -122,16 +122,7 @@ fn ping_summary_is_parsed() {
 fn node_back_after_a_long_absence_is_routed_within_two_seconds() {
     let mut cluster = scenario::two_converged_nodes().expect("cluster");
     cluster
-        .calicoctl(
-            &[
-                "patch",
-                "bgpconfiguration",
-                "default",
-                "-p",
-                r#"{"spec":{"nodeMeshMaxRestartTime":"2s"}}"#,
-            ],
-            None,
-        )
+        .patch_bgp_configuration(r#"{"spec":{"nodeMeshMaxRestartTime":"2s"}}"#)
         .unwrap();
     std::thread::sleep(Duration::from_secs(2));
     scenario::wait_converged(&cluster, Duration::from_secs(60)).unwrap();
