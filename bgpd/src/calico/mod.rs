@@ -305,8 +305,18 @@ async fn watch_and_apply(
         if dirty.affinities {
             cached.affinities = source::read_affinities(ds, node).await?;
         }
+        // Peers of written Nodes as they were before this batch: one whose configuration
+        // the batch changed was just started again, and needs no nudge.
+        let touched: Vec<(IpAddr, crate::config::PeerConfig)> =
+            retry_now(&dirty.nodes, cached, applied)
+                .into_iter()
+                .filter_map(|ip| applied.peers.get(&ip).map(|p| (ip, p.clone())))
+                .collect();
         reconcile(node, handle, cached, applied).await?;
-        for ip in retry_now(&dirty.nodes, cached, applied) {
+        for (ip, before) in touched {
+            if applied.peers.get(&ip) != Some(&before) {
+                continue;
+            }
             if handle.update(ConfigUpdate::RetryNow(ip)).await.is_err() {
                 return Err(CalicoError::DaemonStopped);
             }
