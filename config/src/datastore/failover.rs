@@ -42,9 +42,6 @@ pub(crate) struct Failover {
     several_endpoints: bool,
     started: Instant,
     backoff: Backoff,
-    /// How many more times a request that found its member gone goes again at once: one
-    /// per other member.
-    at_once_left: usize,
 }
 
 impl Failover {
@@ -54,7 +51,6 @@ impl Failover {
             started: Instant::now(),
             backoff: Backoff::new(Duration::from_millis(50), Duration::from_millis(500))
                 .jitter(0.5),
-            at_once_left: endpoints.saturating_sub(1),
         }
     }
 
@@ -70,15 +66,6 @@ impl Failover {
             return false;
         }
         tracing::debug!(request = what, error = %err, "etcd request failed; trying again");
-        // A member found gone: go again at once, once per other member, since the client's
-        // balancer has marked that member not ready and picks another one. Without this,
-        // every short-lived client (one CNI ADD) paid a pause for each request that landed
-        // on a dead member. A cluster mid-election, and failures beyond that, wait.
-        let member_gone = matches!(err, DatastoreError::Unavailable { source, .. } if !server_mid_election(source));
-        if member_gone && self.at_once_left > 0 {
-            self.at_once_left -= 1;
-            return true;
-        }
         tokio::time::sleep(self.backoff.next_delay()).await;
         true
     }
@@ -128,8 +115,6 @@ mod tests {
             tries += 1;
         }
         assert!(tries > 10, "{tries}");
-        // One retry per other member went at once; the rest paused.
-        assert_eq!(f.at_once_left, 0);
         assert!(f.started.elapsed() >= FAILOVER_WINDOW);
         // Errors etcd gave on purpose are never retried here.
         let mut f = Failover::new(3);
