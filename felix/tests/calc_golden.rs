@@ -1,6 +1,6 @@
 //! Golden tests of the calculation: each `tests/golden/calc/<name>.yaml` scenario (on
 //! top of `common.yaml`) is calculated for node1 and rendered exactly as the dataplane
-//! would send it to an empty kernel: `iptables-restore` input for filter and nat,
+//! would send it to an empty kernel: `iptables-restore` input for raw, mangle, filter and nat,
 //! `ipset restore` input, routes and neighbours. The result is compared with
 //! `<name>.txt`; `UPDATE_GOLDEN=1` rewrites the files (review the diff like code).
 
@@ -31,6 +31,8 @@ const SCENARIOS: &[&str] = &[
     "service_accounts",
     "network_sets",
     "tiers",
+    "host_endpoints",
+    "host_endpoint_all_interfaces",
 ];
 
 fn dir() -> PathBuf {
@@ -61,7 +63,7 @@ pub fn calculate(name: &str) -> DesiredState {
 
 fn render(state: &DesiredState) -> String {
     let mut s = String::new();
-    for table in [&state.filter, &state.nat] {
+    for table in [&state.raw, &state.mangle, &state.filter, &state.nat] {
         table
             .validate()
             .unwrap_or_else(|e| panic!("invalid table: {e}"));

@@ -1,6 +1,6 @@
 //! NEEDS ROOT. Every golden file of `calc_golden` is loaded into the kernel, in a
 //! throwaway network namespace (`unshare -n`, gone when the shell exits): ipsets
-//! first, then the filter and nat `iptables-restore --noflush` input. This proves
+//! first, then the raw, mangle, filter and nat `iptables-restore --noflush` input. This proves
 //! the calculated text is input the kernel accepts, which a golden alone cannot.
 
 use std::path::PathBuf;
@@ -23,6 +23,16 @@ fn goldens_load_into_the_kernel() {
         }
         let text = std::fs::read_to_string(&path).unwrap();
         let ipsets = section(&text, "# ipset restore\n", "# routes");
+        let raw = section(
+            &text,
+            "# iptables-restore --noflush (raw)\n",
+            "# iptables-restore",
+        );
+        let mangle = section(
+            &text,
+            "# iptables-restore --noflush (mangle)\n",
+            "# iptables-restore",
+        );
         let filter = section(
             &text,
             "# iptables-restore --noflush (filter)\n",
@@ -35,10 +45,18 @@ fn goldens_load_into_the_kernel() {
         );
         // One shell per file; each step's stdin comes from its own file descriptor.
         let dirtmp = tempfile::tempdir().unwrap();
-        for (name, body) in [("ipsets", ipsets), ("filter", filter), ("nat", nat)] {
+        let tables = [
+            ("ipsets", ipsets),
+            ("raw", raw),
+            ("mangle", mangle),
+            ("filter", filter),
+            ("nat", nat),
+        ];
+        for (name, body) in tables {
             std::fs::write(dirtmp.path().join(name), body).unwrap();
         }
-        let script = "set -e; ipset restore < ipsets; iptables-restore --noflush < filter; \
+        let script = "set -e; ipset restore < ipsets; iptables-restore --noflush < raw; \
+                      iptables-restore --noflush < mangle; iptables-restore --noflush < filter; \
                       iptables-restore --noflush < nat; iptables-save | grep -c -- '-A cali-'";
         let child = Command::new("unshare")
             .args(["-n", "sh", "-c", script])

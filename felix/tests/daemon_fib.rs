@@ -62,13 +62,18 @@ fn endpoints_and_affinities_become_routes() {
         put_json(&ds, &key("workloadendpoints", Some("ns1"), &a_wep), &a_json).await;
         let want_a = format!("10.65.0.2 dev {a_iface} scope link");
         eventually(WAIT, "route for pod-a", || felix_routes().contains(&want_a)).await;
+        // The route goes out first (it is what makes the pod reachable); the
+        // neighbour entry and sysctls follow in the same apply.
         let proxy_arp = format!("/proc/sys/net/ipv4/conf/{a_iface}/proxy_arp");
-        assert_eq!(std::fs::read_to_string(&proxy_arp).unwrap().trim(), "1");
-        let neigh = run("ip", &["neigh", "show", "dev", &a_iface]);
-        assert!(
-            neigh.contains("10.65.0.2 lladdr 02:00:00:00:00:01 PERMANENT"),
-            "{neigh}"
-        );
+        eventually(WAIT, "proxy_arp on pod-a's interface", || {
+            std::fs::read_to_string(&proxy_arp).is_ok_and(|v| v.trim() == "1")
+        })
+        .await;
+        eventually(WAIT, "permanent neighbour for pod-a", || {
+            run("ip", &["neigh", "show", "dev", &a_iface])
+                .contains("10.65.0.2 lladdr 02:00:00:00:00:01 PERMANENT")
+        })
+        .await;
 
         // A WEP written before its veth: the route follows the link event.
         let b_json = daemon_harness::wep_json(

@@ -17,18 +17,22 @@ use super::desired::iptables::{Chain, DesiredTable};
 use super::error::CalcError;
 use super::ipsets::{EndpointView, NamespaceLabels, NetSetView, SetSpec};
 use super::model::{
-    CalcInput, Changed, NAMESPACE_PROFILE_PREFIX, NetSetKey, PolicyKey, Update, WepKey,
+    CalcInput, Changed, NAMESPACE_PROFILE_PREFIX, NetSetKey, PolicyKey, PolicyStage, Update, WepKey,
 };
 use super::names::Direction;
 use super::policy::endpoint::{
     EndpointPlan, EndpointToHostAction, dispatch_chains, endpoint_chain_for,
 };
+use super::policy::host::Failsafes;
 use super::policy::{RenderedChains, render_policy, render_profile, render_refused};
 use super::routes::{LocalNetworking, NeighborSpec, NetworkingCache, RouteSpec};
 
 mod assemble;
+mod hosts;
 mod sets;
 mod tiers;
+
+use hosts::HostState;
 
 use sets::{Contributor, SetState};
 use tiers::{Selected, evaluation_order, tier_plans};
@@ -37,6 +41,8 @@ use tiers::{Selected, evaluation_order, tier_plans};
 #[derive(Clone, Debug, Default)]
 pub struct CalcConfig {
     pub endpoint_to_host: EndpointToHostAction,
+    /// Ports host endpoints accept before any policy.
+    pub failsafes: Failsafes,
 }
 
 /// Everything the dataplane should hold, as its own input types.
@@ -44,6 +50,10 @@ pub struct CalcConfig {
 pub struct DesiredState {
     pub filter: DesiredTable,
     pub nat: DesiredTable,
+    /// Pre-DNAT policy of host endpoints.
+    pub mangle: DesiredTable,
+    /// Untracked policy of host endpoints.
+    pub raw: DesiredTable,
     /// Sorted by name.
     pub ipsets: Vec<IpSet>,
     pub routes: Vec<RouteSpec>,
@@ -65,6 +75,7 @@ struct PolicyState {
     /// and the namespace scope): consecutive ones share a group chain.
     selector_key: String,
     applies: (bool, bool),
+    stage: PolicyStage,
     rendered: RenderedChains,
     error: Option<CalcError>,
     /// Local endpoints the policy selects.
@@ -78,6 +89,7 @@ struct Dirty {
     profiles: BTreeSet<String>,
     net_sets: BTreeSet<NetSetKey>,
     tiers: BTreeSet<String>,
+    host_endpoints: bool,
     blocks: bool,
 }
 
@@ -107,6 +119,7 @@ pub struct Calculator {
     /// Profiles of local endpoints (O(local) to list, unlike a scan of every
     /// endpoint).
     local_profiles: BTreeMap<WepKey, Vec<String>>,
+    hosts: HostState,
     dirty: Dirty,
 }
 
@@ -119,6 +132,7 @@ impl Calculator {
             profiles: input.profiles.keys().cloned().collect(),
             net_sets: input.network_sets.keys().cloned().collect(),
             tiers: BTreeSet::new(),
+            host_endpoints: true,
             blocks: true,
         };
         Self {
@@ -138,6 +152,7 @@ impl Calculator {
             networking: LocalNetworking::default(),
             net_cache: NetworkingCache::default(),
             local_profiles: BTreeMap::new(),
+            hosts: HostState::default(),
             dirty,
         }
     }
@@ -165,6 +180,7 @@ impl Calculator {
             Changed::Tier(name) => {
                 self.dirty.tiers.insert(name);
             }
+            Changed::HostEndpoint(_) => self.dirty.host_endpoints = true,
             Changed::Blocks => self.dirty.blocks = true,
         }
     }
@@ -213,6 +229,14 @@ impl Calculator {
         }
         if !dirty.tiers.is_empty() {
             self.tiers_changed(&dirty.tiers);
+        }
+        // Profiles carry host endpoint labels too.
+        if dirty.host_endpoints
+            || !policies.is_empty()
+            || !dirty.tiers.is_empty()
+            || !dirty.profiles.is_empty()
+        {
+            self.hosts = self.host_state();
         }
         self.refresh_profiles_and_sets();
         for key in std::mem::take(&mut self.ep_dirty) {
@@ -417,6 +441,7 @@ impl Calculator {
                 Some(_) => (true, true),
                 None => def.applies(),
             },
+            stage: def.stage(),
             rendered: match refused {
                 Some(reason) => render_refused(key, reason),
                 None => render_policy(key, def),
@@ -452,7 +477,9 @@ impl Calculator {
             }
         }
         let mut live: HashMap<&str, &SetSpec> = HashMap::new();
-        let active = self.policies.values().filter(|p| !p.local_eps.is_empty());
+        let active = self.policies.iter().filter_map(|(key, p)| {
+            (!p.local_eps.is_empty() || self.hosts.policies.contains_key(key)).then_some(p)
+        });
         for rendered in active.map(|p| &p.rendered).chain(self.profiles.values()) {
             for spec in &rendered.sets {
                 live.insert(&spec.name, spec);
@@ -477,7 +504,9 @@ impl Calculator {
     }
 
     fn used_profiles(&self) -> BTreeSet<String> {
-        self.local_profiles.values().flatten().cloned().collect()
+        let mut used: BTreeSet<String> = self.local_profiles.values().flatten().cloned().collect();
+        used.extend(self.hosts.profiles.iter().cloned());
+        used
     }
 
     /// Routes, neighbours and interfaces as of the last recalculation: what
@@ -531,6 +560,7 @@ impl Calculator {
             let (tiers, steps) = tier_plans(dir, &selecting);
             groups.extend(steps.groups);
             EndpointPlan {
+                direction: dir,
                 tiers,
                 profiles: profiles.clone(),
             }
@@ -597,12 +627,16 @@ fn selector_key(key: &PolicyKey, sel: Option<&Selector>, ns_sel: Option<&Selecto
     }
 }
 
-/// Whether policy `p` applies to endpoint `v`: a NetworkPolicy only in its namespace,
-/// a GlobalNetworkPolicy in namespaces its `namespaceSelector` picks.
+/// Whether policy `p` applies to workload endpoint `v`: a NetworkPolicy only in its
+/// namespace, a GlobalNetworkPolicy in namespaces its `namespaceSelector` picks;
+/// untracked and pre-DNAT policies only ever apply to host endpoints (Calico).
 fn applies_to(p: &PolicyState, key: &PolicyKey, v: &EndpointView, ns: &NamespaceLabels) -> bool {
     let Some(sel) = &p.selector else {
         return false;
     };
+    if !matches!(p.stage, PolicyStage::Normal { .. }) {
+        return false;
+    }
     if key.namespace().is_some_and(|n| n != v.key.namespace) {
         return false;
     }

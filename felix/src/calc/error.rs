@@ -37,4 +37,6 @@ pub enum CalcError {
     UnknownTier { policy: String, tier: String },
     #[error("workload endpoint {endpoint}: {reason}; endpoint left out")]
     Endpoint { endpoint: String, reason: String },
+    #[error("host endpoint {endpoint}: {reason}; endpoint left out (its interface is not policed)")]
+    HostEndpoint { endpoint: String, reason: String },
 }

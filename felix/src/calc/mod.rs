@@ -27,5 +27,5 @@ pub mod routes;
 
 pub use engine::{CalcConfig, Calculator, DesiredState};
 pub use error::CalcError;
-pub use model::{CalcInput, Changed, NetSetKey, PolicyDef, PolicyKey, Update, WepKey};
+pub use model::{CalcInput, Changed, NetSetKey, PolicyDef, PolicyKey, PolicyStage, Update, WepKey};
 pub use policy::endpoint::EndpointToHostAction;

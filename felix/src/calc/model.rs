@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use config::model::{
     AnyResource, DEFAULT_ALLOW_PROFILE, DEFAULT_TIER, GlobalNetworkPolicy, GlobalNetworkSet,
-    IPPool, NetworkPolicy, NetworkSet, Profile, Rule, Tier, WorkloadEndpoint,
+    HostEndpoint, IPPool, NetworkPolicy, NetworkSet, Profile, Rule, Tier, WorkloadEndpoint,
 };
 use ipnet::IpNet;
 
@@ -125,6 +125,21 @@ impl PolicyDef {
         }
     }
 
+    /// Where the policy is enforced: untracked and pre-DNAT policies only on host
+    /// endpoints (raw and mangle tables), the rest in the filter table.
+    pub fn stage(&self) -> PolicyStage {
+        match self {
+            PolicyDef::Namespaced(_) => PolicyStage::Normal {
+                apply_on_forward: false,
+            },
+            PolicyDef::Global(p) if p.spec.do_not_track => PolicyStage::Untracked,
+            PolicyDef::Global(p) if p.spec.pre_dnat => PolicyStage::PreDnat,
+            PolicyDef::Global(p) => PolicyStage::Normal {
+                apply_on_forward: p.spec.apply_on_forward,
+            },
+        }
+    }
+
     /// Whether the policy applies to (ingress, egress) traffic.
     pub fn applies(&self) -> (bool, bool) {
         use config::model::PolicyType;
@@ -153,6 +168,19 @@ impl PolicyDef {
     }
 }
 
+/// Where a policy takes effect (GlobalNetworkPolicy `doNotTrack`, `preDNAT`,
+/// `applyOnForward`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PolicyStage {
+    /// Filter table: workload endpoints, and host endpoints for traffic to and
+    /// from the host (also forwarded traffic with `applyOnForward`).
+    Normal { apply_on_forward: bool },
+    /// `preDNAT`: mangle PREROUTING, ingress of host endpoints only.
+    PreDnat,
+    /// `doNotTrack`: raw table, host endpoints only; an allow also skips conntrack.
+    Untracked,
+}
+
 /// One change from the datastore.
 #[derive(Clone, Debug)]
 pub enum Update {
@@ -178,6 +206,9 @@ pub enum Update {
     NetworkSetDeleted(NetSetKey),
     TierSet(Tier),
     TierDeleted(String),
+    /// A host endpoint anywhere in the cluster (this node's get chains).
+    HostEndpointSet(HostEndpoint),
+    HostEndpointDeleted(String),
     /// This node's affinity for a block reached `confirmed`.
     BlockAffinityConfirmed(IpNet),
     /// This node's affinity for a block is gone (or no longer confirmed).
@@ -197,6 +228,7 @@ impl Update {
             AnyResource::NetworkSet(s) => Some(Update::NetworkSetSet(s)),
             AnyResource::Tier(t) => Some(Update::TierSet(t)),
             AnyResource::GlobalNetworkSet(s) => Some(Update::GlobalNetworkSetSet(s)),
+            AnyResource::HostEndpoint(h) => Some(Update::HostEndpointSet(h)),
             _ => None,
         }
     }
@@ -211,6 +243,7 @@ pub enum Changed {
     Profile(String),
     NetworkSet(NetSetKey),
     Tier(String),
+    HostEndpoint(String),
     Pools,
     Blocks,
 }
@@ -231,6 +264,9 @@ pub struct CalcInput {
     /// match their labels.
     pub network_sets: BTreeMap<NetSetKey, NetSetDef>,
     pub tiers: BTreeMap<String, Tier>,
+    /// Every host endpoint, by name; those with `spec.node` equal to this node get
+    /// chains.
+    pub host_endpoints: BTreeMap<String, HostEndpoint>,
     /// This node's confirmed affine IPAM blocks.
     pub local_blocks: BTreeSet<IpNet>,
 }
@@ -292,6 +328,26 @@ impl CalcInput {
                     .map(|k| (k.to_string(), v.clone()))
             })
             .collect()
+    }
+
+    /// Host endpoints of this node, by name.
+    pub fn local_host_endpoints(&self) -> impl Iterator<Item = (&String, &HostEndpoint)> {
+        self.host_endpoints
+            .iter()
+            .filter(|(_, h)| h.spec.node == self.node)
+    }
+
+    /// A host endpoint's labels as selectors see them: its own over its profiles'
+    /// `labelsToApply` (earlier profiles win), as for workload endpoints.
+    pub fn host_endpoint_labels(&self, hep: &HostEndpoint) -> BTreeMap<String, String> {
+        let mut labels = BTreeMap::new();
+        for name in hep.spec.profiles.iter().rev() {
+            if let Some(p) = self.profiles.get(name) {
+                labels.extend(p.spec.labels_to_apply.clone());
+            }
+        }
+        labels.extend(hep.metadata.labels.clone());
+        labels
     }
 
     /// An endpoint's labels as selectors see them: its own labels over the
@@ -376,6 +432,18 @@ impl CalcInput {
             }
             Update::TierDeleted(name) => match self.tiers.remove(&name) {
                 Some(_) => Changed::Tier(name),
+                None => Changed::Nothing,
+            },
+            Update::HostEndpointSet(h) => {
+                let name = h.metadata.name.clone();
+                if self.host_endpoints.get(&name) == Some(&h) {
+                    return Changed::Nothing;
+                }
+                self.host_endpoints.insert(name.clone(), h);
+                Changed::HostEndpoint(name)
+            }
+            Update::HostEndpointDeleted(name) => match self.host_endpoints.remove(&name) {
+                Some(_) => Changed::HostEndpoint(name),
                 None => Changed::Nothing,
             },
             Update::BlockAffinityConfirmed(block) => match self.local_blocks.insert(block) {

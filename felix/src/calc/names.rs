@@ -27,6 +27,18 @@ pub const CHAIN_FROM_WL_DISPATCH: &str = "cali-from-wl-dispatch";
 pub const CHAIN_TO_WL_DISPATCH: &str = "cali-to-wl-dispatch";
 pub const CHAIN_WL_TO_HOST: &str = "cali-wl-to-host";
 pub const CHAIN_NAT_POSTROUTING: &str = "cali-POSTROUTING";
+/// raw and mangle PREROUTING (untracked and pre-DNAT host endpoint policy).
+pub const CHAIN_PREROUTING: &str = "cali-PREROUTING";
+/// Host endpoint dispatch by interface, as Calico names them.
+pub const CHAIN_FROM_HEP_DISPATCH: &str = "cali-from-host-endpoint";
+pub const CHAIN_TO_HEP_DISPATCH: &str = "cali-to-host-endpoint";
+pub const CHAIN_FROM_HEP_FORWARD: &str = "cali-from-hep-forward";
+pub const CHAIN_TO_HEP_FORWARD: &str = "cali-to-hep-forward";
+/// Calico's failsafe ports: accepted on host endpoints before any policy.
+pub const CHAIN_FAILSAFE_IN: &str = "cali-failsafe-in";
+pub const CHAIN_FAILSAFE_OUT: &str = "cali-failsafe-out";
+/// The chain suffix of the all-interfaces host endpoint (`interfaceName: "*"`).
+pub const ALL_INTERFACES_SUFFIX: &str = "any";
 pub const CHAIN_NAT_OUTGOING: &str = "cali-nat-outgoing";
 
 /// Pools whose addresses are masqueraded on the way out (`natOutgoing`).
@@ -90,6 +102,40 @@ pub fn endpoint_chain(dir: Direction, ifname: &str) -> String {
     let prefix = match dir {
         Direction::Ingress => "cali-tw-",
         Direction::Egress => "cali-fw-",
+    };
+    length_limited(prefix, ifname, MAX_CHAIN_NAME)
+}
+
+/// A host endpoint's chains, by where the traffic goes (Calico's prefixes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HostChain {
+    /// `cali-fh-`: from the endpoint into the host (ingress policy).
+    From,
+    /// `cali-th-`: from the host out of the endpoint (egress policy).
+    To,
+    /// `cali-fhfw-`: forwarded, arriving through the endpoint.
+    FromForward,
+    /// `cali-thfw-`: forwarded, leaving through the endpoint.
+    ToForward,
+}
+
+impl HostChain {
+    /// The policy direction the chain runs.
+    pub fn direction(self) -> Direction {
+        match self {
+            HostChain::From | HostChain::FromForward => Direction::Ingress,
+            HostChain::To | HostChain::ToForward => Direction::Egress,
+        }
+    }
+}
+
+/// The chain of a host endpoint on `ifname` (`any` for the `*` endpoint).
+pub fn host_endpoint_chain(which: HostChain, ifname: &str) -> String {
+    let prefix = match which {
+        HostChain::From => "cali-fh-",
+        HostChain::To => "cali-th-",
+        HostChain::FromForward => "cali-fhfw-",
+        HostChain::ToForward => "cali-thfw-",
     };
     length_limited(prefix, ifname, MAX_CHAIN_NAME)
 }

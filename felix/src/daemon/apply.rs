@@ -308,7 +308,7 @@ impl Applier {
             }
         }
         self.ipsets.sync(&sets).await?;
-        for table in [&desired.filter, &desired.nat] {
+        for table in [&desired.raw, &desired.mangle, &desired.filter, &desired.nat] {
             self.iptables
                 .sync_table(&table.with_sets_renamed(&renames))
                 .await?;
@@ -346,7 +346,7 @@ impl Applier {
             }
         }
         self.phase("ipsets", &mut clock);
-        for table in [&desired.filter, &desired.nat] {
+        for table in [&desired.raw, &desired.mangle, &desired.filter, &desired.nat] {
             match self.iptables.sync_table(table).await {
                 Ok(outcome) => {
                     self.metrics

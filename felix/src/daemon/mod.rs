@@ -90,7 +90,13 @@ pub async fn run(
     ));
 
     let owner = owner::Owner {
-        calc: Calculator::new(CalcInput::new(&config.node), CalcConfig::default()),
+        calc: Calculator::new(
+            CalcInput::new(&config.node),
+            CalcConfig {
+                failsafes: config.failsafes.clone(),
+                ..CalcConfig::default()
+            },
+        ),
         config,
         applier,
         health,

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use thiserror::Error;
 
+use crate::calc::policy::host::{Failsafes, parse_failsafe_list};
+
 /// Which iptables tools to drive (`--iptables-backend`, `FELIX_IPTABLESBACKEND`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum BackendChoice {
@@ -40,6 +42,10 @@ pub struct FelixConfig {
     /// `FELIX_READINESSAPPLYFAILURETIMEOUTSECS`: how long applies may keep
     /// failing before readiness fails (default 30 s; 0 = never on time alone).
     pub ready_failure_timeout: Option<Duration>,
+    /// `FELIX_FAILSAFEINBOUNDHOSTPORTS` / `FELIX_FAILSAFEOUTBOUNDHOSTPORTS`
+    /// (FelixConfiguration `failsafeInboundHostPorts` / `failsafeOutboundHostPorts`):
+    /// `<protocol>:[<net>:]<port>,...` or `none`; Calico's defaults otherwise.
+    pub failsafes: Failsafes,
 }
 
 pub const DEFAULT_REFRESH: Duration = Duration::from_secs(90);
@@ -52,7 +58,7 @@ pub const DEFAULT_READY_FAILURE_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct ConfigError {
     pub name: &'static str,
     pub value: String,
-    pub reason: &'static str,
+    pub reason: String,
 }
 
 impl FelixConfig {
@@ -70,6 +76,7 @@ impl FelixConfig {
             apply_min_interval: DEFAULT_APPLY_MIN_INTERVAL,
             ready_max_failures: DEFAULT_READY_MAX_FAILURES,
             ready_failure_timeout: Some(DEFAULT_READY_FAILURE_TIMEOUT),
+            failsafes: Failsafes::default(),
         }
     }
 
@@ -89,14 +96,14 @@ impl FelixConfig {
             value.parse::<u64>().map_err(|_| ConfigError {
                 name,
                 value,
-                reason: "not a non-negative integer",
+                reason: "not a non-negative integer".into(),
             })
         };
         let port = |(name, value): (&'static str, String)| {
             value.parse::<u16>().map_err(|_| ConfigError {
                 name,
                 value,
-                reason: "not a port number (0-65535)",
+                reason: "not a port number (0-65535)".into(),
             })
         };
         let interval = |secs: u64| (secs > 0).then(|| Duration::from_secs(secs));
@@ -126,11 +133,24 @@ impl FelixConfig {
             c.ready_max_failures = u32::try_from(number(v)?).map_err(|_| ConfigError {
                 name,
                 value,
-                reason: "too large",
+                reason: "too large".into(),
             })?;
         }
         if let Some(v) = get("FELIX_READINESSAPPLYFAILURETIMEOUTSECS") {
             c.ready_failure_timeout = interval(number(v)?);
+        }
+        let failsafe = |(name, value): (&'static str, String)| {
+            parse_failsafe_list(&value).map_err(|reason| ConfigError {
+                name,
+                value: value.clone(),
+                reason,
+            })
+        };
+        if let Some(v) = get("FELIX_FAILSAFEINBOUNDHOSTPORTS") {
+            c.failsafes.inbound = failsafe(v)?;
+        }
+        if let Some(v) = get("FELIX_FAILSAFEOUTBOUNDHOSTPORTS") {
+            c.failsafes.outbound = failsafe(v)?;
         }
         if let Some((name, value)) = get("FELIX_IPTABLESBACKEND") {
             c.backend = match value.to_ascii_lowercase().as_str() {
@@ -141,7 +161,7 @@ impl FelixConfig {
                     return Err(ConfigError {
                         name,
                         value,
-                        reason: "not one of Auto, NFT, Legacy",
+                        reason: "not one of Auto, NFT, Legacy".into(),
                     });
                 }
             };
@@ -192,6 +212,33 @@ mod tests {
         assert_eq!(c.apply_min_interval, Duration::from_millis(50));
         assert_eq!(c.ready_max_failures, 7);
         assert_eq!(c.ready_failure_timeout, None);
+    }
+
+    #[test]
+    fn failsafe_ports_parse_as_calicos_and_none_clears_them() {
+        let c = FelixConfig::from_lookup(
+            "n1",
+            lookup(&[
+                (
+                    "FELIX_FAILSAFEINBOUNDHOSTPORTS",
+                    "tcp:22, udp:10.0.0.0/8:68",
+                ),
+                ("FELIX_FAILSAFEOUTBOUNDHOSTPORTS", "none"),
+            ]),
+        )
+        .unwrap();
+        let shown: Vec<String> = c.failsafes.inbound.iter().map(|p| p.to_string()).collect();
+        assert_eq!(shown, ["tcp:22", "udp:10.0.0.0/8:68"]);
+        assert!(c.failsafes.outbound.is_empty());
+        let defaults = FelixConfig::new("n1").failsafes;
+        assert_eq!(defaults.inbound.len(), 9);
+        assert_eq!(defaults.outbound[0].to_string(), "udp:53");
+        for bad in ["sctp:22", "tcp:0", "tcp:70000", "tcp", "tcp:10.0.0.0/40:22"] {
+            let err =
+                FelixConfig::from_lookup("n1", lookup(&[("FELIX_FAILSAFEINBOUNDHOSTPORTS", bad)]))
+                    .unwrap_err();
+            assert_eq!(err.name, "FELIX_FAILSAFEINBOUNDHOSTPORTS", "{bad}");
+        }
     }
 
     #[test]

@@ -28,7 +28,7 @@ pub enum Watched {
 impl Watched {
     /// Every prefix felix needs for its model: all workload endpoints (remote ones
     /// feed ipsets), pools, both policy kinds, profiles, both network set kinds (their
-    /// nets feed ipsets), tiers, and this node's affinities.
+    /// nets feed ipsets), tiers, host endpoints, and this node's affinities.
     pub fn all(node: &str) -> Vec<Watched> {
         [
             ResourceKind::WorkloadEndpoint,
@@ -39,6 +39,7 @@ impl Watched {
             ResourceKind::NetworkSet,
             ResourceKind::GlobalNetworkSet,
             ResourceKind::Tier,
+            ResourceKind::HostEndpoint,
         ]
         .into_iter()
         .map(Watched::Resource)
@@ -155,6 +156,7 @@ impl Watched {
                         Some(Update::NetworkSetDeleted(NetSetKey::global(&name)))
                     }
                     ResourceKind::Tier => Some(Update::TierDeleted(name)),
+                    ResourceKind::HostEndpoint => Some(Update::HostEndpointDeleted(name)),
                     _ => None,
                 })
             }

@@ -104,7 +104,8 @@ impl JumpRule {
 }
 
 /// The jump rules Calico installs (REFERENCE.md section 4): filter INPUT/FORWARD/
-/// OUTPUT at the top, nat POSTROUTING appended.
+/// OUTPUT at the top, nat POSTROUTING appended; for host endpoint policy, raw
+/// PREROUTING/OUTPUT (untracked) and mangle PREROUTING (pre-DNAT) at the top.
 pub fn standard_jumps(table: Table) -> Vec<JumpRule> {
     match table {
         Table::Filter => ["INPUT", "FORWARD", "OUTPUT"]
@@ -116,7 +117,15 @@ pub fn standard_jumps(table: Table) -> Vec<JumpRule> {
             "cali-POSTROUTING",
             JumpPosition::Append,
         )],
-        Table::Mangle | Table::Raw => Vec::new(),
+        Table::Mangle => vec![JumpRule::new(
+            "PREROUTING",
+            "cali-PREROUTING",
+            JumpPosition::Top,
+        )],
+        Table::Raw => ["PREROUTING", "OUTPUT"]
+            .iter()
+            .map(|c| JumpRule::new(c, &format!("cali-{c}"), JumpPosition::Top))
+            .collect(),
     }
 }
 

@@ -10,8 +10,9 @@ use crate::calc::desired::ipsets::{IpSet, SetMember};
 use crate::calc::desired::iptables::{DesiredTable, Table, standard_jumps};
 use crate::calc::error::CalcError;
 use crate::calc::ipsets::pool_sets;
-use crate::calc::model::PolicyKey;
+use crate::calc::model::{PolicyKey, PolicyStage};
 use crate::calc::policy::endpoint::{nat_chains, static_filter_chains};
+use crate::calc::policy::host::host_tables;
 
 impl Calculator {
     /// Builds the output from the caches.
@@ -30,13 +31,18 @@ impl Calculator {
         chains.extend(interfaces.dispatch.iter().cloned());
         ep_chains.sort_by(|a, b| a.name.cmp(&b.name));
         chains.extend(ep_chains);
+        let hosts = host_tables(&self.hosts.plans, &self.config.failsafes);
+        chains.extend(hosts.filter);
+        errors.extend(self.hosts.errors.iter().cloned());
         let mut policy_keys: Vec<&PolicyKey> = self.policies.keys().collect();
         policy_keys.sort();
         let mut policy_chains = Vec::new();
+        let (mut mangle_chains, mut raw_chains) = (hosts.mangle, hosts.raw);
         for key in policy_keys {
             let p = &self.policies[key];
             errors.extend(p.error.iter().cloned());
-            if !p.local_eps.is_empty() {
+            let for_hosts = self.hosts.policies.contains_key(key);
+            if !p.local_eps.is_empty() || for_hosts {
                 if !self.input.tier_exists(&p.tier) {
                     errors.push(CalcError::UnknownTier {
                         policy: key.id(),
@@ -44,7 +50,12 @@ impl Calculator {
                     });
                 }
                 errors.extend(p.rendered.errors.iter().cloned());
-                policy_chains.extend(p.rendered.chains.iter().cloned());
+                let table = match p.stage {
+                    PolicyStage::Normal { .. } => &mut policy_chains,
+                    PolicyStage::PreDnat => &mut mangle_chains,
+                    PolicyStage::Untracked => &mut raw_chains,
+                };
+                table.extend(p.rendered.chains.iter().cloned());
             }
         }
         policy_chains.extend(self.groups.values().map(|(chain, _)| chain.clone()));
@@ -57,6 +68,8 @@ impl Calculator {
             chains.extend(self.profiles[name].chains.iter().cloned());
         }
         let filter = DesiredTable::new(Table::Filter, chains, standard_jumps(Table::Filter));
+        let mangle = DesiredTable::new(Table::Mangle, mangle_chains, standard_jumps(Table::Mangle));
+        let raw = DesiredTable::new(Table::Raw, raw_chains, standard_jumps(Table::Raw));
 
         let [masq, all] = pool_sets(self.input.pools.values());
         let nat = DesiredTable::new(
@@ -86,6 +99,8 @@ impl Calculator {
         DesiredState {
             filter,
             nat,
+            mangle,
+            raw,
             ipsets,
             routes: self.networking.routes.clone(),
             neighbors: self.networking.neighbors.clone(),

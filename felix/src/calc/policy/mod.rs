@@ -3,6 +3,7 @@
 
 pub mod endpoint;
 pub mod group;
+pub mod host;
 pub mod rule;
 
 use config::model::{Profile, Rule};

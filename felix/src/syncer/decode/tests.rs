@@ -28,7 +28,35 @@ fn prefixes() {
         prefixes.contains(&"/calico/resources/v3/projectcalico.org/globalnetworksets/".to_string()),
         "{prefixes:?}"
     );
-    assert_eq!(all.len(), 9);
+    assert!(
+        prefixes.contains(&"/calico/resources/v3/projectcalico.org/hostendpoints/".to_string()),
+        "{prefixes:?}"
+    );
+    assert_eq!(all.len(), 10);
+}
+
+#[test]
+fn host_endpoints_decode_with_their_keys_and_invalid_ones_are_refused() {
+    let w = Watched::Resource(ResourceKind::HostEndpoint);
+    let key = "/calico/resources/v3/projectcalico.org/hostendpoints/node-1-all";
+    let value = br#"{"kind":"HostEndpoint","apiVersion":"projectcalico.org/v3",
+        "metadata":{"name":"x","labels":{"host":"node-1"}},
+        "spec":{"node":"node-1","interfaceName":"*"}}"#;
+    match w.decode_put(key, value).unwrap() {
+        Some(Update::HostEndpointSet(h)) => {
+            assert_eq!(h.metadata.name, "node-1-all");
+            assert_eq!(h.spec.interface_name, "*");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        w.decode_delete(key).unwrap(),
+        Some(Update::HostEndpointDeleted(n)) if n == "node-1-all"
+    ));
+    let neither = br#"{"kind":"HostEndpoint","apiVersion":"projectcalico.org/v3",
+        "metadata":{"name":"x"},"spec":{"node":"node-1"}}"#;
+    let e = w.decode_put(key, neither).unwrap_err().to_string();
+    assert!(e.contains("spec.interfaceName"), "{e}");
 }
 
 #[test]
