@@ -5,9 +5,10 @@
 
 use config::model::{
     Action, EntityRule, GlobalNetworkPolicy, GlobalNetworkPolicySpec, GlobalNetworkSet,
-    LABEL_SERVICE_ACCOUNT, NetworkPolicy, NetworkPolicySpec, NetworkSet, NetworkSetSpec,
-    ObjectMeta, Port, Profile, ProfileSpec, Protocol, Rule, ServiceAccountMatch, Tier, TierSpec,
-    WorkloadEndpoint, WorkloadEndpointPort, WorkloadEndpointSpec,
+    HostEndpoint, HostEndpointSpec, LABEL_SERVICE_ACCOUNT, NetworkPolicy, NetworkPolicySpec,
+    NetworkSet, NetworkSetSpec, ObjectMeta, Port, Profile, ProfileSpec, Protocol, Rule,
+    ServiceAccountMatch, Tier, TierSpec, WorkloadEndpoint, WorkloadEndpointPort,
+    WorkloadEndpointSpec,
 };
 use felix::calc::{
     CalcConfig, CalcInput, Calculator, NetSetKey, PolicyDef, PolicyKey, Update, WepKey,
@@ -116,6 +117,14 @@ fn policy(rng: &mut Rng, i: u64) -> Update {
     };
     let tier = tier.to_string();
     if rng.next(2) == 0 {
+        // Host endpoint stages: untracked, pre-DNAT (ingress only), forward.
+        let (do_not_track, pre_dnat, apply_on_forward) = match rng.next(6) {
+            0 => (true, false, true),
+            1 => (false, true, true),
+            2 => (false, false, true),
+            _ => (false, false, false),
+        };
+        let egress = if pre_dnat { Vec::new() } else { egress };
         Update::GlobalNetworkPolicySet(GlobalNetworkPolicy::named(
             name(format!("g{i}")),
             GlobalNetworkPolicySpec {
@@ -124,6 +133,9 @@ fn policy(rng: &mut Rng, i: u64) -> Update {
                 selector,
                 ingress,
                 egress,
+                do_not_track,
+                pre_dnat,
+                apply_on_forward,
                 ..Default::default()
             },
         ))
@@ -190,6 +202,33 @@ fn network_set(rng: &mut Rng) -> Update {
     }
 }
 
+/// A host endpoint of node1 or node2 on eth0, eth1 or every interface, with a
+/// role (policy selectors and rule selectors see it) and sometimes a profile.
+fn host_endpoint(rng: &mut Rng) -> Update {
+    let node = if rng.next(3) == 0 { "node2" } else { "node1" };
+    let iface = ["eth0", "eth1", "*"][rng.next(3) as usize];
+    let mut metadata = ObjectMeta {
+        name: format!("h{}", rng.next(4)),
+        ..ObjectMeta::default()
+    };
+    metadata
+        .labels
+        .insert("role".into(), ROLES[rng.next(3) as usize].into());
+    Update::HostEndpointSet(HostEndpoint {
+        metadata,
+        spec: HostEndpointSpec {
+            node: node.into(),
+            interface_name: iface.into(),
+            expected_ips: vec![format!("10.0.0.{}", rng.next(5) + 1)],
+            profiles: match rng.next(2) {
+                0 => vec!["ksa.a.api".into()],
+                _ => Vec::new(),
+            },
+            ports: Vec::new(),
+        },
+    })
+}
+
 /// A tier with a random order (sometimes unset) and default action.
 fn tier(rng: &mut Rng) -> Update {
     let name = TIERS[rng.next(3) as usize];
@@ -204,7 +243,16 @@ fn tier(rng: &mut Rng) -> Update {
 
 fn random_update(rng: &mut Rng, input: &CalcInput) -> Update {
     let pick = |rng: &mut Rng, n: usize| rng.next(n.max(1) as u64) as usize;
-    match rng.next(16) {
+    match rng.next(18) {
+        16 => host_endpoint(rng),
+        17 => match input
+            .host_endpoints
+            .keys()
+            .nth(pick(rng, input.host_endpoints.len()))
+        {
+            Some(name) => Update::HostEndpointDeleted(name.clone()),
+            None => Update::HostEndpointDeleted("none".into()),
+        },
         0..=2 => {
             let i = rng.next(40);
             Update::WepSet(wep(rng, i))
@@ -251,6 +299,7 @@ fn random_update(rng: &mut Rng, input: &CalcInput) -> Update {
 
 #[test]
 fn incremental_equals_from_scratch() {
+    let mut host_total = 0;
     for seed in [1u64, 7, 42, 2024] {
         let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
         let mut calc = Calculator::new(CalcInput::new("node1"), CalcConfig::default());
@@ -282,6 +331,7 @@ fn incremental_equals_from_scratch() {
                     e,
                     felix::calc::CalcError::UnknownTier { .. }
                         | felix::calc::CalcError::PolicyRefused { .. }
+                        | felix::calc::CalcError::HostEndpoint { .. }
                 )
             })
             .collect();
@@ -298,7 +348,17 @@ fn incremental_equals_from_scratch() {
             endpoint_calls > 5,
             "seed {seed}: only {endpoint_calls} policy calls at the end"
         );
+        // ... and host endpoints with policies of every stage at some point.
+        let host_calls = [&last.filter, &last.mangle, &last.raw]
+            .iter()
+            .flat_map(|t| t.chains.iter())
+            .filter(|c| c.name.starts_with("cali-fh-") || c.name.starts_with("cali-th-"))
+            .flat_map(|c| c.rules.iter())
+            .filter(|r| r.contains("-j cali-pi-") || r.contains("-j cali-po-"))
+            .count();
+        host_total += host_calls;
     }
+    assert!(host_total > 10, "only {host_total} host endpoint policy calls");
 }
 
 /// A policy that stops selecting an endpoint disappears from its chain.

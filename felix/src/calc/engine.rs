@@ -17,7 +17,8 @@ use super::desired::iptables::{Chain, DesiredTable};
 use super::error::CalcError;
 use super::ipsets::{EndpointView, NamespaceLabels, NetSetView, SetSpec};
 use super::model::{
-    CalcInput, Changed, NAMESPACE_PROFILE_PREFIX, NetSetKey, PolicyKey, PolicyStage, Update, WepKey,
+    CalcInput, Changed, NAMESPACE_PROFILE_PREFIX, NetSetDef, NetSetKey, PolicyKey, PolicyStage,
+    Update, WepKey,
 };
 use super::names::Direction;
 use super::policy::endpoint::{
@@ -89,7 +90,7 @@ struct Dirty {
     profiles: BTreeSet<String>,
     net_sets: BTreeSet<NetSetKey>,
     tiers: BTreeSet<String>,
-    host_endpoints: bool,
+    host_endpoints: BTreeSet<String>,
     blocks: bool,
 }
 
@@ -99,6 +100,9 @@ pub struct Calculator {
     config: CalcConfig,
     views: HashMap<WepKey, EndpointView>,
     net_set_views: HashMap<NetSetKey, NetSetView>,
+    /// Host endpoints with their expected IPs, which selector sets hold like a
+    /// global network set's nets (Calico's label index treats them alike).
+    host_views: HashMap<String, NetSetView>,
     namespaces: NamespaceLabels,
     policies: HashMap<PolicyKey, PolicyState>,
     /// For each local endpoint, the policies selecting it.
@@ -132,7 +136,7 @@ impl Calculator {
             profiles: input.profiles.keys().cloned().collect(),
             net_sets: input.network_sets.keys().cloned().collect(),
             tiers: BTreeSet::new(),
-            host_endpoints: true,
+            host_endpoints: input.host_endpoints.keys().cloned().collect(),
             blocks: true,
         };
         Self {
@@ -140,6 +144,7 @@ impl Calculator {
             config,
             views: HashMap::new(),
             net_set_views: HashMap::new(),
+            host_views: HashMap::new(),
             namespaces: NamespaceLabels::default(),
             policies: HashMap::new(),
             ep_policies: HashMap::new(),
@@ -180,7 +185,9 @@ impl Calculator {
             Changed::Tier(name) => {
                 self.dirty.tiers.insert(name);
             }
-            Changed::HostEndpoint(_) => self.dirty.host_endpoints = true,
+            Changed::HostEndpoint(name) => {
+                self.dirty.host_endpoints.insert(name);
+            }
             Changed::Blocks => self.dirty.blocks = true,
         }
     }
@@ -197,8 +204,9 @@ impl Calculator {
         let mut weps = dirty.weps;
         let policies = dirty.policies;
         let mut net_sets = dirty.net_sets;
+        let mut heps = dirty.host_endpoints;
         if !dirty.profiles.is_empty() {
-            self.profile_changes(&dirty.profiles, &mut weps, &mut net_sets);
+            self.profile_changes(&dirty.profiles, &mut weps, &mut net_sets, &mut heps);
         }
         for key in &weps {
             self.net_cache.endpoint_changed(&self.input, key);
@@ -224,6 +232,9 @@ impl Calculator {
         for key in &net_sets {
             self.net_set_changed(key);
         }
+        for name in &heps {
+            self.host_endpoint_changed(name);
+        }
         for key in &policies {
             self.policy_changed(key);
         }
@@ -231,7 +242,7 @@ impl Calculator {
             self.tiers_changed(&dirty.tiers);
         }
         // Profiles carry host endpoint labels too.
-        if dirty.host_endpoints
+        if !heps.is_empty()
             || !policies.is_empty()
             || !dirty.tiers.is_empty()
             || !dirty.profiles.is_empty()
@@ -274,6 +285,7 @@ impl Calculator {
         names: &BTreeSet<String>,
         weps: &mut BTreeSet<WepKey>,
         net_sets: &mut BTreeSet<NetSetKey>,
+        heps: &mut BTreeSet<String>,
     ) {
         let mut namespaces = BTreeSet::new();
         for name in names {
@@ -290,6 +302,11 @@ impl Calculator {
                 || wep.spec.profiles.iter().any(|p| names.contains(p))
             {
                 weps.insert(key.clone());
+            }
+        }
+        for (name, hep) in &self.input.host_endpoints {
+            if hep.spec.profiles.iter().any(|p| names.contains(p)) {
+                heps.insert(name.clone());
             }
         }
         // Namespace labels decide which NetworkSets namespace selectors pick.
@@ -340,6 +357,33 @@ impl Calculator {
             }
         }
         self.net_set_views.insert(key.clone(), view);
+    }
+
+    /// A host endpoint came, went or changed: its expected IPs leave every set
+    /// and join the sets whose selectors match it now.
+    fn host_endpoint_changed(&mut self, name: &str) {
+        let who = Contributor::HostEndpoint(name.to_string());
+        for set in self.sets.values_mut() {
+            set.remove(&who);
+        }
+        let Some(hep) = self.input.host_endpoints.get(name) else {
+            self.host_views.remove(name);
+            return;
+        };
+        let def = NetSetDef {
+            labels: self.input.host_endpoint_labels(hep),
+            nets: hep.spec.expected_ips.clone(),
+        };
+        let view = NetSetView::new(&NetSetKey::global(name), &def);
+        for set in self.sets.values_mut() {
+            if let Some(spec) = &set.spec {
+                set.add(
+                    who.clone(),
+                    spec.members_of_net_set(&view, &self.namespaces),
+                );
+            }
+        }
+        self.host_views.insert(name.to_string(), view);
     }
 
     fn endpoint_changed(&mut self, key: &WepKey) {
@@ -497,6 +541,10 @@ impl Calculator {
             }
             for v in self.net_set_views.values() {
                 let who = Contributor::NetSet(v.key.clone());
+                state.add(who, spec.members_of_net_set(v, &self.namespaces));
+            }
+            for (name, v) in &self.host_views {
+                let who = Contributor::HostEndpoint(name.clone());
                 state.add(who, spec.members_of_net_set(v, &self.namespaces));
             }
             self.sets.insert(name.to_string(), state);

@@ -1,5 +1,5 @@
 //! The live ipsets' members, with who contributed each: endpoints (their addresses or
-//! named ports) and network sets (their nets). A change of one contributor is a
+//! named ports), network sets (their nets) and host endpoints (their expected IPs). A change of one contributor is a
 //! remove and an add here, which the dataplane turns into an ipset delta.
 
 use std::collections::BTreeMap;
@@ -13,6 +13,8 @@ use crate::calc::model::{NetSetKey, WepKey};
 pub(super) enum Contributor {
     Endpoint(WepKey),
     NetSet(NetSetKey),
+    /// A host endpoint's `expectedIPs`, by its name.
+    HostEndpoint(String),
 }
 
 #[derive(Default)]
