@@ -358,7 +358,10 @@ fn incremental_equals_from_scratch() {
             .count();
         host_total += host_calls;
     }
-    assert!(host_total > 10, "only {host_total} host endpoint policy calls");
+    assert!(
+        host_total > 10,
+        "only {host_total} host endpoint policy calls"
+    );
 }
 
 /// A policy that stops selecting an endpoint disappears from its chain.
