@@ -4,7 +4,8 @@
 //! Topology: a node namespace with felix, etcd and pod A, and an external host
 //! namespace (`ext`, 192.168.77.2) on the node's uplink `hepup0` (192.168.77.1);
 //! `ext` routes the pod network through the node. The uplink is a host endpoint
-//! labelled `role=node`, without profiles. The node listens on TCP 22, 8080 and
+//! labelled `role=node`, without profiles, written before the uplink exists (its
+//! chains match by name, so they wait for the interface). The node listens on TCP 22, 8080 and
 //! 9090, `ext` on 179 and 7000, pod A on 8080.
 //!
 //! 1. Normal policy: `node-http` allows TCP 8080 in; 9090 is dropped (a host
@@ -19,8 +20,8 @@
 //!    deleted, 8080 answers again.
 //! 4. `doNotTrack`: allowing 9090 both ways untracked opens it although the
 //!    filter policies drop it.
-//! 5. `interfaceName: "*"`: the same policies now police every host interface;
-//!    felix keeps its etcd connection over loopback through the failsafes.
+//! 5. `interfaceName: "*"`: the same policies now police every host interface,
+//!    loopback included; felix's established etcd connection carries on (conntrack).
 //! 6. `FELIX_FAILSAFEINBOUNDHOSTPORTS=none`, endpoint back on `hepup0`: ssh is
 //!    dropped by the deny-all default; 8080 still answers.
 
@@ -81,14 +82,24 @@ fn host_endpoint_policy_failsafes_forward_prednat_and_untracked() {
     let cluster = ThreePods::new();
     let node_ns = &cluster.node_ns;
     let ext = Netns::new(&format!("{}-ext", node_ns.name));
-    node_ns
-        .veth_to(UPLINK, &ext, "eth0")
-        .unwrap_or_else(|e| panic!("{e}"));
-    node_ns.exec(&format!("ip addr add {NODE_IP}/24 dev {UPLINK}"));
-    node_ns.exec(&format!("ip link set {UPLINK} up"));
-    ext.exec(&format!("ip addr add {EXT_IP}/24 dev eth0"));
-    ext.exec("ip link set eth0 up");
-    ext.exec(&format!("ip route add 10.65.0.0/16 via {NODE_IP}"));
+    let (node_name, ext_name) = (node_ns.name.clone(), ext.name.clone());
+    // The uplink comes up after felix has the host endpoint: its chains wait for it.
+    let uplink_up = move || {
+        let ip = |ns: &str, args: &str| {
+            let mut argv = vec!["-n", ns];
+            argv.extend(args.split_whitespace());
+            daemon_harness::run("ip", &argv);
+        };
+        ip(
+            &node_name,
+            &format!("link add {UPLINK} type veth peer name eth0 netns {ext_name}"),
+        );
+        ip(&node_name, &format!("addr add {NODE_IP}/24 dev {UPLINK}"));
+        ip(&node_name, &format!("link set {UPLINK} up"));
+        ip(&ext_name, &format!("addr add {EXT_IP}/24 dev eth0"));
+        ip(&ext_name, "link set eth0 up");
+        ip(&ext_name, &format!("route add 10.65.0.0/16 via {NODE_IP}"));
+    };
 
     let pods = cluster.info();
     let info = vec![
@@ -131,6 +142,7 @@ fn host_endpoint_policy_failsafes_forward_prednat_and_untracked() {
         );
         put(&node_http, &ds).await;
         let felix = start_felix(&node, &etcd, node_path.clone(), &[]).await;
+        uplink_up();
 
         let normal = [
             (EXT, NODE, Tcp(8080), true),
@@ -204,7 +216,7 @@ fn host_endpoint_policy_failsafes_forward_prednat_and_untracked() {
             (EXT, A, Tcp(8080), false),
         ];
         until_table("5 (all interfaces)", &info, &all).await;
-        // felix still reads etcd over loopback: a change still takes effect.
+        // felix's established etcd connection survives: a change still takes effect.
         delete(&ds, &no_fwd.0).await;
         until_table(
             "5 (etcd still reachable)",
@@ -214,6 +226,13 @@ fn host_endpoint_policy_failsafes_forward_prednat_and_untracked() {
         .await;
 
         put(&host_endpoint(&node, UPLINK), &ds).await;
+        // Stop felix only once the `*` chains are gone: left in the kernel, they would
+        // keep the restarted felix from opening its etcd connection (etcd's port here is
+        // not a failsafe one, so loopback is policed like any host interface).
+        eventually(Duration::from_secs(10), "'*' endpoint removed", || {
+            !daemon_harness::run("iptables-save", &["-t", "filter"]).contains("cali-fh-any")
+        })
+        .await;
         drop(felix);
         let _felix = start_felix(
             &node,
