@@ -22,6 +22,7 @@ pub mod error;
 pub mod ipsets;
 pub mod model;
 pub mod names;
+pub mod overlay;
 pub mod policy;
 pub mod routes;
 
