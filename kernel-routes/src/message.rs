@@ -6,8 +6,8 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use netlink_packet_route::AddressFamily;
 use netlink_packet_route::route::{
-    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteNextHop, RouteProtocol,
-    RouteScope, RouteType,
+    RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteNextHop,
+    RouteProtocol, RouteScope, RouteType,
 };
 
 use crate::route::{KernelRoute, RouteTarget};
@@ -36,7 +36,10 @@ pub fn route_message(route: &KernelRoute) -> RouteMessage {
     header.scope = RouteScope::from(route.scope);
     header.kind = match route.target {
         RouteTarget::Blackhole => RouteType::BlackHole,
-        RouteTarget::Dev(_) | RouteTarget::Via(_) | RouteTarget::Other => RouteType::Unicast,
+        RouteTarget::Dev(_)
+        | RouteTarget::Via(_)
+        | RouteTarget::OnlinkVia { .. }
+        | RouteTarget::Other => RouteType::Unicast,
     };
     msg.attributes
         .push(RouteAttribute::Destination(RouteAddress::from(
@@ -59,6 +62,12 @@ pub fn route_message(route: &KernelRoute) -> RouteMessage {
                     .collect(),
             )),
         },
+        RouteTarget::OnlinkVia { gateway, dev } => {
+            msg.header.flags |= RouteFlags::Onlink;
+            msg.attributes
+                .push(RouteAttribute::Gateway(RouteAddress::from(*gateway)));
+            msg.attributes.push(RouteAttribute::Oif(*dev));
+        }
         RouteTarget::Blackhole | RouteTarget::Other => {}
     }
     // IPv4's default metric is 0 and then the attribute is left out, as `ip` does.
@@ -118,9 +127,17 @@ pub fn parse_route(msg: &RouteMessage) -> Option<KernelRoute> {
         (AddressFamily::Inet6, None) => IpNet::new(IpAddr::V6(0.into()), plen).ok()?,
         _ => return None,
     };
+    let onlink = msg.header.flags.contains(RouteFlags::Onlink);
     let target = match (msg.header.kind, oif, gateways.is_empty(), odd_hop) {
         // IPv6 blackholes are reported with oif = lo; the type is what matters.
         (RouteType::BlackHole, ..) => RouteTarget::Blackhole,
+        // An onlink gateway route: its device is part of the route.
+        (RouteType::Unicast, Some(dev), false, false) if onlink && gateways.len() == 1 => {
+            RouteTarget::OnlinkVia {
+                gateway: gateways[0],
+                dev,
+            }
+        }
         (RouteType::Unicast, Some(index), true, false) => RouteTarget::Dev(index),
         // A gateway route's oif is the kernel's choice, not part of the route.
         (RouteType::Unicast, _, false, false) => RouteTarget::via(gateways),
@@ -247,9 +264,43 @@ mod tests {
                 net("fd00:2::/64"),
                 RouteTarget::via(vec![ip("fd00::3"), ip("fd00::2")]),
             ),
+            FELIX.route(
+                net("10.65.0.64/26"),
+                RouteTarget::OnlinkVia {
+                    gateway: ip("10.65.0.65"),
+                    dev: 12,
+                },
+            ),
         ] {
             assert_eq!(parse_route(&route_message(&r)), Some(r));
         }
+    }
+
+    #[test]
+    fn onlink_route_carries_the_flag_gateway_and_device() {
+        let m = route_message(&FELIX.route(
+            net("10.65.0.64/26"),
+            RouteTarget::OnlinkVia {
+                gateway: ip("10.65.0.65"),
+                dev: 12,
+            },
+        ));
+        assert!(m.header.flags.contains(RouteFlags::Onlink));
+        assert_eq!(m.header.scope, RouteScope::Universe);
+        assert!(m.attributes.contains(&RouteAttribute::Oif(12)));
+        assert!(
+            m.attributes
+                .contains(&RouteAttribute::Gateway(RouteAddress::Inet(
+                    "10.65.0.65".parse().unwrap()
+                )))
+        );
+        // The same route without the flag is a plain gateway route.
+        let mut plain = m.clone();
+        plain.header.flags = RouteFlags::empty();
+        assert_eq!(
+            parse_route(&plain).unwrap().target,
+            RouteTarget::via(vec![ip("10.65.0.65")])
+        );
     }
 
     #[test]

@@ -23,6 +23,10 @@ pub enum RouteTarget {
     /// multipath route (bgpd). Empty only in a delete that names the slot but
     /// not the next hops.
     Via(Vec<IpAddr>),
+    /// Through `gateway` out of interface `dev`, `onlink` (the gateway need not be on a
+    /// subnet of `dev`): felix's overlay routes, `<block> via <remote tunnel addr> dev
+    /// vxlan.calico onlink` and `<block> via <node addr> dev tunl0 onlink`.
+    OnlinkVia { gateway: IpAddr, dev: u32 },
     /// Any other shape (unreachable, a gateway route with an odd type, ...).
     Other,
 }
@@ -71,6 +75,9 @@ impl fmt::Display for KernelRoute {
                     write!(f, " via {hop}")?;
                 }
             }
+            RouteTarget::OnlinkVia { gateway, dev } => {
+                write!(f, "{} via {gateway} dev #{dev} onlink", self.dst)?
+            }
             RouteTarget::Other => write!(f, "{} (other)", self.dst)?,
         }
         if self.tos != 0 {
@@ -113,6 +120,21 @@ mod tests {
         assert_eq!(
             g.to_string(),
             "10.0.1.0/26 via 192.0.2.2 via 192.0.2.3 proto 186 metric 1536"
+        );
+    }
+
+    #[test]
+    fn onlink_display() {
+        let r = FELIX.route(
+            net("10.65.0.64/26"),
+            RouteTarget::OnlinkVia {
+                gateway: "10.65.0.65".parse().unwrap(),
+                dev: 9,
+            },
+        );
+        assert_eq!(
+            r.to_string(),
+            "10.65.0.64/26 via 10.65.0.65 dev #9 onlink proto 80 metric 0"
         );
     }
 

@@ -19,6 +19,7 @@ pub mod netlink;
 pub mod process;
 pub mod routes;
 pub mod sysctl;
+pub mod vxlan;
 
 #[cfg(test)]
 mod golden;

@@ -1,0 +1,99 @@
+//! The VXLAN device against a real kernel, in a throwaway network namespace.
+//! NEEDS ROOT (see `support`).
+
+mod support;
+
+use felix::dataplane::netlink::Netlink;
+use felix::dataplane::vxlan::{DevicePlan, VxlanDevice, ensure, remove};
+use support::{in_netns, ip, veth};
+
+fn want() -> VxlanDevice {
+    VxlanDevice {
+        name: "vxlan.calico".into(),
+        vni: 4096,
+        port: 4789,
+        local: "10.0.1.1".parse().unwrap(),
+        mac: [0x66, 1, 2, 3, 4, 5],
+        mtu: 1450,
+        tunnel_addr: "10.65.0.1".parse().unwrap(),
+    }
+}
+
+fn details() -> String {
+    ip("-d link show vxlan.calico")
+}
+
+fn index() -> String {
+    details().split(':').next().unwrap().to_string()
+}
+
+#[test]
+fn vxlan_device_is_created_kept_adjusted_and_recreated() {
+    in_netns(|| async {
+        veth("eth1");
+        ip("addr add 10.0.1.1/24 dev eth1");
+        let nl = Netlink::connect().unwrap();
+
+        assert_eq!(ensure(&nl, &want()).await.unwrap(), DevicePlan::Create);
+        let d = details();
+        for part in [
+            "vxlan id 4096",
+            "local 10.0.1.1",
+            "dstport 4789",
+            "nolearning",
+            "mtu 1450",
+            "link/ether 66:01:02:03:04:05",
+            ",UP",
+        ] {
+            assert!(d.contains(part), "{part:?} missing from:\n{d}");
+        }
+        let addrs = ip("addr show dev vxlan.calico");
+        assert!(addrs.contains("inet 10.65.0.1/32"), "{addrs}");
+        let first = index();
+
+        // Nothing to do: nothing is touched.
+        assert!(matches!(
+            ensure(&nl, &want()).await.unwrap(),
+            DevicePlan::Keep { .. }
+        ));
+
+        ip("link set vxlan.calico mtu 1400 down");
+        ip("addr flush dev vxlan.calico");
+        match ensure(&nl, &want()).await.unwrap() {
+            DevicePlan::Adjust { what, .. } => assert_eq!(what, ["mtu", "up"]),
+            other => panic!("{other:?}"),
+        }
+        assert!(details().contains("mtu 1450"));
+        assert!(ip("addr show dev vxlan.calico").contains("inet 10.65.0.1/32"));
+        assert_eq!(index(), first, "adjusted in place");
+
+        // Someone deleted it: created again.
+        ip("link del vxlan.calico");
+        assert_eq!(ensure(&nl, &want()).await.unwrap(), DevicePlan::Create);
+        assert!(details().contains("vxlan id 4096"));
+
+        // A new VNI cannot be set in place.
+        let other_vni = VxlanDevice {
+            vni: 4097,
+            ..want()
+        };
+        match ensure(&nl, &other_vni).await.unwrap() {
+            DevicePlan::Recreate { why, .. } => assert!(why.contains("VNI"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(details().contains("vxlan id 4097"), "{}", details());
+
+        // A foreign link holding the name is replaced.
+        ip("link del vxlan.calico");
+        ip("link add vxlan.calico type veth peer name vxpeer");
+        match ensure(&nl, &want()).await.unwrap() {
+            DevicePlan::Recreate { why, .. } => assert!(why.contains("not a VXLAN"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(details().contains("vxlan id 4096"));
+
+        assert!(remove(&nl, "vxlan.calico").await.unwrap());
+        assert!(!remove(&nl, "vxlan.calico").await.unwrap());
+        assert!(!ip("link show").contains("vxlan.calico"));
+    });
+}
