@@ -185,7 +185,7 @@ pub async fn ensure(nl: &Netlink, want: &VxlanDevice) -> Result<DevicePlan, rtne
             handle.link().add(msg).execute().await?;
             nl.link_index(&want.name)
                 .await?
-                .ok_or_else(|| rtnetlink::Error::RequestFailed)?
+                .ok_or(rtnetlink::Error::RequestFailed)?
         }
     };
     ensure_tunnel_addr(nl, index, want.tunnel_addr).await?;
