@@ -71,6 +71,31 @@ impl Failover {
     }
 }
 
+/// The request never left this process: its connection was refused, so etcd cannot
+/// have applied it (a connection that broke mid-request, or a server-side timeout, may
+/// have). Saves the read-back of a transaction that went to a member already dead.
+pub(crate) fn never_sent(err: &DatastoreError) -> bool {
+    let DatastoreError::Unavailable { source, .. } = err else {
+        return false;
+    };
+    // etcd_client::Error has no `source()`: start from the error it wraps.
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = match source {
+        etcd_client::Error::IoError(e) => Some(e),
+        etcd_client::Error::GRpcStatus(e) => Some(e),
+        etcd_client::Error::TransportError(e) => Some(e),
+        _ => None,
+    };
+    while let Some(e) = cause {
+        if e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused)
+        {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
+}
+
 /// etcd itself answered UNAVAILABLE (no transport failure underneath): the cluster is
 /// electing a leader, and the same member will serve the request once it has one.
 fn server_mid_election(err: &etcd_client::Error) -> bool {
@@ -120,5 +145,20 @@ mod tests {
         let mut f = Failover::new(3);
         let refused = DatastoreError::Conflict { keys: vec![] };
         assert!(!f.retry("txn", &refused).await);
+    }
+
+    #[test]
+    fn only_a_refused_connection_proves_a_request_unsent() {
+        assert!(never_sent(&unavailable(io_error())));
+        let no_answer = super::super::error::timed_out("e", "txn", Duration::from_secs(5));
+        assert!(!never_sent(&no_answer));
+        let server_timeout = etcd_client::Error::GRpcStatus(tonic::Status::unavailable(
+            "etcdserver: request timed out, possibly due to previous leader failure",
+        ));
+        assert!(!never_sent(&unavailable(server_timeout)));
+        let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        assert!(!never_sent(&unavailable(etcd_client::Error::IoError(
+            reset
+        ))));
     }
 }

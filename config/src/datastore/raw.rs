@@ -10,7 +10,7 @@ use etcd_client::{
 use super::Kv;
 use super::client::Datastore;
 use super::error::{DatastoreError, Result};
-use super::failover::Expect;
+use super::failover::{Expect, never_sent};
 use super::keys::{key_successor, prefix_end};
 
 /// Keys per range request when listing: bounds each response well below gRPC's 4 MiB
@@ -345,6 +345,9 @@ impl Datastore {
         let mut kv = self.inner.client.kv_client();
         let mut failover = self.failover();
         let mut maybe_applied = false;
+        // An attempt went unanswered at some point: its proposal may still commit
+        // after a read-back said it had not (it was on its way to the next leader).
+        let mut was_ambiguous = false;
         let resp = loop {
             if maybe_applied {
                 match self.applied(&expect).await {
@@ -366,7 +369,11 @@ impl Datastore {
             }
             match self.call_once("txn", kv.txn(txn.clone())).await {
                 Ok(resp) => break resp,
-                Err(err) if failover.retry("txn", &err).await => maybe_applied = !expect.is_empty(),
+                Err(err) if failover.retry("txn", &err).await => {
+                    // A refused connection carried nothing: no read-back needed.
+                    maybe_applied = !expect.is_empty() && !never_sent(&err);
+                    was_ambiguous |= maybe_applied;
+                }
                 Err(err) => return Err(err),
             }
         };
@@ -376,6 +383,31 @@ impl Datastore {
                 revision,
                 responses: resp.op_responses(),
             });
+        }
+        if was_ambiguous {
+            // The guards may have failed against our own earlier attempt, committed
+            // after its read-back (a proposal that timed out still commits later): then
+            // the keys hold exactly what we wrote. Calling that a conflict would make the
+            // caller apply its change a second time (an IPAM allocation twice, a release
+            // reported as "not allocated").
+            loop {
+                match self.applied(&expect).await {
+                    Ok(Some(revision)) => {
+                        tracing::info!(
+                            keys = ?expect.iter().map(Expect::key).collect::<Vec<_>>(),
+                            "etcd transaction without an answer was applied after its read-back"
+                        );
+                        return Ok(Outcome::Committed {
+                            revision,
+                            responses: Vec::new(),
+                        });
+                    }
+                    Ok(None) => break,
+                    Err(err) if failover.retry("txn read-back", &err).await => {}
+                    // Unknown whether it was applied: an error, never a wrong conflict.
+                    Err(err) => return Err(err),
+                }
+            }
         }
         Ok(Outcome::Failed(failed_guards(&guards, &resp)))
     }
