@@ -6,8 +6,8 @@
 //! ([`dump_neighbors`]'s `owned`); dynamic entries and other interfaces are
 //! never touched. felix owns its workload interfaces' entries; the overlay's
 //! ARP entries for remote VTEPs on its tunnel device are the same shape, and
-//! its FDB entries (`AF_BRIDGE`, keyed by MAC) are to join here as a second
-//! kind of entry with the same diff and write path.
+//! its FDB entries (`AF_BRIDGE`: `<mac> dst <remote ip> dev vxlan.calico`) are
+//! a second [`NeighborKind`] with the same diff and write path.
 //!
 //! The pure part is [`diff`] and the message helpers; [`dump_neighbors`] and
 //! [`write_neighbors`] are the I/O edge.
@@ -18,7 +18,7 @@ use std::net::IpAddr;
 use futures::{StreamExt, TryStreamExt};
 use netlink_packet_route::AddressFamily;
 use netlink_packet_route::neighbour::{
-    NeighbourAddress, NeighbourAttribute, NeighbourMessage, NeighbourState,
+    NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState,
 };
 use rtnetlink::Handle;
 
@@ -28,8 +28,37 @@ use crate::errno::{Outcome, RouteOp};
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct KernelNeighbor {
     pub ifindex: u32,
+    /// ARP/NDP: the neighbour's address. FDB: the remote tunnel endpoint (`dst`).
     pub ip: IpAddr,
     pub mac: Vec<u8>,
+    pub kind: NeighborKind,
+}
+
+/// Which table an entry lives in; each is keyed differently.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum NeighborKind {
+    /// ARP (IPv4) or NDP (IPv6): one entry per (interface, IP).
+    #[default]
+    Arp,
+    /// A bridge forwarding entry on a VXLAN device (`AF_BRIDGE`): one per
+    /// (interface, MAC), sending frames for the MAC to the `ip` given.
+    Fdb,
+}
+
+/// What makes two entries the same slot in the kernel.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Slot {
+    Ip(u32, IpAddr),
+    Mac(u32, Vec<u8>),
+}
+
+impl KernelNeighbor {
+    fn slot(&self) -> Slot {
+        match self.kind {
+            NeighborKind::Arp => Slot::Ip(self.ifindex, self.ip),
+            NeighborKind::Fdb => Slot::Mac(self.ifindex, self.mac.clone()),
+        }
+    }
 }
 
 /// What [`diff`] decided.
@@ -40,21 +69,23 @@ pub struct NeighborDiff {
     pub delete: Vec<KernelNeighbor>,
 }
 
-/// `actual` must hold only entries the owner owns (see the module doc). An
-/// entry is keyed by (ifindex, ip); a wrong MAC is replaced in place, and only
-/// entries nobody wants are deleted. Both lists come back sorted.
+/// `actual` must hold only entries the owner owns (see the module doc). An ARP
+/// entry is keyed by (ifindex, ip), an FDB entry by (ifindex, mac); a wrong MAC
+/// (or FDB destination) is replaced in place, and only entries nobody wants are
+/// deleted. Both lists come back sorted.
 pub fn diff(desired: &[KernelNeighbor], actual: &[KernelNeighbor]) -> NeighborDiff {
     let mut out = NeighborDiff::default();
     let mut wanted = BTreeSet::new();
+    let present: std::collections::HashSet<&KernelNeighbor> = actual.iter().collect();
     for want in desired {
-        wanted.insert((want.ifindex, want.ip));
-        if !actual.contains(want) {
+        wanted.insert(want.slot());
+        if !present.contains(want) {
             out.replace.push(want.clone());
         }
     }
     out.delete = actual
         .iter()
-        .filter(|n| !wanted.contains(&(n.ifindex, n.ip)))
+        .filter(|n| !wanted.contains(&n.slot()))
         .cloned()
         .collect();
     out.replace.sort();
@@ -62,7 +93,8 @@ pub fn diff(desired: &[KernelNeighbor], actual: &[KernelNeighbor]) -> NeighborDi
     out
 }
 
-/// The permanent entries on the interfaces in `owned`.
+/// The permanent entries on the interfaces in `owned`, ARP/NDP and FDB alike (an
+/// unspecified-family dump returns both).
 pub async fn dump_neighbors(
     handle: &Handle,
     owned: &BTreeSet<u32>,
@@ -102,11 +134,22 @@ async fn write_one(
     n: &KernelNeighbor,
 ) -> Result<(), rtnetlink::Error> {
     let neigh = handle.neighbours();
-    match op {
-        RouteOp::Delete => neigh.del(delete_message(n)).execute().await,
+    match (op, n.kind) {
+        (RouteOp::Delete, _) => neigh.del(delete_message(n)).execute().await,
+        // NTF_SELF: the entry belongs to the VXLAN device itself, not to a bridge
+        // it might be a port of (iproute2's `bridge fdb ... self`).
+        (RouteOp::Add | RouteOp::Replace, NeighborKind::Fdb) => {
+            neigh
+                .add_bridge(n.ifindex, &n.mac)
+                .destination(n.ip)
+                .flags(NeighbourFlags::Own)
+                .replace()
+                .execute()
+                .await
+        }
         // Neighbour entries have no foreign owner to protect by an exclusive
         // add: the interfaces are the owner's own.
-        RouteOp::Add | RouteOp::Replace => {
+        (RouteOp::Add | RouteOp::Replace, NeighborKind::Arp) => {
             neigh
                 .add(n.ifindex, n.ip)
                 .link_layer_address(&n.mac)
@@ -130,20 +173,32 @@ fn parse_neighbour(m: &NeighbourMessage) -> Option<KernelNeighbor> {
             _ => {}
         }
     }
+    let kind = match m.header.family {
+        AddressFamily::Inet | AddressFamily::Inet6 => NeighborKind::Arp,
+        AddressFamily::Bridge => NeighborKind::Fdb,
+        _ => return None,
+    };
     Some(KernelNeighbor {
         ifindex: m.header.ifindex,
         ip: ip?,
         mac,
+        kind,
     })
 }
 
 fn delete_message(n: &KernelNeighbor) -> NeighbourMessage {
     let mut m = NeighbourMessage::default();
-    m.header.family = match n.ip {
-        IpAddr::V4(_) => AddressFamily::Inet,
-        IpAddr::V6(_) => AddressFamily::Inet6,
+    m.header.family = match (n.kind, n.ip) {
+        (NeighborKind::Fdb, _) => AddressFamily::Bridge,
+        (NeighborKind::Arp, IpAddr::V4(_)) => AddressFamily::Inet,
+        (NeighborKind::Arp, IpAddr::V6(_)) => AddressFamily::Inet6,
     };
     m.header.ifindex = n.ifindex;
+    if n.kind == NeighborKind::Fdb {
+        m.header.flags = NeighbourFlags::Own;
+        m.attributes
+            .push(NeighbourAttribute::LinkLayerAddress(n.mac.clone()));
+    }
     m.attributes
         .push(NeighbourAttribute::Destination(match n.ip {
             IpAddr::V4(a) => NeighbourAddress::Inet(a),
@@ -163,7 +218,44 @@ mod tests {
             ifindex,
             ip: ip.parse().unwrap(),
             mac: mac.to_vec(),
+            kind: NeighborKind::Arp,
         }
+    }
+
+    fn fdb(ifindex: u32, mac: [u8; 6], dst: &str) -> KernelNeighbor {
+        KernelNeighbor {
+            kind: NeighborKind::Fdb,
+            ..kn(ifindex, dst, mac)
+        }
+    }
+
+    #[test]
+    fn fdb_entries_are_keyed_by_mac_apart_from_arp_entries() {
+        let other = [2, 2, 2, 2, 2, 2];
+        let desired = [
+            kn(9, "10.0.0.1", MAC),
+            fdb(9, MAC, "172.18.2.11"), // the VTEP moved: replaced, not added beside
+            fdb(9, other, "172.18.2.12"),
+        ];
+        let actual = [
+            kn(9, "10.0.0.1", MAC),
+            // Same interface and an address equal to an FDB destination: no clash.
+            kn(9, "172.18.2.11", other),
+            fdb(9, MAC, "172.18.1.11"),
+        ];
+        let d = diff(&desired, &actual);
+        assert_eq!(
+            d.replace,
+            vec![fdb(9, MAC, "172.18.2.11"), fdb(9, other, "172.18.2.12")]
+        );
+        assert_eq!(d.delete, vec![kn(9, "172.18.2.11", other)]);
+    }
+
+    #[test]
+    fn fdb_delete_message_is_a_bridge_entry_by_mac() {
+        let m = delete_message(&fdb(7, MAC, "172.18.2.11"));
+        assert_eq!(m.header.family, AddressFamily::Bridge);
+        assert_eq!(parse_neighbour(&m), Some(fdb(7, MAC, "172.18.2.11")));
     }
 
     #[test]
