@@ -454,6 +454,11 @@ pub struct Config {
     /// Install best routes in the kernel (proto bgp).
     #[serde(default = "default_true")]
     pub fib: bool,
+    /// Routes inside these prefixes are never installed (in datastore mode: the VXLAN
+    /// pools, whose routes felix programs through the overlay, as Calico's BIRD
+    /// templates leave them to felix).
+    #[serde(default)]
+    pub fib_exclude: Vec<IpNet>,
     /// Leave our kernel routes in place at exit (for graceful restart).
     #[serde(default)]
     pub keep_fib_on_exit: bool,

@@ -17,12 +17,14 @@
 //!   which avoids connection collisions.
 //! - Export: this node's confirmed affine blocks, plus /32 (or /128) of addresses its
 //!   workloads borrowed from other nodes' blocks, and only inside pools that allow BGP
-//!   export. Nothing else.
+//!   export and do not always go through VXLAN (felix routes those from the datastore;
+//!   a `CrossSubnet` pool is still exported, for the nodes on our own subnet). Nothing
+//!   else.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr};
 
-use config::model::{BGPConfiguration, BGPPeer, IPPool, Node};
+use config::model::{BGPConfiguration, BGPPeer, EncapMode, IPPool, Node};
 use config::selector::Selector;
 use ipnet::IpNet;
 
@@ -59,6 +61,9 @@ pub struct DesiredBgp {
     pub identity: Identity,
     pub peers: BTreeMap<IpAddr, PeerConfig>,
     pub originate: BTreeSet<IpNet>,
+    /// VXLAN pools (Always or CrossSubnet): felix routes their blocks from the
+    /// datastore, so learnt routes inside them stay out of the kernel.
+    pub fib_exclude: Vec<IpNet>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -294,9 +299,16 @@ pub fn desired(view: &ClusterView, node_name: &str) -> Result<DesiredBgp, Desire
         .pools
         .iter()
         .filter(|p| !p.spec.disable_bgp_export)
+        .filter(|p| p.spec.effective_vxlan_mode() != EncapMode::Always)
         .filter_map(|p| p.spec.network())
         .collect();
     let in_export_pool = |net: &IpNet| exported.iter().any(|pool| pool.contains(net));
+    let fib_exclude: Vec<IpNet> = view
+        .pools
+        .iter()
+        .filter(|p| p.spec.effective_vxlan_mode() != EncapMode::Never)
+        .filter_map(|p| p.spec.network())
+        .collect();
     let mut originate: BTreeSet<IpNet> = view
         .affine_blocks
         .iter()
@@ -319,5 +331,6 @@ pub fn desired(view: &ClusterView, node_name: &str) -> Result<DesiredBgp, Desire
         },
         peers,
         originate,
+        fib_exclude,
     })
 }

@@ -56,6 +56,7 @@ pub fn daemon_config(
         peers: d.peers.values().cloned().collect(),
         originate: d.originate.iter().copied().collect(),
         fib,
+        fib_exclude: d.fib_exclude.clone(),
         // Graceful Restart (on for every peer, see `desired`): the routes stay at exit.
         keep_fib_on_exit: true,
         control_socket,
@@ -179,6 +180,9 @@ pub fn updates(old: &DesiredBgp, new: &DesiredBgp) -> Vec<ConfigUpdate> {
         out.push(ConfigUpdate::SetOriginated(
             new.originate.iter().copied().collect(),
         ));
+    }
+    if old.fib_exclude != new.fib_exclude {
+        out.push(ConfigUpdate::SetFibExclude(new.fib_exclude.clone()));
     }
     out
 }

@@ -196,6 +196,27 @@ fn exports_only_confirmed_blocks_and_borrowed_addresses_inside_exported_pools() 
 }
 
 #[test]
+fn blocks_of_vxlan_always_pools_are_not_exported_and_cross_subnet_ones_are() {
+    let yaml = three_nodes()
+        + "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {name: vx}\nspec: {cidr: 10.70.0.0/16, vxlanMode: Always}\n---\n"
+        + "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {name: cross}\nspec: {cidr: 10.71.0.0/16, vxlanMode: CrossSubnet}\n";
+    let mut v = view(&yaml);
+    v.affine_blocks = vec![net("10.70.1.0/26"), net("10.71.1.0/26")];
+    v.borrowed = vec![ip("10.70.9.9")];
+    let d = desired(&v, "node1").unwrap();
+    let got: Vec<String> = d.originate.iter().map(ToString::to_string).collect();
+    assert_eq!(got, ["10.71.1.0/26"]);
+    // Both pools' routes are felix's: learnt ones stay out of the kernel.
+    assert_eq!(d.fib_exclude, [net("10.70.0.0/16"), net("10.71.0.0/16")]);
+    let mut bgp_only = d.clone();
+    bgp_only.fib_exclude.clear();
+    assert!(matches!(
+        updates(&bgp_only, &d).as_slice(),
+        [ConfigUpdate::SetFibExclude(x)] if *x == d.fib_exclude
+    ));
+}
+
+#[test]
 fn unknown_node_or_missing_address_is_an_error() {
     let v = view(&three_nodes());
     assert_eq!(
@@ -226,6 +247,7 @@ fn updates_diff_peers_and_prefixes() {
             ConfigUpdate::AddPeer(p) => format!("add {} hold {}", p.address, p.hold_time),
             ConfigUpdate::SetOriginated(p) => format!("originate {p:?}"),
             ConfigUpdate::RetryNow(ip) => format!("retry {ip}"),
+            ConfigUpdate::SetFibExclude(x) => format!("exclude {x:?}"),
         })
         .collect();
     assert_eq!(

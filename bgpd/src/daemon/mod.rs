@@ -40,6 +40,8 @@ pub enum ConfigUpdate {
     RemovePeer(IpAddr),
     /// The complete set of prefixes to originate.
     SetOriginated(Vec<IpNet>),
+    /// The prefixes whose routes stay out of the kernel (see `Config::fib_exclude`).
+    SetFibExclude(Vec<IpNet>),
     /// The peer with this address may be back (its Node changed): if its session is not
     /// up, connect now.
     RetryNow(IpAddr),
@@ -175,6 +177,8 @@ pub struct Daemon {
     events_tx: peer::EventSender,
     fib: Option<Fib>,
     keep_fib_on_exit: bool,
+    /// Best routes inside these are not installed.
+    fib_exclude: Vec<IpNet>,
     originated: BTreeSet<IpNet>,
     started: SystemTime,
     swept: bool,
@@ -232,6 +236,7 @@ impl Daemon {
             events_tx,
             fib: opts.fib,
             keep_fib_on_exit: cfg.keep_fib_on_exit,
+            fib_exclude: cfg.fib_exclude.clone(),
             originated: BTreeSet::new(),
             started: SystemTime::now(),
             swept: false,
@@ -325,6 +330,10 @@ impl Daemon {
                 self.set_originated(v);
                 Ok(())
             }
+            ConfigUpdate::SetFibExclude(v) => {
+                self.set_fib_exclude(v);
+                Ok(())
+            }
         }
     }
 
@@ -337,6 +346,7 @@ impl Daemon {
             peers: self.peers.values().map(|p| p.cfg.clone()).collect(),
             originate: Vec::new(),
             fib: false,
+            fib_exclude: Vec::new(),
             keep_fib_on_exit: false,
             control_socket: None,
             metrics_listen: None,

@@ -12,7 +12,7 @@ use crate::fib::FibOp;
 use crate::fsm::State;
 use crate::peer::{PeerCommand, PeerEvent};
 use crate::policy::{Source, Target, local_addresses};
-use crate::rib::{Attrs, Change, PeerId, PeerInfo, RouteAttrs};
+use crate::rib::{Attrs, Best, Change, PeerId, PeerInfo, RouteAttrs};
 use crate::wire::attribute::as4::merge_from_two_octet;
 use crate::wire::{Family, NextHop, Nlri, Update, UpdateAction};
 
@@ -195,6 +195,37 @@ impl Daemon {
         self.apply_changes(changes);
     }
 
+    /// What the kernel should hold for `prefix` given its best path.
+    fn fib_op(&self, prefix: IpNet, best: Option<&Best>) -> FibOp {
+        let excluded = self.fib_exclude.iter().any(|x| x.contains(&prefix));
+        match best {
+            // Our own prefixes are felix's (blackholes): never installed; nor are routes
+            // felix programs itself (the overlay's pools).
+            Some(b) if b.path.peer != PeerId::LOCAL && !excluded => FibOp::Replace {
+                prefix,
+                next_hops: b.next_hops(),
+            },
+            _ => FibOp::Delete(prefix),
+        }
+    }
+
+    /// New FIB exclusions: every best route is pushed again under them (a pool that
+    /// turned to VXLAN loses its BGP routes from the kernel, one that turned back gets
+    /// them), so the cost is one pass over the Loc-RIB, on a pool change only.
+    pub(super) fn set_fib_exclude(&mut self, exclude: Vec<IpNet>) {
+        if exclude == self.fib_exclude {
+            return;
+        }
+        self.fib_exclude = exclude;
+        let Some(fib) = &self.fib else {
+            return;
+        };
+        let mut ops = Vec::new();
+        self.rib
+            .for_each_best(|prefix, best| ops.push(self.fib_op(prefix, Some(&best))));
+        fib.apply(ops);
+    }
+
     /// Push Loc-RIB changes to the FIB and to every established peer's
     /// Adj-RIB-Out (sent at the next [`Daemon::flush`]).
     pub(super) fn apply_changes(&mut self, changes: Vec<Change>) {
@@ -204,14 +235,7 @@ impl Daemon {
         if let Some(fib) = &self.fib {
             let ops = changes
                 .iter()
-                .map(|c| match &c.best {
-                    // Our own prefixes are felix's (blackholes): never installed.
-                    Some(b) if b.path.peer != PeerId::LOCAL => FibOp::Replace {
-                        prefix: c.prefix,
-                        next_hops: b.next_hops(),
-                    },
-                    _ => FibOp::Delete(c.prefix),
-                })
+                .map(|c| self.fib_op(c.prefix, c.best.as_ref()))
                 .collect();
             fib.apply(ops);
         }
