@@ -8,7 +8,7 @@ use std::fmt::Write;
 use std::path::PathBuf;
 
 use config::model::parse_documents;
-use felix::calc::routes::RouteSpec;
+use felix::calc::routes::{NeighborKind, RouteSpec};
 use felix::calc::{CalcConfig, CalcInput, Calculator, DesiredState, Update};
 use felix::dataplane::ipsets::{SavedSets, render_update};
 use felix::dataplane::iptables::{parse_save, render_restore};
@@ -33,6 +33,7 @@ const SCENARIOS: &[&str] = &[
     "tiers",
     "host_endpoints",
     "host_endpoint_all_interfaces",
+    "overlay_vxlan",
 ];
 
 fn dir() -> PathBuf {
@@ -46,6 +47,27 @@ fn load(name: &str) -> Vec<Update> {
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
         .into_iter()
         .map(|r| Update::from_resource(r).expect("scenario holds only kinds felix uses"))
+        .chain(remote_blocks(name))
+        .collect()
+}
+
+/// Other nodes' block affinities (IPAM keys, not resources) a scenario names.
+fn remote_blocks(name: &str) -> Vec<Update> {
+    let blocks: &[(&str, &str)] = match name {
+        "overlay_vxlan" => &[
+            ("node2", "10.70.1.0/26"),
+            ("node3", "10.70.2.0/26"),
+            ("node4", "10.70.3.0/26"),
+            ("node2", "10.65.5.0/26"),
+        ],
+        _ => &[],
+    };
+    blocks
+        .iter()
+        .map(|(node, block)| Update::RemoteBlockConfirmed {
+            node: node.to_string(),
+            block: block.parse().unwrap(),
+        })
         .collect()
 }
 
@@ -81,19 +103,27 @@ fn render(state: &DesiredState) -> String {
                 writeln!(s, "{dst} dev {ifname} scope link proto 80")
             }
             RouteSpec::Blackhole { dst } => writeln!(s, "blackhole {dst} proto 80"),
+            RouteSpec::Tunnel {
+                dst,
+                gateway,
+                ifname,
+            } => writeln!(s, "{dst} via {gateway} dev {ifname} onlink proto 80"),
+            RouteSpec::Via { dst, gateway } => writeln!(s, "{dst} via {gateway} proto 80"),
         }
         .unwrap();
     }
     writeln!(s, "# neighbours").unwrap();
     for n in &state.neighbors {
         let mac: Vec<String> = n.mac.iter().map(|b| format!("{b:02x}")).collect();
-        writeln!(
-            s,
-            "{} lladdr {} dev {} nud permanent",
-            n.ip,
-            mac.join(":"),
-            n.ifname
-        )
+        let mac = mac.join(":");
+        match n.kind {
+            NeighborKind::Arp => {
+                writeln!(s, "{} lladdr {mac} dev {} nud permanent", n.ip, n.ifname)
+            }
+            NeighborKind::Fdb => {
+                writeln!(s, "fdb {mac} dst {} dev {} self permanent", n.ip, n.ifname)
+            }
+        }
         .unwrap();
     }
     writeln!(s, "# sysctl interfaces: {}", state.interfaces.join(" ")).unwrap();

@@ -18,6 +18,7 @@ fn spec(ip: &str, ifname: &str, mac: [u8; 6]) -> NeighborSpec {
         ip: ip.parse().unwrap(),
         mac,
         ifname: ifname.into(),
+        kind: Default::default(),
     }
 }
 

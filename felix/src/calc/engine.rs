@@ -21,6 +21,7 @@ use super::model::{
     Update, WepKey,
 };
 use super::names::Direction;
+use super::overlay::{OverlayPlan, overlay_plan};
 use super::policy::endpoint::{
     EndpointPlan, EndpointToHostAction, dispatch_chains, endpoint_chain_for,
 };
@@ -59,6 +60,9 @@ pub struct DesiredState {
     pub ipsets: Vec<IpSet>,
     pub routes: Vec<RouteSpec>,
     pub neighbors: Vec<NeighborSpec>,
+    /// Remote blocks through the overlay (their routes and VTEP entries are also in
+    /// `routes` and `neighbors`), the devices it needs, blocks it cannot route.
+    pub overlay: OverlayPlan,
     /// Local workload interfaces, for sysctls.
     pub interfaces: Vec<String>,
     /// Problems found in the model (see [`CalcError`]).
@@ -92,6 +96,7 @@ struct Dirty {
     tiers: BTreeSet<String>,
     host_endpoints: BTreeSet<String>,
     blocks: bool,
+    overlay: bool,
 }
 
 /// The incremental calculation: feed [`Update`]s, then ask for the [`DesiredState`].
@@ -124,6 +129,9 @@ pub struct Calculator {
     /// endpoint).
     local_profiles: BTreeMap<WepKey, Vec<String>>,
     hosts: HostState,
+    overlay: OverlayPlan,
+    /// The local networking's routes and the overlay's, in that order.
+    routes: Vec<RouteSpec>,
     dirty: Dirty,
 }
 
@@ -138,6 +146,7 @@ impl Calculator {
             tiers: BTreeSet::new(),
             host_endpoints: input.host_endpoints.keys().cloned().collect(),
             blocks: true,
+            overlay: true,
         };
         Self {
             input,
@@ -158,6 +167,8 @@ impl Calculator {
             net_cache: NetworkingCache::default(),
             local_profiles: BTreeMap::new(),
             hosts: HostState::default(),
+            overlay: OverlayPlan::default(),
+            routes: Vec::new(),
             dirty,
         }
     }
@@ -169,7 +180,8 @@ impl Calculator {
     /// Applies one datastore change; the work happens in [`Calculator::desired`].
     pub fn apply(&mut self, update: Update) {
         match self.input.apply_update(update) {
-            Changed::Nothing | Changed::Pools => {}
+            Changed::Nothing => {}
+            Changed::Pools | Changed::Overlay => self.dirty.overlay = true,
             Changed::Wep(key) => {
                 self.dirty.weps.insert(key);
             }
@@ -188,7 +200,10 @@ impl Calculator {
             Changed::HostEndpoint(name) => {
                 self.dirty.host_endpoints.insert(name);
             }
-            Changed::Blocks => self.dirty.blocks = true,
+            Changed::Blocks => {
+                self.dirty.blocks = true;
+                self.dirty.overlay = true;
+            }
         }
     }
 
@@ -223,8 +238,16 @@ impl Calculator {
         if dirty.blocks {
             self.net_cache.blocks_changed(&self.input);
         }
-        if dirty.blocks || !weps.is_empty() {
+        let networking_changed = dirty.blocks || !weps.is_empty();
+        if networking_changed {
             self.networking = self.net_cache.build();
+        }
+        if dirty.overlay {
+            self.overlay = overlay_plan(&self.input.overlay_input());
+        }
+        if networking_changed || dirty.overlay {
+            self.routes = self.networking.routes.clone();
+            self.routes.extend(self.overlay.route_specs());
         }
         for key in &weps {
             self.endpoint_changed(key);
@@ -561,6 +584,16 @@ impl Calculator {
     /// the owner writes first, before the rest of the state is assembled.
     pub fn networking(&self) -> &LocalNetworking {
         &self.networking
+    }
+
+    /// Every route felix wants: local workloads and blocks, then the overlay's.
+    pub fn routes(&self) -> &[RouteSpec] {
+        &self.routes
+    }
+
+    /// The overlay's routes, VTEPs and devices.
+    pub fn overlay(&self) -> &OverlayPlan {
+        &self.overlay
     }
 
     /// Local endpoints (O(1), unlike counting [`CalcInput::local_weps`]).

@@ -39,4 +39,10 @@ pub enum CalcError {
     Endpoint { endpoint: String, reason: String },
     #[error("host endpoint {endpoint}: {reason}; endpoint left out (its interface is not policed)")]
     HostEndpoint { endpoint: String, reason: String },
+    #[error("block {block} of node {node}: {reason}; no overlay route to it")]
+    UnroutableBlock {
+        block: String,
+        node: String,
+        reason: &'static str,
+    },
 }

@@ -7,9 +7,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use config::model::{
     AnyResource, DEFAULT_ALLOW_PROFILE, DEFAULT_TIER, GlobalNetworkPolicy, GlobalNetworkSet,
-    HostEndpoint, IPPool, NetworkPolicy, NetworkSet, Profile, Rule, Tier, WorkloadEndpoint,
+    HostEndpoint, IPPool, NetworkPolicy, NetworkSet, Node, Profile, Rule, Tier, WorkloadEndpoint,
 };
-use ipnet::IpNet;
+use ipnet::{IpNet, Ipv4Net};
+
+use super::overlay::{OverlayInput, OverlayNode, OverlayPool};
 
 pub use netset::{NetSetDef, NetSetKey};
 
@@ -213,6 +215,20 @@ pub enum Update {
     BlockAffinityConfirmed(IpNet),
     /// This node's affinity for a block is gone (or no longer confirmed).
     BlockAffinityRemoved(IpNet),
+    /// A Node anywhere in the cluster (the overlay's addresses and VTEPs).
+    NodeSet(Node),
+    NodeDeleted(String),
+    /// Another node's affinity for a block reached `confirmed` (the overlay routes
+    /// the block to it).
+    RemoteBlockConfirmed {
+        node: String,
+        block: IpNet,
+    },
+    /// Another node's affinity for a block is gone (or no longer confirmed).
+    RemoteBlockRemoved {
+        node: String,
+        block: IpNet,
+    },
 }
 
 impl Update {
@@ -229,6 +245,7 @@ impl Update {
             AnyResource::Tier(t) => Some(Update::TierSet(t)),
             AnyResource::GlobalNetworkSet(s) => Some(Update::GlobalNetworkSetSet(s)),
             AnyResource::HostEndpoint(h) => Some(Update::HostEndpointSet(h)),
+            AnyResource::Node(n) => Some(Update::NodeSet(n)),
             _ => None,
         }
     }
@@ -246,6 +263,8 @@ pub enum Changed {
     HostEndpoint(String),
     Pools,
     Blocks,
+    /// Nodes' overlay fields or other nodes' blocks.
+    Overlay,
 }
 
 /// The model felix calculates from.
@@ -269,6 +288,10 @@ pub struct CalcInput {
     pub host_endpoints: BTreeMap<String, HostEndpoint>,
     /// This node's confirmed affine IPAM blocks.
     pub local_blocks: BTreeSet<IpNet>,
+    /// Every node's overlay fields (address, VXLAN tunnel address and MAC).
+    pub nodes: BTreeMap<String, OverlayNode>,
+    /// Other nodes' confirmed IPv4 blocks: block -> node.
+    pub remote_blocks: BTreeMap<Ipv4Net, String>,
 }
 
 impl CalcInput {
@@ -454,6 +477,52 @@ impl CalcInput {
                 true => Changed::Blocks,
                 false => Changed::Nothing,
             },
+            Update::NodeSet(node) => {
+                // Only the overlay's fields: a label or BGP change costs nothing.
+                let overlay = OverlayNode::of(&node);
+                match self.nodes.insert(node.metadata.name, overlay.clone()) {
+                    Some(old) if old == overlay => Changed::Nothing,
+                    _ => Changed::Overlay,
+                }
+            }
+            Update::NodeDeleted(name) => match self.nodes.remove(&name) {
+                Some(_) => Changed::Overlay,
+                None => Changed::Nothing,
+            },
+            Update::RemoteBlockConfirmed { node, block } => match block {
+                IpNet::V4(block) => match self.remote_blocks.insert(block.trunc(), node.clone()) {
+                    Some(old) if old == node => Changed::Nothing,
+                    _ => Changed::Overlay,
+                },
+                // The overlay is IPv4 only (as Calico's VXLAN is per family).
+                IpNet::V6(_) => Changed::Nothing,
+            },
+            Update::RemoteBlockRemoved { node, block } => match block {
+                // Only the affinity that routed the block there: a stale removal from
+                // a node the block has since moved away from changes nothing.
+                IpNet::V4(block) if self.remote_blocks.get(&block.trunc()) == Some(&node) => {
+                    self.remote_blocks.remove(&block.trunc());
+                    Changed::Overlay
+                }
+                _ => Changed::Nothing,
+            },
+        }
+    }
+
+    /// The overlay's view of the model: nodes, every node's blocks, IPv4 pools.
+    pub fn overlay_input(&self) -> OverlayInput {
+        let mut blocks = self.remote_blocks.clone();
+        blocks.extend(self.local_blocks.iter().filter_map(|b| match b {
+            IpNet::V4(b) => Some((b.trunc(), self.node.clone())),
+            IpNet::V6(_) => None,
+        }));
+        OverlayInput {
+            local_node: self.node.clone(),
+            nodes: self.nodes.clone(),
+            blocks,
+            // Disabled pools too: they allocate nothing new, but their addresses in
+            // use still need a path.
+            pools: self.pools.values().filter_map(OverlayPool::of).collect(),
         }
     }
 

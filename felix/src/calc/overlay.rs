@@ -16,7 +16,7 @@ use std::net::Ipv4Addr;
 use config::model::{EncapMode, IPPool, Node};
 use ipnet::Ipv4Net;
 
-use super::routes::parse_mac;
+use super::routes::{NeighborKind, NeighborSpec, RouteSpec, parse_mac};
 
 /// Calico's VXLAN device name.
 pub const VXLAN_DEVICE: &str = "vxlan.calico";
@@ -54,6 +54,12 @@ impl OverlayNode {
             vxlan_mac: parse_mac(&node.spec.vxlan_tunnel_mac_addr),
         }
     }
+}
+
+/// `66:00:00:00:00:01`: the form Node's `vxlanTunnelMACAddr` holds.
+pub fn format_mac(mac: &[u8; 6]) -> String {
+    let parts: Vec<String> = mac.iter().map(|b| format!("{b:02x}")).collect();
+    parts.join(":")
 }
 
 /// One pool's encapsulation.
@@ -143,6 +149,9 @@ pub struct OverlayPlan {
     /// Some pool uses VXLAN / IPIP: the device must exist.
     pub needs_vxlan: bool,
     pub needs_ipip: bool,
+    /// This node's own overlay fields (the device's local address, tunnel address
+    /// and MAC).
+    pub local: OverlayNode,
 }
 
 /// How one remote block is reached.
@@ -178,6 +187,7 @@ pub fn overlay_plan(input: &OverlayInput) -> OverlayPlan {
     let mut plan = OverlayPlan {
         needs_vxlan: input.pools.iter().any(|p| p.vxlan != EncapMode::Never),
         needs_ipip: input.pools.iter().any(|p| p.ipip != EncapMode::Never),
+        local: local.cloned().unwrap_or_default(),
         ..OverlayPlan::default()
     };
     for (block, owner) in &input.blocks {
@@ -238,6 +248,50 @@ pub fn overlay_plan(input: &OverlayInput) -> OverlayPlan {
     plan.routes.sort();
     plan.unroutable.sort();
     plan
+}
+
+impl OverlayPlan {
+    /// The kernel routes the plan wants (felix owns them with its workload routes).
+    pub fn route_specs(&self) -> impl Iterator<Item = RouteSpec> + '_ {
+        self.routes.iter().map(|r| match *r {
+            OverlayRoute::Vxlan { dst, gateway } => RouteSpec::Tunnel {
+                dst: dst.into(),
+                gateway: gateway.into(),
+                ifname: VXLAN_DEVICE.into(),
+            },
+            OverlayRoute::Ipip { dst, gateway } => RouteSpec::Tunnel {
+                dst: dst.into(),
+                gateway: gateway.into(),
+                ifname: IPIP_DEVICE.into(),
+            },
+            OverlayRoute::Direct { dst, gateway } => RouteSpec::Via {
+                dst: dst.into(),
+                gateway: gateway.into(),
+            },
+        })
+    }
+
+    /// Per remote VTEP, its ARP entry (tunnel address -> MAC) and its FDB entry
+    /// (MAC -> node address) on `vxlan.calico`: the kernel never has to learn or
+    /// flood (the device is created with learning off).
+    pub fn neighbor_specs(&self) -> impl Iterator<Item = NeighborSpec> + '_ {
+        self.vteps.iter().flat_map(|v| {
+            [
+                NeighborSpec {
+                    ip: v.tunnel_addr.into(),
+                    mac: v.mac,
+                    ifname: VXLAN_DEVICE.into(),
+                    kind: NeighborKind::Arp,
+                },
+                NeighborSpec {
+                    ip: v.node_ip.into(),
+                    mac: v.mac,
+                    ifname: VXLAN_DEVICE.into(),
+                    kind: NeighborKind::Fdb,
+                },
+            ]
+        })
+    }
 }
 
 /// The pod MTU for a host interface MTU: the overlay's overhead taken off, the

@@ -26,23 +26,39 @@ pub enum RouteSpec {
     /// addresses of our own block is dropped here instead of following the
     /// default route back out.
     Blackhole { dst: IpNet },
+    /// A remote block through a tunnel device: `<dst> via <gateway> dev <ifname>
+    /// onlink proto 80` (the overlay: `vxlan.calico` or `tunl0`).
+    Tunnel {
+        dst: IpNet,
+        gateway: IpAddr,
+        ifname: String,
+    },
+    /// A remote block on our own subnet, unencapsulated: `<dst> via <gateway>
+    /// proto 80` (CrossSubnet).
+    Via { dst: IpNet, gateway: IpAddr },
 }
 
 impl RouteSpec {
     pub fn dst(&self) -> IpNet {
         match self {
-            RouteSpec::Workload { dst, .. } | RouteSpec::Blackhole { dst } => *dst,
+            RouteSpec::Workload { dst, .. }
+            | RouteSpec::Blackhole { dst }
+            | RouteSpec::Tunnel { dst, .. }
+            | RouteSpec::Via { dst, .. } => *dst,
         }
     }
 }
 
+pub use kernel_routes::neigh::NeighborKind;
+
 /// One permanent neighbour entry the calculation wants: `<ip> lladdr <mac> dev
-/// <ifname>`.
+/// <ifname>` (ARP), or for the overlay `<mac> dst <ip> dev <ifname>` (FDB).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct NeighborSpec {
     pub ip: IpAddr,
     pub mac: [u8; 6],
     pub ifname: String,
+    pub kind: NeighborKind,
 }
 
 /// What the routing side of the dataplane should hold.
@@ -99,6 +115,7 @@ impl EndpointNetworking {
                     ip: addr.addr(),
                     mac,
                     ifname: ifname.clone(),
+                    kind: NeighborKind::Arp,
                 });
             }
         }

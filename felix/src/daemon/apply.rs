@@ -15,6 +15,7 @@ use std::time::Instant;
 use thiserror::Error;
 use tracing::{debug, warn};
 
+use super::settings::OverlaySettings;
 use crate::calc::DesiredState;
 use crate::calc::desired::ipsets::IpSet;
 use crate::calc::routes::{NeighborSpec, RouteSpec};
@@ -40,6 +41,10 @@ pub enum ApplyError {
     Ipsets(#[from] IpsetError),
     #[error("iptables: {0}")]
     Iptables(#[from] IptablesError),
+    #[error("overlay: {0}")]
+    Overlay(String),
+    #[error("netlink: {0}")]
+    Netlink(#[from] rtnetlink::Error),
 }
 
 /// Parts to redo even when their desired state did not change.
@@ -60,6 +65,7 @@ pub struct ApplySummary {
 }
 
 mod fast;
+mod overlay;
 
 /// The kernel side of felix, owned by the daemon loop.
 pub struct Applier {
@@ -80,6 +86,8 @@ pub struct Applier {
     /// link event or at the refresh, not on every apply (a node with many
     /// endpoints whose veths are not there yet would pay a failed open each).
     sysctl_waiting: BTreeSet<String>,
+    overlay_settings: OverlaySettings,
+    last_overlay: Option<overlay::OverlayApplied>,
 }
 
 impl Applier {
@@ -97,7 +105,15 @@ impl Applier {
             swept_sets: None,
             sysctl_done: BTreeSet::new(),
             sysctl_waiting: BTreeSet::new(),
+            overlay_settings: OverlaySettings::default(),
+            last_overlay: None,
         }
+    }
+
+    /// The VXLAN device's VNI, port and MTU (Calico's defaults otherwise).
+    pub fn with_overlay_settings(mut self, settings: OverlaySettings) -> Self {
+        self.overlay_settings = settings;
+        self
     }
 
     /// Whether a link event for `ifname` calls for an apply: a route waits for
@@ -109,7 +125,12 @@ impl Applier {
             self.sysctl_done.remove(ifname);
             self.sysctl_waiting.remove(ifname);
         }
-        self.routes.on_link_added(ifname) || ours
+        // The overlay device deleted or changed by someone else: make it again.
+        let overlay = ifname == crate::calc::overlay::VXLAN_DEVICE && self.last_overlay.is_some();
+        if overlay {
+            self.last_overlay = None;
+        }
+        self.routes.on_link_added(ifname) || ours || overlay
     }
 
     /// Forgets which interfaces were configured, so the next apply re-checks

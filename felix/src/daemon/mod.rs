@@ -12,6 +12,7 @@ pub mod apply;
 pub mod links;
 pub mod owner;
 pub mod settings;
+pub mod tunnel_addr;
 
 use std::time::Duration;
 
@@ -75,18 +76,26 @@ pub async fn run(
         BackendChoice::Legacy => Backend::Legacy,
     };
     let iptables = Iptables::new(backend, Family::V4).with_retry(5, Duration::from_millis(100));
-    let applier = apply::Applier::new(nl, iptables, metrics.clone());
+    let applier =
+        apply::Applier::new(nl, iptables, metrics.clone()).with_overlay_settings(config.overlay);
 
     let (link_tx, link_rx) = mpsc::channel(1024);
     let link_task = links::spawn(link_tx, metrics.clone()).context("subscribing to link events")?;
 
     let (sync_tx, sync_rx) = mpsc::channel(1024);
     let syncer = tokio::spawn(syncer_task(
-        etcd,
+        etcd.clone(),
         config.node.clone(),
         sync_tx,
         metrics.clone(),
         shutdown.clone(),
+    ));
+
+    let (tunnel_tx, tunnel_rx) = watch::channel(None);
+    let tunnel_task = tokio::spawn(tunnel_addr::run(
+        etcd.clone(),
+        config.node.clone(),
+        tunnel_rx,
     ));
 
     let owner = owner::Owner {
@@ -101,11 +110,13 @@ pub async fn run(
         applier,
         health,
         metrics,
+        tunnel: tunnel_tx,
     };
     owner.run(sync_rx, link_rx, shutdown).await;
 
     syncer.abort();
     link_task.abort();
+    tunnel_task.abort();
     for server in servers {
         let _ = server.await;
     }

@@ -19,6 +19,7 @@ use tracing::{error, info, warn};
 use super::apply::{Applier, ApplySummary, Force};
 use super::links::LinkEvent;
 use super::settings::FelixConfig;
+use super::tunnel_addr::{TunnelNeed, tunnel_need};
 use crate::calc::{CalcError, Calculator, DesiredState};
 use crate::health::{ApplyTracker, Health};
 use crate::metrics::Metrics;
@@ -37,6 +38,8 @@ pub struct Owner {
     pub applier: Applier,
     pub health: Health,
     pub metrics: Arc<Metrics>,
+    /// What this node's Node lacks for the overlay (the tunnel address task).
+    pub tunnel: watch::Sender<Option<TunnelNeed>>,
 }
 
 /// Loop state between iterations.
@@ -186,11 +189,22 @@ impl Owner {
         // Routes go out as soon as they are known: the rest of the desired
         // state (chains, sets) is assembled and written after them.
         self.calc.recalculate();
+        let need = tunnel_need(self.calc.input());
+        self.tunnel.send_if_modified(|now| {
+            let changed = *now != need;
+            *now = need;
+            changed
+        });
         let mut calc_time = started.elapsed();
         let mut summary = ApplySummary::default();
+        // The overlay's devices before the routes through them.
+        let overlay_result = self
+            .applier
+            .apply_overlay(self.calc.overlay(), force.routes)
+            .await;
         let routes_result = self
             .applier
-            .apply_routes(&self.calc.networking().routes, force.routes, &mut summary)
+            .apply_routes(self.calc.routes(), force.routes, &mut summary)
             .await;
         let assemble_started = std::time::Instant::now();
         let desired = self.calc.assemble();
@@ -198,7 +212,10 @@ impl Owner {
         self.metrics.calc_time.observe(calc_time.as_secs_f64());
         self.observe(&desired, st);
         let rest = self.applier.apply_rest(&desired, force, &mut summary).await;
-        let result = routes_result.and(rest).map(|()| summary);
+        let result = overlay_result
+            .and(routes_result)
+            .and(rest)
+            .map(|()| summary);
         let elapsed = started.elapsed();
         self.metrics.apply_time.observe(elapsed.as_secs_f64());
         match result {

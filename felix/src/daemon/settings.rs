@@ -46,6 +46,31 @@ pub struct FelixConfig {
     /// (FelixConfiguration `failsafeInboundHostPorts` / `failsafeOutboundHostPorts`):
     /// `<protocol>:[<net>:]<port>,...` or `none`; Calico's defaults otherwise.
     pub failsafes: Failsafes,
+    /// `FELIX_VXLANVNI`, `FELIX_VXLANPORT`, `FELIX_VXLANMTU` (FelixConfiguration
+    /// `vxlanVNI`, `vxlanPort`, `vxlanMTU`).
+    pub overlay: OverlaySettings,
+}
+
+/// The VXLAN device's settings; Calico's defaults.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OverlaySettings {
+    pub vxlan_vni: u32,
+    pub vxlan_port: u16,
+    /// `None`: the host interface's MTU less the 50 bytes VXLAN adds.
+    pub vxlan_mtu: Option<u32>,
+}
+
+/// The largest VNI (24 bits).
+pub const MAX_VNI: u32 = (1 << 24) - 1;
+
+impl Default for OverlaySettings {
+    fn default() -> Self {
+        Self {
+            vxlan_vni: 4096,
+            vxlan_port: 4789,
+            vxlan_mtu: None,
+        }
+    }
 }
 
 pub const DEFAULT_REFRESH: Duration = Duration::from_secs(90);
@@ -77,6 +102,7 @@ impl FelixConfig {
             ready_max_failures: DEFAULT_READY_MAX_FAILURES,
             ready_failure_timeout: Some(DEFAULT_READY_FAILURE_TIMEOUT),
             failsafes: Failsafes::default(),
+            overlay: OverlaySettings::default(),
         }
     }
 
@@ -151,6 +177,32 @@ impl FelixConfig {
         }
         if let Some(v) = get("FELIX_FAILSAFEOUTBOUNDHOSTPORTS") {
             c.failsafes.outbound = failsafe(v)?;
+        }
+        let ranged = |(name, value): (&'static str, String),
+                      range: std::ops::RangeInclusive<u64>| {
+            let n = number((name, value.clone()))?;
+            if range.contains(&n) {
+                Ok(n)
+            } else {
+                Err(ConfigError {
+                    name,
+                    value,
+                    reason: format!("out of range {}-{}", range.start(), range.end()),
+                })
+            }
+        };
+        if let Some(v) = get("FELIX_VXLANVNI") {
+            c.overlay.vxlan_vni = ranged(v, 1..=u64::from(MAX_VNI))? as u32;
+        }
+        if let Some(v) = get("FELIX_VXLANPORT") {
+            c.overlay.vxlan_port = ranged(v, 1..=65535)? as u16;
+        }
+        if let Some(v) = get("FELIX_VXLANMTU") {
+            // 0 means "detect" (Calico); 68 is the least IPv4 allows.
+            c.overlay.vxlan_mtu = match number(v.clone())? {
+                0 => None,
+                _ => Some(ranged(v, 68..=65535)? as u32),
+            };
         }
         if let Some((name, value)) = get("FELIX_IPTABLESBACKEND") {
             c.backend = match value.to_ascii_lowercase().as_str() {
@@ -238,6 +290,43 @@ mod tests {
                 FelixConfig::from_lookup("n1", lookup(&[("FELIX_FAILSAFEINBOUNDHOSTPORTS", bad)]))
                     .unwrap_err();
             assert_eq!(err.name, "FELIX_FAILSAFEINBOUNDHOSTPORTS", "{bad}");
+        }
+    }
+
+    #[test]
+    fn vxlan_settings_default_to_calicos_and_refuse_out_of_range() {
+        let c = FelixConfig::from_lookup("n1", lookup(&[])).unwrap();
+        assert_eq!(c.overlay, OverlaySettings::default());
+        assert_eq!((c.overlay.vxlan_vni, c.overlay.vxlan_port), (4096, 4789));
+        let c = FelixConfig::from_lookup(
+            "n1",
+            lookup(&[
+                ("FELIX_VXLANVNI", "16777215"),
+                ("FELIX_VXLANPORT", "8472"),
+                ("FELIX_VXLANMTU", "1400"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            c.overlay,
+            OverlaySettings {
+                vxlan_vni: MAX_VNI,
+                vxlan_port: 8472,
+                vxlan_mtu: Some(1400)
+            }
+        );
+        let c = FelixConfig::from_lookup("n1", lookup(&[("FELIX_VXLANMTU", "0")])).unwrap();
+        assert_eq!(c.overlay.vxlan_mtu, None);
+        for (name, bad) in [
+            ("FELIX_VXLANVNI", "0"),
+            ("FELIX_VXLANVNI", "16777216"),
+            ("FELIX_VXLANPORT", "0"),
+            ("FELIX_VXLANPORT", "65536"),
+            ("FELIX_VXLANMTU", "40"),
+            ("FELIX_VXLANMTU", "-1"),
+        ] {
+            let err = FelixConfig::from_lookup("n1", lookup(&[(name, bad)])).unwrap_err();
+            assert_eq!(err.name, name, "{bad}");
         }
     }
 

@@ -2,8 +2,9 @@
 //! the pod's `caliX` interface, so the host never has to resolve it.
 //!
 //! Ownership: felix owns the permanent entries on interfaces whose name starts
-//! with the configured prefix (`cali` by default); dynamic entries and other
-//! interfaces are never touched. The calculation's [`NeighborSpec`]s are
+//! with the configured prefix (`cali` by default) and on `vxlan.calico` (ARP and
+//! FDB entries of remote VTEPs); dynamic entries and other interfaces are never
+//! touched. The calculation's [`NeighborSpec`]s are
 //! resolved here into `kernel_routes` entries; the diff, dump and pipelined
 //! writes are `kernel_routes::neigh`.
 
@@ -14,6 +15,7 @@ use kernel_routes::{Netlink, Outcome, RouteOp};
 use thiserror::Error;
 use tracing::{info, warn};
 
+use crate::calc::overlay::VXLAN_DEVICE;
 use crate::calc::routes::NeighborSpec;
 
 /// Neighbour writes kept in flight on the netlink socket.
@@ -25,6 +27,7 @@ pub fn entry(spec: &NeighborSpec, ifindex: u32) -> KernelNeighbor {
         ifindex,
         ip: spec.ip,
         mac: spec.mac.to_vec(),
+        kind: spec.kind,
     }
 }
 
@@ -95,7 +98,7 @@ impl NeighborSyncer {
     ) -> Result<Vec<KernelNeighbor>, NeighborError> {
         let owned: BTreeSet<u32> = ifindexes
             .iter()
-            .filter(|(name, _)| name.starts_with(&self.iface_prefix))
+            .filter(|(name, _)| name.starts_with(&self.iface_prefix) || *name == VXLAN_DEVICE)
             .map(|(_, &i)| i)
             .collect();
         dump_neighbors(self.nl.handle(), &owned)
@@ -160,6 +163,7 @@ mod tests {
             ip: ip.parse().unwrap(),
             mac: MAC,
             ifname: ifname.into(),
+            kind: Default::default(),
         }
     }
 

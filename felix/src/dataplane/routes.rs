@@ -1,6 +1,8 @@
 //! Routes felix owns in the main table: one `/32` (or `/128`) per local workload
-//! (`<ip> dev caliX scope link proto 80`) and one blackhole per local IPAM block
-//! (`blackhole <block> proto 80`).
+//! (`<ip> dev caliX scope link proto 80`), one blackhole per local IPAM block
+//! (`blackhole <block> proto 80`) and, with an overlay, one route per remote block
+//! (`<block> via <tunnel addr> dev vxlan.calico onlink proto 80`, or `via <node
+//! addr>` for a node on our subnet).
 //!
 //! The calculation says what it wants as [`RouteSpec`]s; this file validates
 //! them and turns them into the [`KernelRoute`]s felix owns
@@ -35,8 +37,8 @@ pub enum RouteSpecError {
     #[error("route {dst} is wanted twice with different targets: {first:?} and {second:?}")]
     Duplicate {
         dst: IpNet,
-        first: RouteSpec,
-        second: RouteSpec,
+        first: Box<RouteSpec>,
+        second: Box<RouteSpec>,
     },
 }
 
@@ -77,8 +79,8 @@ impl DesiredRoutes {
                 if *first != spec {
                     return Err(RouteSpecError::Duplicate {
                         dst,
-                        first: first.clone(),
-                        second: spec,
+                        first: Box::new(first.clone()),
+                        second: Box::new(spec),
                     });
                 }
                 continue;
@@ -123,6 +125,25 @@ impl DesiredRoutes {
                 },
                 RouteSpec::Blackhole { dst } => {
                     resolved.push(FELIX.route(*dst, RouteTarget::Blackhole))
+                }
+                // The tunnel device comes with the overlay's first plan: until then
+                // its routes wait like a workload's for its veth.
+                RouteSpec::Tunnel {
+                    dst,
+                    gateway,
+                    ifname,
+                } => match ifindexes.get(ifname) {
+                    Some(&dev) => resolved.push(FELIX.route(
+                        *dst,
+                        RouteTarget::OnlinkVia {
+                            gateway: *gateway,
+                            dev,
+                        },
+                    )),
+                    None => pending.push((*dst, ifname.clone())),
+                },
+                RouteSpec::Via { dst, gateway } => {
+                    resolved.push(FELIX.route(*dst, RouteTarget::via(vec![*gateway])))
                 }
             }
         }

@@ -218,6 +218,34 @@ async fn ensure_tunnel_addr(
     Ok(())
 }
 
+/// The MTU of the interface that holds `addr` (the node's address: the interface the
+/// encapsulated packets leave by); `None` when no interface holds it.
+pub async fn host_mtu(nl: &Netlink, addr: Ipv4Addr) -> Result<Option<u32>, rtnetlink::Error> {
+    let handle = nl.handle();
+    let holders: Vec<_> = handle
+        .address()
+        .get()
+        .set_address_filter(IpAddr::V4(addr))
+        .execute()
+        .try_collect()
+        .await?;
+    let Some(index) = holders.first().map(|a| a.header.index) else {
+        return Ok(None);
+    };
+    let mut links = handle.link().get().match_index(index).execute();
+    let mtu = match links.try_next().await {
+        Ok(link) => link.and_then(|l| {
+            l.attributes.into_iter().find_map(|a| match a {
+                LinkAttribute::Mtu(m) => Some(m),
+                _ => None,
+            })
+        }),
+        Err(e) if errno(&e) == Some(ENODEV) => None,
+        Err(e) => return Err(e),
+    };
+    Ok(mtu)
+}
+
 /// Removes the device when present (no pool uses VXLAN any more).
 pub async fn remove(nl: &Netlink, name: &str) -> Result<bool, rtnetlink::Error> {
     match nl.link_index(name).await? {

@@ -23,12 +23,16 @@ pub enum Watched {
     Resource(ResourceKind),
     /// This node's IPAM block affinities (`/calico/ipam/v2/host/<node>/`).
     Affinities { node: String },
+    /// Every other node's block affinities (`/calico/ipam/v2/host/`): the overlay
+    /// routes each remote block to its node without BGP, as Calico's felix does.
+    RemoteAffinities { local: String },
 }
 
 impl Watched {
     /// Every prefix felix needs for its model: all workload endpoints (remote ones
     /// feed ipsets), pools, both policy kinds, profiles, both network set kinds (their
-    /// nets feed ipsets), tiers, host endpoints, and this node's affinities.
+    /// nets feed ipsets), tiers, host endpoints, nodes and every node's affinities
+    /// (the overlay).
     pub fn all(node: &str) -> Vec<Watched> {
         [
             ResourceKind::WorkloadEndpoint,
@@ -40,10 +44,14 @@ impl Watched {
             ResourceKind::GlobalNetworkSet,
             ResourceKind::Tier,
             ResourceKind::HostEndpoint,
+            ResourceKind::Node,
         ]
         .into_iter()
         .map(Watched::Resource)
-        .chain([Watched::Affinities { node: node.into() }])
+        .chain([
+            Watched::Affinities { node: node.into() },
+            Watched::RemoteAffinities { local: node.into() },
+        ])
         .collect()
     }
 
@@ -63,6 +71,7 @@ impl Watched {
                 let v4 = ipam::keys::host_affinity_prefix(node, 4);
                 v4.strip_suffix("ipv4/block/").unwrap_or(&v4).to_string()
             }
+            Watched::RemoteAffinities { .. } => ipam::keys::HOST_PREFIX.to_string(),
         }
     }
 
@@ -71,6 +80,7 @@ impl Watched {
         match self {
             Watched::Resource(kind) => kind.plural(),
             Watched::Affinities { .. } => "blockaffinities",
+            Watched::RemoteAffinities { .. } => "remoteblockaffinities",
         }
     }
 }
@@ -128,6 +138,7 @@ impl Watched {
         match self {
             Watched::Resource(kind) => decode_resource(*kind, &self.prefix(), key, value),
             Watched::Affinities { node } => decode_affinity(node, key, value).map(Some),
+            Watched::RemoteAffinities { local } => decode_remote_affinity(local, key, value),
         }
     }
 
@@ -157,12 +168,17 @@ impl Watched {
                     }
                     ResourceKind::Tier => Some(Update::TierDeleted(name)),
                     ResourceKind::HostEndpoint => Some(Update::HostEndpointDeleted(name)),
+                    ResourceKind::Node => Some(Update::NodeDeleted(name)),
                     _ => None,
                 })
             }
             Watched::Affinities { node } => {
                 let (_, block) = affinity_key(node, key)?;
                 Ok(Some(Update::BlockAffinityRemoved(block)))
+            }
+            Watched::RemoteAffinities { local } => {
+                let (node, block) = any_affinity_key(key)?;
+                Ok((node != *local).then_some(Update::RemoteBlockRemoved { node, block }))
             }
         }
     }
@@ -271,23 +287,48 @@ fn affinity_key(node: &str, key: &str) -> Result<(String, ipnet::IpNet), DecodeE
     }
 }
 
-/// Only a confirmed, not deleted affinity makes the block ours (REFERENCE.md
+fn any_affinity_key(key: &str) -> Result<(String, ipnet::IpNet), DecodeError> {
+    ipam::keys::parse_affinity_key(key).ok_or_else(|| DecodeError::BadKey {
+        key: key.into(),
+        expected: "/calico/ipam/v2/host/<node>/ipv<4|6>/block/<cidr with - for />",
+    })
+}
+
+/// Only a confirmed, not deleted affinity makes a block a node's (REFERENCE.md
 /// section 3: a pending affinity does not count as ownership).
-fn decode_affinity(node: &str, key: &str, value: &[u8]) -> Result<Update, DecodeError> {
-    let (_, block) = affinity_key(node, key)?;
+fn confirmed(key: &str, value: &[u8]) -> Result<bool, DecodeError> {
     let affinity: BlockAffinity =
         serde_json::from_slice(value).map_err(|e| DecodeError::Undecodable {
             key: key.into(),
             kind: "BlockAffinity",
             reason: e.to_string(),
         })?;
-    Ok(
-        if affinity.state == AffinityState::Confirmed && !affinity.deleted {
-            Update::BlockAffinityConfirmed(block)
-        } else {
-            Update::BlockAffinityRemoved(block)
-        },
-    )
+    Ok(affinity.state == AffinityState::Confirmed && !affinity.deleted)
+}
+
+fn decode_affinity(node: &str, key: &str, value: &[u8]) -> Result<Update, DecodeError> {
+    let (_, block) = affinity_key(node, key)?;
+    Ok(match confirmed(key, value)? {
+        true => Update::BlockAffinityConfirmed(block),
+        false => Update::BlockAffinityRemoved(block),
+    })
+}
+
+/// Another node's affinity; this node's own keys (also under the prefix) are the
+/// [`Watched::Affinities`] watch's.
+fn decode_remote_affinity(
+    local: &str,
+    key: &str,
+    value: &[u8],
+) -> Result<Option<Update>, DecodeError> {
+    let (node, block) = any_affinity_key(key)?;
+    if node == local {
+        return Ok(None);
+    }
+    Ok(Some(match confirmed(key, value)? {
+        true => Update::RemoteBlockConfirmed { node, block },
+        false => Update::RemoteBlockRemoved { node, block },
+    }))
 }
 
 #[cfg(test)]

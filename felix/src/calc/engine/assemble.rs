@@ -95,6 +95,19 @@ impl Calculator {
         ipsets.extend([masq, all]);
         ipsets.sort_by(|a, b| a.name.cmp(&b.name));
         errors.extend(self.networking.errors.iter().cloned());
+        errors.extend(
+            self.overlay
+                .unroutable
+                .iter()
+                .map(|u| CalcError::UnroutableBlock {
+                    block: u.block.to_string(),
+                    node: u.node.clone(),
+                    reason: u.why.reason(),
+                }),
+        );
+        let routes = self.routes.clone();
+        let mut neighbors = self.networking.neighbors.clone();
+        neighbors.extend(self.overlay.neighbor_specs());
         self.interfaces = Some(interfaces);
         DesiredState {
             filter,
@@ -102,8 +115,9 @@ impl Calculator {
             mangle,
             raw,
             ipsets,
-            routes: self.networking.routes.clone(),
-            neighbors: self.networking.neighbors.clone(),
+            routes,
+            neighbors,
+            overlay: self.overlay.clone(),
             interfaces: self.networking.interfaces.clone(),
             errors,
         }

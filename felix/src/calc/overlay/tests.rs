@@ -160,8 +160,15 @@ fn ipip_always_routes_via_the_node_address_on_tunl0() {
 
 #[test]
 fn bgp_pools_and_blocks_outside_every_pool_are_left_to_bgp() {
-    let plan = overlay_plan(&cluster(EncapMode::Never, EncapMode::Never));
-    assert_eq!(plan, OverlayPlan::default());
+    let input = cluster(EncapMode::Never, EncapMode::Never);
+    let plan = overlay_plan(&input);
+    assert_eq!(
+        plan,
+        OverlayPlan {
+            local: input.nodes[&input.local_node].clone(),
+            ..OverlayPlan::default()
+        }
+    );
     let mut input = cluster(EncapMode::Always, EncapMode::Never);
     input.blocks.insert(net("10.99.0.0/26"), "n3".into());
     assert_eq!(overlay_plan(&input).routes.len(), 3);

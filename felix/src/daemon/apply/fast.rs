@@ -46,6 +46,17 @@ impl Applier {
                     Ok(None) if op == RouteOp::Delete => continue,
                     _ => return false,
                 },
+                RouteSpec::Tunnel {
+                    gateway, ifname, ..
+                } => match self.nl.link_index(ifname).await {
+                    Ok(Some(dev)) => RouteTarget::OnlinkVia {
+                        gateway: *gateway,
+                        dev,
+                    },
+                    Ok(None) if op == RouteOp::Delete => continue,
+                    _ => return false,
+                },
+                RouteSpec::Via { gateway, .. } => RouteTarget::via(vec![*gateway]),
             };
             writes.push((op, FELIX.route(spec.dst(), target)));
         }

@@ -32,7 +32,15 @@ fn prefixes() {
         prefixes.contains(&"/calico/resources/v3/projectcalico.org/hostendpoints/".to_string()),
         "{prefixes:?}"
     );
-    assert_eq!(all.len(), 10);
+    assert!(
+        prefixes.contains(&"/calico/resources/v3/projectcalico.org/nodes/".to_string()),
+        "{prefixes:?}"
+    );
+    assert!(
+        prefixes.contains(&"/calico/ipam/v2/host/".to_string()),
+        "{prefixes:?}"
+    );
+    assert_eq!(all.len(), 12);
 }
 
 #[test]
@@ -168,4 +176,51 @@ fn affinities_only_confirmed_counts() {
     );
     let other = "/calico/ipam/v2/host/node-2/ipv4/block/10.244.1.0-26";
     assert!(w.decode_put(other, br#"{"state":"confirmed"}"#).is_err());
+}
+
+#[test]
+fn remote_affinities_name_their_node_and_skip_our_own() {
+    let w = Watched::RemoteAffinities {
+        local: "node-1".into(),
+    };
+    assert_eq!(w.prefix(), "/calico/ipam/v2/host/");
+    let key = "/calico/ipam/v2/host/node-2/ipv4/block/10.244.2.0-26";
+    let block: ipnet::IpNet = "10.244.2.0/26".parse().unwrap();
+    let put = |k: &str, v: &str| w.decode_put(k, v.as_bytes()).unwrap();
+    assert!(matches!(
+        put(key, r#"{"state":"confirmed"}"#),
+        Some(Update::RemoteBlockConfirmed { node, block: b }) if node == "node-2" && b == block
+    ));
+    assert!(matches!(
+        put(key, r#"{"state":"pending"}"#),
+        Some(Update::RemoteBlockRemoved { node, .. }) if node == "node-2"
+    ));
+    assert!(matches!(
+        w.decode_delete(key).unwrap(),
+        Some(Update::RemoteBlockRemoved { node, block: b }) if node == "node-2" && b == block
+    ));
+    // This node's own affinities are the local watch's.
+    let own = "/calico/ipam/v2/host/node-1/ipv4/block/10.244.1.0-26";
+    assert!(put(own, r#"{"state":"confirmed"}"#).is_none());
+    assert!(w.decode_delete(own).unwrap().is_none());
+    assert!(w.decode_put("/calico/ipam/v2/host/junk", b"{}").is_err());
+}
+
+#[test]
+fn nodes_are_watched_and_their_deletion_decoded() {
+    let w = Watched::Resource(ResourceKind::Node);
+    assert!(Watched::all("n1").contains(&w));
+    let key = format!("{}node-2", w.prefix());
+    let json = br#"{"kind":"Node","apiVersion":"projectcalico.org/v3","metadata":{"name":"x"},"spec":{"bgp":{"ipv4Address":"172.18.2.11/24"},"ipv4VXLANTunnelAddr":"10.70.2.1","vxlanTunnelMACAddr":"66:00:00:00:00:02"}}"#;
+    match w.decode_put(&key, json).unwrap() {
+        Some(Update::NodeSet(n)) => {
+            assert_eq!(n.metadata.name, "node-2", "the key names it");
+            assert_eq!(n.spec.ipv4_vxlan_tunnel_addr, "10.70.2.1");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        w.decode_delete(&key).unwrap(),
+        Some(Update::NodeDeleted(n)) if n == "node-2"
+    ));
 }
