@@ -17,6 +17,8 @@ declare -A NEED=(
   [python3]=python3
   [openssl]=openssl
   [/usr/lib/cni/portmap]=containernetworking-plugins
+  [tcpdump]=tcpdump
+  [iperf3]=iperf3
 )
 missing=()
 for cmd in "${!NEED[@]}"; do

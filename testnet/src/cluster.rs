@@ -40,6 +40,8 @@ pub fn bin_dir() -> PathBuf {
 pub struct Node {
     pub name: String,
     pub ip: String,
+    /// The prefix length of the node's subnet (16 on the flat fabric, 24 on a routed one).
+    pub prefix_len: u8,
     pub ns: Netns,
     pub daemons: Vec<Daemon>,
 }
@@ -251,33 +253,57 @@ impl Cluster {
 
     /// Adds a node namespace with `eth0` on the fabric and forwarding on, and returns its IP.
     pub fn add_node(&mut self, name: &str) -> Result<String> {
+        let ip = format!("172.18.0.{}", 10 + self.nodes.len() + 1);
+        self.attach_node(name, "br0", &ip, FABRIC_PREFIX_LEN, FABRIC_GATEWAY)
+    }
+
+    /// Adds a node on routed subnet `subnet` (1-254): `172.18.<subnet>.0/24`, its own
+    /// bridge in the fabric namespace, which routes between the subnets (and reaches etcd)
+    /// but knows no pod address: a fabric that does not carry pod routes, as across racks
+    /// or in most clouds.
+    pub fn add_node_in_subnet(&mut self, name: &str, subnet: u8) -> Result<String> {
+        anyhow::ensure!(subnet != 0, "subnet 0 is the flat fabric's");
+        let bridge = format!("br{subnet}");
+        let gateway = format!("172.18.{subnet}.1");
+        if self.fabric.try_ip(&["link", "show", &bridge]).is_err() {
+            self.fabric
+                .try_ip(&["link", "add", &bridge, "type", "bridge"])?;
+            self.fabric
+                .try_ip(&["addr", "add", &format!("{gateway}/24"), "dev", &bridge])?;
+            self.fabric.try_ip(&["link", "set", &bridge, "up"])?;
+            self.fabric.sysctl("net.ipv4.ip_forward", "1")?;
+        }
+        let ip = format!("172.18.{subnet}.{}", 10 + self.nodes.len() + 1);
+        self.attach_node(name, &bridge, &ip, 24, &gateway)
+    }
+
+    fn attach_node(
+        &mut self,
+        name: &str,
+        bridge: &str,
+        ip: &str,
+        prefix_len: u8,
+        gateway: &str,
+    ) -> Result<String> {
         let index = self.nodes.len() + 1;
-        let ip = format!("172.18.0.{}", 10 + index);
         let ns = Netns::create(&format!("{}-{name}", self.prefix))?;
         let fabric_side = format!("{}v{index}", self.prefix);
         ns.veth_to("eth0", &self.fabric, &fabric_side)?;
         self.fabric
-            .try_ip(&["link", "set", &fabric_side, "master", "br0", "up"])?;
-        ns.addr_up("eth0", &format!("{ip}/{FABRIC_PREFIX_LEN}"))?;
+            .try_ip(&["link", "set", &fabric_side, "master", bridge, "up"])?;
+        ns.addr_up("eth0", &format!("{ip}/{prefix_len}"))?;
         // Like a real node, a default gateway: proxy ARP on the cali interfaces answers
         // for 169.254.1.1 only when the node has a route to it.
-        ns.try_ip(&[
-            "route",
-            "add",
-            "default",
-            "via",
-            FABRIC_GATEWAY,
-            "dev",
-            "eth0",
-        ])?;
+        ns.try_ip(&["route", "add", "default", "via", gateway, "dev", "eth0"])?;
         ns.sysctl("net.ipv4.ip_forward", "1")?;
         self.nodes.push(Node {
             name: name.to_string(),
-            ip: ip.clone(),
+            ip: ip.to_string(),
+            prefix_len,
             ns,
             daemons: Vec::new(),
         });
-        Ok(ip)
+        Ok(ip.to_string())
     }
 
     pub fn node(&self, name: &str) -> Result<&Node> {
@@ -318,8 +344,8 @@ impl Cluster {
                 label_text.push_str(&format!("\n    {k}: \"{v}\""));
             }
             docs.push_str(&format!(
-                "apiVersion: projectcalico.org/v3\nkind: Node\nmetadata:\n  name: {}\n  labels:\n    kubernetes.io/hostname: {}{label_text}\nspec:\n  bgp:\n    ipv4Address: {}/{FABRIC_PREFIX_LEN}\n---\n",
-                node.name, node.name, node.ip
+                "apiVersion: projectcalico.org/v3\nkind: Node\nmetadata:\n  name: {}\n  labels:\n    kubernetes.io/hostname: {}{label_text}\nspec:\n  bgp:\n    ipv4Address: {}/{}\n---\n",
+                node.name, node.name, node.ip, node.prefix_len
             ));
         }
         self.calicoctl(&["apply", "-f", "-"], Some(&docs)).map(drop)

@@ -8,6 +8,7 @@ pub mod daemon;
 pub mod kube;
 pub mod kube_scenario;
 pub mod netns;
+pub mod overlay;
 pub mod scenario;
 
 pub use cluster::{Cluster, Node, Pod};

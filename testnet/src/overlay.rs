@@ -1,0 +1,217 @@
+//! The routed-fabric scenario: nodes in two subnets joined by the fabric namespace as a
+//! router that knows the node subnets only (no pod routes, no BGP), the way racks or
+//! cloud subnets are joined. node1 and node2 share 172.18.1.0/24, node3 is alone on
+//! 172.18.2.0/24; one pod per node. With the pool in BGP-only mode cross-subnet pods
+//! cannot reach each other (the fabric drops pod addresses); with VXLAN they can, and
+//! with CrossSubnet only the cross-subnet traffic is encapsulated.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+use crate::cluster::Cluster;
+
+/// The pool's encapsulation (IPPool `vxlanMode`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PoolMode {
+    /// `Never`: BGP only.
+    Bgp,
+    VxlanAlways,
+    VxlanCrossSubnet,
+}
+
+impl PoolMode {
+    pub fn vxlan_mode(self) -> &'static str {
+        match self {
+            PoolMode::Bgp => "Never",
+            PoolMode::VxlanAlways => "Always",
+            PoolMode::VxlanCrossSubnet => "CrossSubnet",
+        }
+    }
+}
+
+pub const POOL_CIDR: &str = "10.244.0.0/16";
+/// VXLAN's UDP port (Calico's `vxlanPort` default).
+pub const VXLAN_PORT: u16 = 4789;
+
+/// (node, subnet): node1 and node2 on subnet 1, node3 on subnet 2.
+pub const NODES: [(&str, u8); 3] = [("node1", 1), ("node2", 1), ("node3", 2)];
+
+fn manifest(mode: PoolMode) -> String {
+    format!(
+        "apiVersion: projectcalico.org/v3
+kind: BGPConfiguration
+metadata:
+  name: default
+spec:
+  nodeToNodeMeshEnabled: true
+  asNumber: 64512
+---
+apiVersion: projectcalico.org/v3
+kind: IPPool
+metadata:
+  name: default-ipv4-ippool
+spec:
+  cidr: {POOL_CIDR}
+  blockSize: 26
+  natOutgoing: true
+  vxlanMode: {}
+",
+        mode.vxlan_mode()
+    )
+}
+
+/// Builds the routed cluster with felix and bgpd on every node and one pod per node
+/// (`pod-<n>-1`).
+pub fn build_routed(mode: PoolMode) -> Result<Cluster> {
+    let mut cluster = Cluster::create()?;
+    for (name, subnet) in NODES {
+        cluster.add_node_in_subnet(name, subnet)?;
+    }
+    cluster.calicoctl(&["apply", "-f", "-"], Some(&manifest(mode)))?;
+    cluster.apply_nodes(&Default::default())?;
+    for (name, _) in NODES {
+        let socket = cluster.work.path().join(format!("{name}-bird.ctl"));
+        cluster.start_daemon(name, "felix", &[], &[])?;
+        cluster.start_daemon(
+            name,
+            "bgpd",
+            &["--datastore", "--control-socket", socket.to_str().unwrap()],
+            &[],
+        )?;
+    }
+    for (i, (name, _)) in NODES.iter().enumerate() {
+        cluster.add_pod(name, "default", &format!("pod-{}-1", i + 1))?;
+    }
+    Ok(cluster)
+}
+
+/// Whether two nodes share a subnet in [`NODES`].
+pub fn same_subnet(a: &str, b: &str) -> bool {
+    let subnet = |n: &str| NODES.iter().find(|(name, _)| *name == n).map(|(_, s)| *s);
+    subnet(a).is_some() && subnet(a) == subnet(b)
+}
+
+/// Waits until every node routes every other node's block the way `mode` says: through
+/// `vxlan.calico` (VXLAN, or CrossSubnet across subnets), or straight to the node
+/// (CrossSubnet within a subnet). Returns how long that took.
+pub fn wait_overlay_routes(
+    cluster: &Cluster,
+    mode: PoolMode,
+    timeout: Duration,
+) -> Result<Duration> {
+    anyhow::ensure!(mode != PoolMode::Bgp, "BGP mode has no overlay routes");
+    let started = Instant::now();
+    loop {
+        let mut missing = Vec::new();
+        for owner in &cluster.nodes {
+            let Some(block) = cluster.node_block(&owner.name)? else {
+                missing.push(format!("{}: no block yet", owner.name));
+                continue;
+            };
+            for other in cluster.nodes.iter().filter(|n| n.name != owner.name) {
+                let routes = cluster.routes(&other.name)?;
+                let direct =
+                    mode == PoolMode::VxlanCrossSubnet && same_subnet(&owner.name, &other.name);
+                let found = routes.lines().any(|l| {
+                    l.starts_with(&format!("{block} via "))
+                        && if direct {
+                            l.contains(&format!("via {} dev eth0", owner.ip))
+                        } else {
+                            l.contains("dev vxlan.calico") && l.contains("onlink")
+                        }
+                });
+                if !found {
+                    missing.push(format!(
+                        "{}: {block} ({})",
+                        other.name,
+                        if direct { "direct" } else { "vxlan" }
+                    ));
+                }
+            }
+        }
+        if missing.is_empty() {
+            return Ok(started.elapsed());
+        }
+        if started.elapsed() > timeout {
+            bail!(
+                "overlay routes missing after {timeout:?}:\n  {}",
+                missing.join("\n  ")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Pings `to_ip` from `from_pod` while capturing UDP port 4789 on the fabric's bridge
+/// for `subnet`; returns (ping ok, VXLAN packets seen). The capture is bounded in count
+/// and time.
+pub fn ping_counting_vxlan(
+    cluster: &Cluster,
+    from_pod: &str,
+    to_ip: &str,
+    subnet: u8,
+) -> Result<(bool, usize)> {
+    let bridge = format!("br{subnet}");
+    let mut capture = cluster
+        .fabric
+        .command("timeout")
+        .args([
+            "10",
+            "tcpdump",
+            "-n",
+            "-l",
+            "-i",
+            &bridge,
+            "-c",
+            "50",
+            &format!("udp port {VXLAN_PORT}"),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .context("running tcpdump (apt install tcpdump)")?;
+    // tcpdump needs a moment to open the interface; it says so on stderr.
+    wait_listening(&mut capture)?;
+    let ok = cluster.ping(from_pod, to_ip, 3)?;
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = nix_kill(&capture);
+    let out = capture.wait_with_output()?;
+    // The filter passes UDP 4789 only: every line is a VXLAN packet.
+    let seen = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .count();
+    Ok((ok, seen))
+}
+
+fn wait_listening(child: &mut std::process::Child) -> Result<()> {
+    use std::io::{BufRead, BufReader};
+    let stderr = child.stderr.take().context("tcpdump stderr")?;
+    let mut lines = BufReader::new(stderr).lines();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        match lines.next() {
+            Some(Ok(line)) if line.contains("listening on") => {
+                // Keep draining stderr so tcpdump never blocks on it.
+                std::thread::spawn(move || for _ in lines {});
+                return Ok(());
+            }
+            Some(Ok(_)) => continue,
+            _ => break,
+        }
+    }
+    bail!("tcpdump did not start listening")
+}
+
+/// SIGINT, so tcpdump flushes what it captured.
+fn nix_kill(child: &std::process::Child) -> std::io::Result<()> {
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(std::io::Error::other("kill failed"))
+    }
+}

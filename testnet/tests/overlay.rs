@@ -1,0 +1,128 @@
+//! Needs root. Overlay networking on a routed fabric (see `testnet::overlay`): VXLAN
+//! carries pods across subnets the fabric does not route, CrossSubnet encapsulates only
+//! what crosses subnets, BGP alone cannot cross, and a deleted `vxlan.calico` comes back.
+
+use std::time::Duration;
+
+use testnet::Cluster;
+use testnet::overlay::{PoolMode, build_routed, ping_counting_vxlan, wait_overlay_routes};
+
+fn pod_ip(cluster: &Cluster, pod: &str) -> String {
+    cluster.pod(pod).unwrap().ip.clone()
+}
+
+/// Every pod pings every other pod; the pairs that failed.
+fn failed_pings(cluster: &Cluster) -> Vec<String> {
+    let mut failed = Vec::new();
+    for from in &cluster.pods {
+        for to in cluster.pods.iter().filter(|p| p.name != from.name) {
+            if !cluster.ping(&from.name, &to.ip, 3).unwrap() {
+                failed.push(format!("{} -> {} ({})", from.name, to.name, to.ip));
+            }
+        }
+    }
+    failed
+}
+
+fn node_yaml(cluster: &Cluster, node: &str) -> String {
+    cluster
+        .calicoctl(&["get", "node", node, "-o", "yaml"], None)
+        .unwrap()
+}
+
+#[test]
+fn vxlan_always_carries_pods_across_routed_subnets_and_survives_device_deletion() {
+    let cluster = build_routed(PoolMode::VxlanAlways).expect("cluster");
+    wait_overlay_routes(&cluster, PoolMode::VxlanAlways, Duration::from_secs(60)).unwrap();
+    // felix took each node's tunnel address from the pool (IPAM handle
+    // vxlan-tunnel-addr-<node>) and wrote it to the Node with a MAC.
+    for node in ["node1", "node2", "node3"] {
+        let yaml = node_yaml(&cluster, node);
+        assert!(yaml.contains("ipv4VXLANTunnelAddr: 10.244."), "{yaml}");
+        assert!(yaml.contains("vxlanTunnelMACAddr:"), "{yaml}");
+    }
+    let handles = cluster
+        .calicoctl(&["ipam", "show", "--show-blocks"], None)
+        .unwrap();
+    assert!(!handles.is_empty());
+    assert_eq!(failed_pings(&cluster), Vec::<String>::new());
+    // Even within a subnet, Always encapsulates.
+    let (ok, vxlan) =
+        ping_counting_vxlan(&cluster, "pod-1-1", &pod_ip(&cluster, "pod-2-1"), 1).unwrap();
+    assert!(ok && vxlan > 0, "ok {ok}, {vxlan} VXLAN packets");
+    // bgpd does not export blocks of a VXLAN Always pool: no proto bgp routes.
+    let routes = cluster.routes("node1").unwrap();
+    assert!(!routes.contains("proto bgp"), "{routes}");
+
+    // Someone deletes the device: felix makes it again and traffic flows.
+    let n1 = cluster.node("node1").unwrap();
+    n1.ns.try_ip(&["link", "del", "vxlan.calico"]).unwrap();
+    wait_overlay_routes(&cluster, PoolMode::VxlanAlways, Duration::from_secs(30)).unwrap();
+    let link = n1
+        .ns
+        .try_ip(&["-d", "link", "show", "vxlan.calico"])
+        .unwrap();
+    assert!(
+        link.contains("vxlan id 4096") && link.contains("dstport 4789"),
+        "{link}"
+    );
+    assert!(link.contains("nolearning"), "{link}");
+    assert!(
+        cluster
+            .ping("pod-1-1", &pod_ip(&cluster, "pod-3-1"), 3)
+            .unwrap()
+    );
+}
+
+#[test]
+fn cross_subnet_encapsulates_only_traffic_between_subnets() {
+    let cluster = build_routed(PoolMode::VxlanCrossSubnet).expect("cluster");
+    wait_overlay_routes(
+        &cluster,
+        PoolMode::VxlanCrossSubnet,
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    assert_eq!(failed_pings(&cluster), Vec::<String>::new());
+    // node1 -> node2 share subnet 1: routed directly, no VXLAN on the wire.
+    let (ok, vxlan) =
+        ping_counting_vxlan(&cluster, "pod-1-1", &pod_ip(&cluster, "pod-2-1"), 1).unwrap();
+    assert!(ok, "same-subnet ping failed");
+    assert_eq!(vxlan, 0, "same-subnet traffic was encapsulated");
+    // node1 -> node3 cross the router: encapsulated on both subnets' wires.
+    let (ok, vxlan) =
+        ping_counting_vxlan(&cluster, "pod-1-1", &pod_ip(&cluster, "pod-3-1"), 2).unwrap();
+    assert!(ok, "cross-subnet ping failed");
+    assert!(
+        vxlan >= 6,
+        "{vxlan} VXLAN packets for 3 echo requests and replies"
+    );
+    // bgpd still exports the blocks (CrossSubnet) but leaves their routes to felix: none
+    // of its own in the kernel (node3's block would fail there: not on-link).
+    let routes = cluster.routes("node1").unwrap();
+    assert!(!routes.contains("proto bgp"), "{routes}");
+}
+
+#[test]
+fn bgp_alone_cannot_cross_a_fabric_that_does_not_route_pods() {
+    let cluster = build_routed(PoolMode::Bgp).expect("cluster");
+    // Within subnet 1 BGP's next hop is on-link: pods reach each other.
+    let within = pod_ip(&cluster, "pod-2-1");
+    let mut ok = false;
+    for _ in 0..60 {
+        if cluster.ping("pod-1-1", &within, 1).unwrap() {
+            ok = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert!(ok, "same-subnet pods never reached each other over BGP");
+    // Across subnets the next hop is not on-link and the fabric has no pod routes.
+    assert!(
+        !cluster
+            .ping("pod-1-1", &pod_ip(&cluster, "pod-3-1"), 2)
+            .unwrap()
+    );
+    let routes = cluster.routes("node1").unwrap();
+    assert!(!routes.contains("vxlan.calico"), "{routes}");
+}
