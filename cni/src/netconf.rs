@@ -10,8 +10,11 @@ use serde_json::Value;
 
 use crate::error::{CniError, DECODE_FAILURE, INVALID_CONFIG, Result, UNSUPPORTED_FIELD};
 
-/// MTU when the configuration sets none: Calico's default without encapsulation.
+/// MTU when neither the configuration nor felix sets one: Calico's default without
+/// encapsulation.
 pub const DEFAULT_MTU: u32 = 1500;
+/// Where felix writes the pod MTU (Calico's path).
+pub const DEFAULT_MTU_FILE: &str = "/var/lib/calico/mtu";
 /// RFC 791 ("Fragmentation and Reassembly"): every internet module must be able to forward a
 /// datagram of 68 octets without further fragmentation; the kernel refuses smaller IPv4 MTUs.
 pub const MIN_MTU: u32 = 68;
@@ -43,8 +46,13 @@ pub struct NetConf {
     pub datastore_type: Option<String>,
     #[serde(default)]
     pub nodename: Option<String>,
+    /// Absent or 0: what felix wrote to `mtu_file` (Calico's "auto").
     #[serde(default)]
     pub mtu: Option<u32>,
+    /// Where felix writes the pod MTU (`FELIX_MTUFILE`); this project's extension, for
+    /// several nodes on one file system (testnet). Default `/var/lib/calico/mtu`.
+    #[serde(default)]
+    pub mtu_file: Option<String>,
     #[serde(default)]
     pub log_level: Option<String>,
     #[serde(default)]
@@ -175,17 +183,31 @@ impl NetConf {
         }
     }
 
-    /// The configured MTU, checked against what IPv4 and a veth allow.
-    pub fn mtu(&self) -> Result<u32> {
-        let mtu = self.mtu.unwrap_or(DEFAULT_MTU);
-        if !(MIN_MTU..=MAX_MTU).contains(&mtu) {
-            return Err(CniError::new(
+    /// The configured MTU, checked against what IPv4 and a veth allow; `None` when the
+    /// configuration leaves it to felix (absent, or 0 as Calico's manifests write it).
+    pub fn mtu(&self) -> Result<Option<u32>> {
+        match self.mtu {
+            None | Some(0) => Ok(None),
+            Some(mtu) if (MIN_MTU..=MAX_MTU).contains(&mtu) => Ok(Some(mtu)),
+            Some(mtu) => Err(CniError::new(
                 INVALID_CONFIG,
                 "invalid mtu",
                 format!("mtu {mtu} is outside {MIN_MTU}..={MAX_MTU}"),
-            ));
+            )),
         }
-        Ok(mtu)
+    }
+
+    /// The MTU for a pod's veth: the configured one, else the one felix wrote (the host's
+    /// less the overlay's overhead), else [`DEFAULT_MTU`]. `read` reads a file.
+    pub fn pod_mtu(&self, read: impl Fn(&str) -> Option<String>) -> Result<u32> {
+        if let Some(mtu) = self.mtu()? {
+            return Ok(mtu);
+        }
+        let path = self.mtu_file.as_deref().unwrap_or(DEFAULT_MTU_FILE);
+        Ok(read(path)
+            .and_then(|text| text.trim().parse::<u32>().ok())
+            .filter(|m| (MIN_MTU..=MAX_MTU).contains(m))
+            .unwrap_or(DEFAULT_MTU))
     }
 
     /// Only the etcd datastore is implemented.
@@ -316,7 +338,7 @@ mod tests {
     fn calico_config_reads() {
         let c = NetConf::parse(CALICO.as_bytes()).unwrap();
         assert_eq!(c.name().unwrap(), "k8s-pod-network");
-        assert_eq!(c.mtu().unwrap(), 1440);
+        assert_eq!(c.mtu().unwrap(), Some(1440));
         assert_eq!(c.node_name(|_| Some("other".into())).unwrap(), "node1");
         let ipam = c.ipam().unwrap();
         assert_eq!(ipam.plugin_type, "calico-ipam");
@@ -336,7 +358,8 @@ mod tests {
     #[test]
     fn environment_fills_what_the_config_lacks() {
         let c = NetConf::parse(br#"{"cniVersion":"1.1.0","name":"n"}"#).unwrap();
-        assert_eq!(c.mtu().unwrap(), DEFAULT_MTU);
+        assert_eq!(c.mtu().unwrap(), None);
+        assert_eq!(c.pod_mtu(|_| None).unwrap(), DEFAULT_MTU);
         assert_eq!(c.node_name(|_| Some("envnode".into())).unwrap(), "envnode");
         let etcd = c
             .etcd_config(|k| (k == "ETCD_ENDPOINTS").then(|| "http://10.0.0.1:2379".into()))
@@ -344,6 +367,30 @@ mod tests {
         assert_eq!(etcd.endpoints, vec!["http://10.0.0.1:2379"]);
         assert_eq!(c.ipam().unwrap_err().code, INVALID_CONFIG);
         assert_eq!(c.kubeconfig().unwrap(), None);
+    }
+
+    #[test]
+    fn an_mtu_left_to_felix_is_read_from_its_file() {
+        let felix_wrote = |path: &str| (path == DEFAULT_MTU_FILE).then(|| "1450\n".to_string());
+        for conf in [
+            &br#"{"cniVersion":"1.0.0","name":"n"}"#[..],
+            br#"{"cniVersion":"1.0.0","name":"n","mtu":0}"#,
+        ] {
+            let c = NetConf::parse(conf).unwrap();
+            assert_eq!(c.pod_mtu(felix_wrote).unwrap(), 1450);
+        }
+        // The configuration wins; a file elsewhere is found; nonsense in it is ignored.
+        let c = NetConf::parse(br#"{"cniVersion":"1.0.0","name":"n","mtu":1400}"#).unwrap();
+        assert_eq!(c.pod_mtu(felix_wrote).unwrap(), 1400);
+        let c =
+            NetConf::parse(br#"{"cniVersion":"1.0.0","name":"n","mtu_file":"/w/mtu"}"#).unwrap();
+        assert_eq!(
+            c.pod_mtu(|p| (p == "/w/mtu").then(|| "1430".into()))
+                .unwrap(),
+            1430
+        );
+        assert_eq!(c.pod_mtu(|_| Some("12".into())).unwrap(), DEFAULT_MTU);
+        assert_eq!(c.pod_mtu(|_| Some("big".into())).unwrap(), DEFAULT_MTU);
     }
 
     #[test]

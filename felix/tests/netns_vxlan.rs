@@ -4,7 +4,7 @@
 mod support;
 
 use felix::dataplane::netlink::Netlink;
-use felix::dataplane::vxlan::{DevicePlan, VxlanDevice, ensure, remove};
+use felix::dataplane::vxlan::{DevicePlan, VxlanDevice, ensure, host_mtu, remove};
 use support::{in_netns, ip, veth};
 
 fn want() -> VxlanDevice {
@@ -95,5 +95,23 @@ fn vxlan_device_is_created_kept_adjusted_and_recreated() {
         assert!(remove(&nl, "vxlan.calico").await.unwrap());
         assert!(!remove(&nl, "vxlan.calico").await.unwrap());
         assert!(!ip("link show").contains("vxlan.calico"));
+    });
+}
+
+#[test]
+fn host_mtu_is_the_mtu_of_the_interface_holding_the_node_address() {
+    in_netns(|| async {
+        veth("eth1");
+        ip("addr add 10.0.1.1/24 dev eth1");
+        ip("link set eth1 mtu 9000");
+        let nl = Netlink::connect().unwrap();
+        assert_eq!(
+            host_mtu(&nl, "10.0.1.1".parse().unwrap()).await.unwrap(),
+            Some(9000)
+        );
+        assert_eq!(
+            host_mtu(&nl, "10.0.9.9".parse().unwrap()).await.unwrap(),
+            None
+        );
     });
 }

@@ -362,12 +362,15 @@ impl Cluster {
         let bin = self.bin(program);
         let endpoint = self.etcd_endpoint();
         let log = self.work.path().join(format!("{node}-{program}.log"));
+        let mtu_file = self.mtu_file(node);
         let n = self.node_mut(node)?;
         let mut cmd = n.ns.command(bin.to_str().unwrap());
         cmd.args(args)
             .env("NODENAME", node)
             .env("ETCD_ENDPOINTS", endpoint)
-            .env("LOG_LEVEL", "info");
+            .env("LOG_LEVEL", "info")
+            // Each node's own pod MTU file (they share one file system).
+            .env("FELIX_MTUFILE", &mtu_file);
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -463,6 +466,11 @@ impl Cluster {
         Ok(ip)
     }
 
+    /// Where `node`'s felix writes the pod MTU and its CNI plugin reads it.
+    pub fn mtu_file(&self, node: &str) -> PathBuf {
+        self.work.path().join(format!("{node}-mtu"))
+    }
+
     fn cni_config(&self, node: &str) -> String {
         let mut conf = serde_json::json!({
             "cniVersion": "1.0.0",
@@ -470,7 +478,8 @@ impl Cluster {
             "type": "calico",
             "etcd_endpoints": self.etcd_endpoint(),
             "nodename": node,
-            "mtu": 1500,
+            // No "mtu": the pods follow what the node's felix wrote (the overlay's).
+            "mtu_file": self.mtu_file(node),
             "log_level": "warn",
             "ipam": { "type": "calico-ipam" }
         });

@@ -80,6 +80,15 @@ pub fn build_routed(mode: PoolMode) -> Result<Cluster> {
             &[],
         )?;
     }
+    // Pods take their MTU from felix (the overlay's): wait until each felix wrote it.
+    for (name, _) in NODES {
+        let file = cluster.mtu_file(name);
+        crate::daemon::wait_until(
+            &format!("{name}'s felix to write its pod MTU"),
+            Duration::from_secs(30),
+            || file.exists(),
+        )?;
+    }
     for (i, (name, _)) in NODES.iter().enumerate() {
         cluster.add_pod(name, "default", &format!("pod-{}-1", i + 1))?;
     }

@@ -50,6 +50,28 @@ fn vxlan_always_carries_pods_across_routed_subnets_and_survives_device_deletion(
     let (ok, vxlan) =
         ping_counting_vxlan(&cluster, "pod-1-1", &pod_ip(&cluster, "pod-2-1"), 1).unwrap();
     assert!(ok && vxlan > 0, "ok {ok}, {vxlan} VXLAN packets");
+    // The pods' MTU follows the overlay: the host's 1500 less VXLAN's 50, as the device.
+    let pod_link = cluster
+        .pod("pod-1-1")
+        .unwrap()
+        .ns
+        .try_ip(&["link", "show", "eth0"])
+        .unwrap();
+    assert!(pod_link.contains("mtu 1450"), "{pod_link}");
+    let dev = cluster
+        .node("node1")
+        .unwrap()
+        .ns
+        .try_ip(&["link", "show", "vxlan.calico"])
+        .unwrap();
+    assert!(dev.contains("mtu 1450"), "{dev}");
+    // natOutgoing from behind the tunnel: the fabric router has no route back to pod
+    // addresses, so its answer proves the pod's address was masqueraded.
+    assert!(
+        cluster
+            .ping("pod-3-1", testnet::cluster::FABRIC_GATEWAY, 2)
+            .unwrap()
+    );
     // bgpd does not export blocks of a VXLAN Always pool: no proto bgp routes.
     let routes = cluster.routes("node1").unwrap();
     assert!(!routes.contains("proto bgp"), "{routes}");

@@ -16,7 +16,9 @@ use super::{Ctx, connect};
 
 pub(super) async fn add(inv: &Invocation) -> Result<String> {
     let ctx = Ctx::new(inv)?;
-    let mtu = inv.conf.mtu()?;
+    let mtu = inv
+        .conf
+        .pod_mtu(|path| std::fs::read_to_string(path).ok())?;
     let netns_path = inv
         .env
         .netns

@@ -253,7 +253,7 @@ mod tests {
             "/etc/cni/net.d/calico-kubeconfig"
         );
         let conf = NetConf::parse(calico.to_string().as_bytes()).unwrap();
-        assert_eq!(conf.mtu().unwrap(), 1440);
+        assert_eq!(conf.mtu().unwrap(), Some(1440));
         assert_eq!(conf.ipam().unwrap().plugin_type, "calico-ipam");
         assert_eq!(
             conf.policy.unwrap().policy_type.as_deref(),

@@ -88,6 +88,9 @@ pub struct Applier {
     sysctl_waiting: BTreeSet<String>,
     overlay_settings: OverlaySettings,
     last_overlay: Option<overlay::OverlayApplied>,
+    /// Where the pod MTU goes for the CNI plugin (`None`: nowhere).
+    mtu_file: Option<PathBuf>,
+    pod_mtu_written: Option<u32>,
 }
 
 impl Applier {
@@ -107,7 +110,15 @@ impl Applier {
             sysctl_waiting: BTreeSet::new(),
             overlay_settings: OverlaySettings::default(),
             last_overlay: None,
+            mtu_file: None,
+            pod_mtu_written: None,
         }
+    }
+
+    /// Writes the pod MTU to `path` (see `apply_overlay`).
+    pub fn with_mtu_file(mut self, path: Option<PathBuf>) -> Self {
+        self.mtu_file = path;
+        self
     }
 
     /// The VXLAN device's VNI, port and MTU (Calico's defaults otherwise).

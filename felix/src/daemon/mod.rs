@@ -76,8 +76,9 @@ pub async fn run(
         BackendChoice::Legacy => Backend::Legacy,
     };
     let iptables = Iptables::new(backend, Family::V4).with_retry(5, Duration::from_millis(100));
-    let applier =
-        apply::Applier::new(nl, iptables, metrics.clone()).with_overlay_settings(config.overlay);
+    let applier = apply::Applier::new(nl, iptables, metrics.clone())
+        .with_overlay_settings(config.overlay)
+        .with_mtu_file(config.mtu_file.clone());
 
     let (link_tx, link_rx) = mpsc::channel(1024);
     let link_task = links::spawn(link_tx, metrics.clone()).context("subscribing to link events")?;

@@ -49,7 +49,13 @@ pub struct FelixConfig {
     /// `FELIX_VXLANVNI`, `FELIX_VXLANPORT`, `FELIX_VXLANMTU` (FelixConfiguration
     /// `vxlanVNI`, `vxlanPort`, `vxlanMTU`).
     pub overlay: OverlaySettings,
+    /// `FELIX_MTUFILE`: where the pod MTU is written for the CNI plugin (Calico's
+    /// `/var/lib/calico/mtu`); `none` writes nowhere.
+    pub mtu_file: Option<std::path::PathBuf>,
 }
+
+/// Where Calico's felix writes the pod MTU and its CNI plugin reads it.
+pub const DEFAULT_MTU_FILE: &str = "/var/lib/calico/mtu";
 
 /// The VXLAN device's settings; Calico's defaults.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -103,6 +109,7 @@ impl FelixConfig {
             ready_failure_timeout: Some(DEFAULT_READY_FAILURE_TIMEOUT),
             failsafes: Failsafes::default(),
             overlay: OverlaySettings::default(),
+            mtu_file: Some(DEFAULT_MTU_FILE.into()),
         }
     }
 
@@ -203,6 +210,9 @@ impl FelixConfig {
                 0 => None,
                 _ => Some(ranged(v, 68..=65535)? as u32),
             };
+        }
+        if let Some((_, value)) = get("FELIX_MTUFILE") {
+            c.mtu_file = (!value.eq_ignore_ascii_case("none")).then(|| value.into());
         }
         if let Some((name, value)) = get("FELIX_IPTABLESBACKEND") {
             c.backend = match value.to_ascii_lowercase().as_str() {
@@ -317,6 +327,11 @@ mod tests {
         );
         let c = FelixConfig::from_lookup("n1", lookup(&[("FELIX_VXLANMTU", "0")])).unwrap();
         assert_eq!(c.overlay.vxlan_mtu, None);
+        assert_eq!(c.mtu_file, Some(DEFAULT_MTU_FILE.into()));
+        let c = FelixConfig::from_lookup("n1", lookup(&[("FELIX_MTUFILE", "none")])).unwrap();
+        assert_eq!(c.mtu_file, None);
+        let c = FelixConfig::from_lookup("n1", lookup(&[("FELIX_MTUFILE", "/w/mtu")])).unwrap();
+        assert_eq!(c.mtu_file, Some("/w/mtu".into()));
         for (name, bad) in [
             ("FELIX_VXLANVNI", "0"),
             ("FELIX_VXLANVNI", "16777216"),

@@ -283,6 +283,8 @@ impl Felix {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_felix"));
         cmd.args(["--node-name", node, "--etcd-endpoints", etcd_endpoint])
             .env("LOG_LEVEL", "info")
+            // Not the host's /var/lib/calico/mtu.
+            .env("FELIX_MTUFILE", dir.path().join("mtu"))
             .env_remove("RUST_LOG");
         for (k, v) in extra_env {
             cmd.env(k, v);

@@ -8,7 +8,9 @@
 use tracing::{info, warn};
 
 use super::{Applier, ApplyError};
-use crate::calc::overlay::{IPIP_DEVICE, OverlayNode, OverlayPlan, VXLAN_DEVICE, VXLAN_OVERHEAD};
+use crate::calc::overlay::{
+    IPIP_DEVICE, OverlayNode, OverlayPlan, VXLAN_DEVICE, VXLAN_OVERHEAD, pod_mtu,
+};
 use crate::dataplane::vxlan::{self, DevicePlan, VxlanDevice};
 
 /// What the devices were last made from (skips the link dumps when unchanged).
@@ -38,7 +40,14 @@ impl Applier {
             return Ok(());
         }
         self.last_overlay = None;
-        self.apply_vxlan(plan).await?;
+        let host_mtu = match plan.local.address {
+            Some(a) => vxlan::host_mtu(&self.nl, a.addr()).await?,
+            None => None,
+        };
+        self.apply_vxlan(plan, host_mtu).await?;
+        if let Some(host) = host_mtu {
+            self.write_pod_mtu(plan, host);
+        }
         if plan.needs_ipip && self.nl.link_index(IPIP_DEVICE).await?.is_none() {
             return Err(ApplyError::Overlay(format!(
                 "an IP pool uses IPIP but {IPIP_DEVICE} does not exist (the kernel has no ipip \
@@ -49,7 +58,43 @@ impl Applier {
         Ok(())
     }
 
-    async fn apply_vxlan(&mut self, plan: &OverlayPlan) -> Result<(), ApplyError> {
+    /// Writes the MTU pods should use (the host's less the overlay's overhead) where the
+    /// CNI plugin reads it when its configuration sets none (Calico's
+    /// `/var/lib/calico/mtu`). A failure is logged: the plugin then uses its default.
+    fn write_pod_mtu(&mut self, plan: &OverlayPlan, host_mtu: u32) {
+        let Some(path) = self.mtu_file.clone() else {
+            return;
+        };
+        let mtu = match (plan.needs_vxlan, self.overlay_settings.vxlan_mtu) {
+            (true, Some(configured)) => configured,
+            _ => pod_mtu(host_mtu, plan),
+        };
+        if self.pod_mtu_written == Some(mtu) {
+            return;
+        }
+        let write = || -> std::io::Result<()> {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            // Written whole, then renamed: the plugin never reads half a number.
+            let tmp = path.with_extension("tmp");
+            std::fs::write(&tmp, format!("{mtu}\n"))?;
+            std::fs::rename(&tmp, &path)
+        };
+        match write() {
+            Ok(()) => {
+                info!(path = %path.display(), mtu, "pod MTU written");
+                self.pod_mtu_written = Some(mtu);
+            }
+            Err(error) => warn!(path = %path.display(), %error, "cannot write the pod MTU"),
+        }
+    }
+
+    async fn apply_vxlan(
+        &mut self,
+        plan: &OverlayPlan,
+        host_mtu: Option<u32>,
+    ) -> Result<(), ApplyError> {
         if !plan.needs_vxlan {
             if vxlan::remove(&self.nl, VXLAN_DEVICE).await? {
                 info!(device = VXLAN_DEVICE, "no pool uses VXLAN; device removed");
@@ -73,11 +118,9 @@ impl Applier {
         let settings = self.overlay_settings;
         let mtu = match settings.vxlan_mtu {
             Some(mtu) => mtu,
-            None => {
-                let host = vxlan::host_mtu(&self.nl, address.addr()).await?;
-                host.unwrap_or(FALLBACK_HOST_MTU)
-                    .saturating_sub(VXLAN_OVERHEAD)
-            }
+            None => host_mtu
+                .unwrap_or(FALLBACK_HOST_MTU)
+                .saturating_sub(VXLAN_OVERHEAD),
         };
         let want = VxlanDevice {
             name: VXLAN_DEVICE.into(),
