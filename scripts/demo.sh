@@ -18,3 +18,6 @@ cargo build --locked --bins -q
 # Kubernetes mode: a real kube-apiserver and kube-controllers; pods are Pod objects with
 # labels, and a Kubernetes NetworkPolicy is enforced across nodes and follows a relabel.
 ./target/debug/testnet demo --nodes 3 --pods-per-node 1 --kubernetes
+# Overlay mode: nodes on two subnets joined by a router that knows no pod address; the
+# pool in BGP-only mode (cross-subnet pods fail, and why), then VXLAN, then CrossSubnet.
+./target/debug/testnet demo --overlay

@@ -9,6 +9,8 @@ use clap::{Parser, Subcommand};
 use testnet::kube_scenario::{self, OPEN, POLICED, RELABELLED};
 use testnet::scenario::{self, Shape};
 
+mod overlay_demo;
+
 #[derive(Parser)]
 #[command(
     name = "testnet",
@@ -34,6 +36,10 @@ enum Cmd {
         /// as Pod objects, a Kubernetes NetworkPolicy enforced and a pod relabelled live.
         #[arg(long)]
         kubernetes: bool,
+        /// Overlay mode: nodes on two subnets behind a router that knows no pod address,
+        /// the pool in BGP-only, VXLAN and CrossSubnet mode in turn.
+        #[arg(long)]
+        overlay: bool,
     },
 }
 
@@ -47,7 +53,11 @@ fn main() -> anyhow::Result<()> {
         pods_per_node,
         route_reflector,
         kubernetes,
+        overlay,
     } = Cli::parse().command;
+    if overlay {
+        return overlay_demo::run();
+    }
     let shape = Shape {
         nodes,
         pods_per_node,
