@@ -109,23 +109,6 @@ struct Changes {
     cpu: Duration,
 }
 
-/// felix's CPU time so far (utime + stime from /proc/<pid>/stat).
-fn cpu_time(pid: u32) -> Duration {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command (which may hold spaces) start after the last ')'.
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    // utime and stime are fields 14 and 15 of stat: 12 and 13 after the ')'.
-    let clock_ticks = 100.0; // USER_HZ on Linux
-    Duration::from_secs_f64((ticks(11) + ticks(12)) as f64 / clock_ticks)
-}
-
 /// (iptables-restore calls, ipset writes) so far.
 fn write_counts(path: &std::path::Path) -> (f64, f64) {
     let body = h::probe::http_get(path.to_path_buf(), 9091, "/metrics")

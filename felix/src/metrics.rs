@@ -39,6 +39,9 @@ pub struct Metrics {
     pub route_errors: IntCounter,
     /// Problems the calculation currently reports (invalid rules, endpoints).
     pub calc_errors: IntGauge,
+    /// Remote blocks in overlay pools left without a route (their node lacks an address,
+    /// a tunnel address or a VTEP MAC).
+    pub overlay_unroutable_blocks: IntGauge,
     /// Dataplane applies that failed and will be retried.
     pub apply_errors: IntCounter,
     /// Link-event subscriptions lost (each followed by a resubscription).
@@ -144,6 +147,10 @@ impl Metrics {
             calc_errors: gauge(
                 "felix_calc_errors",
                 "Number of problems the calculation currently reports.",
+            ),
+            overlay_unroutable_blocks: gauge(
+                "felix_overlay_unroutable_blocks",
+                "Number of remote blocks in overlay pools without a route (their node lacks a VTEP).",
             ),
             apply_errors: counter(
                 "felix_int_dataplane_failures",

@@ -115,3 +115,68 @@ fn host_mtu_is_the_mtu_of_the_interface_holding_the_node_address() {
         );
     });
 }
+
+/// The overlay's ARP and FDB entries on vxlan.calico: written once, found again by the
+/// next sync (nothing rewritten), and removed when no longer wanted.
+#[test]
+fn vtep_arp_and_fdb_entries_are_synced_and_removed() {
+    use felix::calc::routes::{NeighborKind, NeighborSpec};
+    use felix::dataplane::neighbors::NeighborSyncer;
+    in_netns(|| async {
+        veth("eth1");
+        ip("addr add 10.0.1.1/24 dev eth1");
+        let nl = Netlink::connect().unwrap();
+        ensure(&nl, &want()).await.unwrap();
+        let mac = [0x66, 0, 0, 0, 0, 2];
+        let entry = |ip: &str, kind| NeighborSpec {
+            ip: ip.parse().unwrap(),
+            mac,
+            ifname: "vxlan.calico".into(),
+            kind,
+        };
+        let mut s = NeighborSyncer::new(nl.clone());
+        s.set_desired(vec![
+            entry("10.65.1.0", NeighborKind::Arp),
+            entry("10.0.2.2", NeighborKind::Fdb),
+        ]);
+        let r = s.apply().await.unwrap();
+        assert_eq!(
+            (r.replaced, r.deleted, r.failures.len()),
+            (2, 0, 0),
+            "{r:?}"
+        );
+        let shown = std::process::Command::new("bridge")
+            .args(["fdb", "show", "dev", "vxlan.calico"])
+            .output()
+            .unwrap();
+        let shown = String::from_utf8_lossy(&shown.stdout).to_string();
+        assert!(
+            shown.contains("66:00:00:00:00:02 dst 10.0.2.2 self permanent"),
+            "{shown}"
+        );
+        let arp = ip("neigh show dev vxlan.calico");
+        assert!(
+            arp.contains("10.65.1.0 lladdr 66:00:00:00:00:02 PERMANENT"),
+            "{arp}"
+        );
+        // The next sync finds both: nothing to write.
+        let r = s.apply().await.unwrap();
+        assert_eq!((r.replaced, r.deleted), (0, 0), "{r:?}");
+        // The VTEP moved: its FDB entry is replaced in place.
+        s.set_desired(vec![
+            entry("10.65.1.0", NeighborKind::Arp),
+            entry("10.0.2.3", NeighborKind::Fdb),
+        ]);
+        let r = s.apply().await.unwrap();
+        assert_eq!((r.replaced, r.deleted), (1, 0), "{r:?}");
+        s.set_desired(vec![]);
+        let r = s.apply().await.unwrap();
+        assert_eq!((r.replaced, r.deleted), (0, 2), "{r:?}");
+        let shown = std::process::Command::new("bridge")
+            .args(["fdb", "show", "dev", "vxlan.calico"])
+            .output()
+            .unwrap();
+        let shown = String::from_utf8_lossy(&shown.stdout).to_string();
+        assert!(!shown.contains("dst"), "{shown}");
+    });
+}

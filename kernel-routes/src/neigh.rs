@@ -93,13 +93,24 @@ pub fn diff(desired: &[KernelNeighbor], actual: &[KernelNeighbor]) -> NeighborDi
     out
 }
 
-/// The permanent entries on the interfaces in `owned`, ARP/NDP and FDB alike (an
-/// unspecified-family dump returns both).
+/// The permanent entries on the interfaces in `owned`, ARP/NDP and FDB alike. Two dumps:
+/// an unspecified-family one reaches only the neighbour tables (ARP, NDP), the FDB
+/// answers `AF_BRIDGE` dumps only (the kernel registers them apart).
 pub async fn dump_neighbors(
     handle: &Handle,
     owned: &BTreeSet<u32>,
 ) -> Result<Vec<KernelNeighbor>, rtnetlink::Error> {
-    let msgs: Vec<NeighbourMessage> = handle.neighbours().get().execute().try_collect().await?;
+    let mut msgs: Vec<NeighbourMessage> = handle.neighbours().get().execute().try_collect().await?;
+    let fdb: Vec<NeighbourMessage> = handle
+        .neighbours()
+        .get()
+        .set_address_family(AddressFamily::Bridge)
+        .execute()
+        .try_collect()
+        .await?;
+    // Devices without an FDB of their own answer with their address lists (no
+    // destination): those parse to nothing below.
+    msgs.extend(fdb);
     Ok(msgs
         .iter()
         .filter(|m| {
@@ -168,6 +179,15 @@ fn parse_neighbour(m: &NeighbourMessage) -> Option<KernelNeighbor> {
             NeighbourAttribute::Destination(NeighbourAddress::Inet(a)) => ip = Some(IpAddr::V4(*a)),
             NeighbourAttribute::Destination(NeighbourAddress::Inet6(a)) => {
                 ip = Some(IpAddr::V6(*a))
+            }
+            // netlink-packet-route reads an AF_BRIDGE message's NDA_DST without its
+            // family: by length, 4 bytes IPv4, 16 IPv6.
+            NeighbourAttribute::Destination(NeighbourAddress::Other(bytes)) => {
+                ip = match bytes.len() {
+                    4 => <[u8; 4]>::try_from(&bytes[..]).ok().map(IpAddr::from),
+                    16 => <[u8; 16]>::try_from(&bytes[..]).ok().map(IpAddr::from),
+                    _ => None,
+                }
             }
             NeighbourAttribute::LinkLayerAddress(l) => mac.clone_from(l),
             _ => {}

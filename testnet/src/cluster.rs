@@ -23,18 +23,21 @@ pub const ETCD_PORT: u16 = 2379;
 pub const CNI_NETWORK: &str = "k8s-pod-network";
 
 /// Where the project's binaries are: `TESTNET_BIN_DIR`, else next to this executable
-/// (or its parent, for cargo's `deps/` test binaries).
+/// (or its parent, for cargo's `deps/` test binaries), else the debug build beside a
+/// release one (benchmarks run from `target/release/deps` over `cargo build --bins`).
 pub fn bin_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("TESTNET_BIN_DIR") {
         return PathBuf::from(dir);
     }
     let exe = std::env::current_exe().expect("current executable");
     let dir = exe.parent().expect("executable directory").to_path_buf();
-    if dir.join("calicoctl").exists() {
-        dir
-    } else {
-        dir.parent().map(Path::to_path_buf).unwrap_or(dir)
-    }
+    let parent = dir.parent().map(Path::to_path_buf).unwrap_or(dir.clone());
+    let debug = parent.parent().map(|t| t.join("debug"));
+    [Some(dir), Some(parent.clone()), debug]
+        .into_iter()
+        .flatten()
+        .find(|d| d.join("calicoctl").exists())
+        .unwrap_or(parent)
 }
 
 pub struct Node {

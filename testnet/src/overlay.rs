@@ -18,14 +18,23 @@ pub enum PoolMode {
     Bgp,
     VxlanAlways,
     VxlanCrossSubnet,
+    /// `ipipMode: Always` (`vxlanMode: Never`).
+    IpipAlways,
 }
 
 impl PoolMode {
     pub fn vxlan_mode(self) -> &'static str {
         match self {
-            PoolMode::Bgp => "Never",
+            PoolMode::Bgp | PoolMode::IpipAlways => "Never",
             PoolMode::VxlanAlways => "Always",
             PoolMode::VxlanCrossSubnet => "CrossSubnet",
+        }
+    }
+
+    pub fn ipip_mode(self) -> &'static str {
+        match self {
+            PoolMode::IpipAlways => "Always",
+            _ => "Never",
         }
     }
 }
@@ -56,8 +65,10 @@ spec:
   blockSize: 26
   natOutgoing: true
   vxlanMode: {}
+  ipipMode: {}
 ",
-        mode.vxlan_mode()
+        mode.vxlan_mode(),
+        mode.ipip_mode()
     )
 }
 
@@ -109,7 +120,10 @@ pub fn wait_overlay_routes(
     mode: PoolMode,
     timeout: Duration,
 ) -> Result<Duration> {
-    anyhow::ensure!(mode != PoolMode::Bgp, "BGP mode has no overlay routes");
+    anyhow::ensure!(
+        matches!(mode, PoolMode::VxlanAlways | PoolMode::VxlanCrossSubnet),
+        "only VXLAN modes have these routes"
+    );
     let started = Instant::now();
     loop {
         let mut missing = Vec::new();
@@ -223,4 +237,30 @@ fn nix_kill(child: &std::process::Child) -> std::io::Result<()> {
     } else {
         Err(std::io::Error::other("kill failed"))
     }
+}
+
+/// Whether this kernel can make IPIP tunnels (the ipip module), tried in a throwaway
+/// namespace.
+pub fn kernel_has_ipip() -> bool {
+    let Ok(ns) = crate::netns::Netns::create(&format!("{}-ipip", crate::netns::run_prefix()))
+    else {
+        return false;
+    };
+    ns.try_ip(&["link", "add", "ipiptry", "type", "ipip"])
+        .is_ok()
+}
+
+/// felix's `/readiness` on `node` (its health port on the node's loopback): the HTTP
+/// status line and body.
+pub fn felix_readiness(cluster: &Cluster, node: &str) -> Result<String> {
+    let n = cluster.node(node)?;
+    let out = n
+        .ns
+        .command("bash")
+        .args([
+            "-c",
+            "exec 3<>/dev/tcp/127.0.0.1/9099 && printf 'GET /readiness HTTP/1.0\\r\\n\\r\\n' >&3 && timeout 5 cat <&3",
+        ])
+        .output()?;
+    Ok(String::from_utf8_lossy(&out.stdout).to_string())
 }

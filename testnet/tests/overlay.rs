@@ -5,7 +5,10 @@
 use std::time::Duration;
 
 use testnet::Cluster;
-use testnet::overlay::{PoolMode, build_routed, ping_counting_vxlan, wait_overlay_routes};
+use testnet::overlay::{
+    PoolMode, build_routed, felix_readiness, kernel_has_ipip, ping_counting_vxlan,
+    wait_overlay_routes,
+};
 
 fn pod_ip(cluster: &Cluster, pod: &str) -> String {
     cluster.pod(pod).unwrap().ip.clone()
@@ -147,4 +150,32 @@ fn bgp_alone_cannot_cross_a_fabric_that_does_not_route_pods() {
     );
     let routes = cluster.routes("node1").unwrap();
     assert!(!routes.contains("vxlan.calico"), "{routes}");
+}
+
+#[test]
+fn an_ipip_pool_needs_the_kernel_module_and_is_never_half_programmed() {
+    let cluster = build_routed(PoolMode::IpipAlways).expect("cluster");
+    if kernel_has_ipip() {
+        // The module makes tunl0: felix routes remote blocks through it.
+        testnet::daemon::wait_until("routes via tunl0", Duration::from_secs(30), || {
+            cluster.routes("node1").is_ok_and(|r| {
+                r.lines()
+                    .filter(|l| l.contains("dev tunl0") && l.contains("onlink"))
+                    .count()
+                    == 2
+            })
+        })
+        .unwrap();
+        return;
+    }
+    // No module (this project's CI machines): felix says so and fails readiness after
+    // its failure budget, and routes nothing through a tunl0 that does not exist.
+    testnet::daemon::wait_until("felix unready", Duration::from_secs(60), || {
+        felix_readiness(&cluster, "node1").is_ok_and(|r| r.contains(" 503 ") || r.contains(" 500 "))
+    })
+    .unwrap();
+    let log = std::fs::read_to_string(cluster.work.path().join("node1-felix.log")).unwrap();
+    assert!(log.contains("tunl0 does not exist"), "{log}");
+    let routes = cluster.routes("node1").unwrap();
+    assert!(!routes.contains("tunl0"), "{routes}");
 }

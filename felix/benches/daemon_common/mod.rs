@@ -76,6 +76,7 @@ pub fn ms(d: Duration) -> String {
 /// plus the calculation before it.
 pub const PHASES: &[&str] = &[
     "calc",
+    "overlay",
     "routes",
     "neighbors",
     "sysctls",
@@ -113,4 +114,21 @@ pub fn phase_report(before: &(f64, Vec<f64>), after: &(f64, Vec<f64>)) -> String
         .map(|(p, (b, a))| format!("{p} {:.2}", (a - b) * 1e3 / n))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// felix's CPU time so far (utime + stime from /proc/<pid>/stat).
+pub fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command (which may hold spaces) start after the last ')'.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // utime and stime are fields 14 and 15 of stat: 12 and 13 after the ')'.
+    let clock_ticks = 100.0; // USER_HZ on Linux
+    Duration::from_secs_f64((ticks(11) + ticks(12)) as f64 / clock_ticks)
 }

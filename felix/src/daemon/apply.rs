@@ -128,16 +128,26 @@ impl Applier {
     }
 
     /// Whether a link event for `ifname` calls for an apply: a route waits for
-    /// it, or it is (or was) one of our workload interfaces.
-    pub fn link_changed(&mut self, ifname: &str, desired_interfaces: &[String]) -> bool {
+    /// it, it is (or was) one of our workload interfaces, or it is the overlay's device,
+    /// gone while still wanted (`gone`: the event is a deletion).
+    pub fn link_changed(
+        &mut self,
+        ifname: &str,
+        gone: bool,
+        desired_interfaces: &[String],
+    ) -> bool {
         let ours = desired_interfaces.iter().any(|i| i == ifname);
         if ours {
             // A recreated interface starts with default sysctls.
             self.sysctl_done.remove(ifname);
             self.sysctl_waiting.remove(ifname);
         }
-        // The overlay device deleted or changed by someone else: make it again.
-        let overlay = ifname == crate::calc::overlay::VXLAN_DEVICE && self.last_overlay.is_some();
+        // The overlay device deleted by someone else: make it again. Not on its
+        // appearance (our own creation would cost a second, full sync) nor on our own
+        // removal of it (no longer wanted).
+        let overlay = gone
+            && ifname == crate::calc::overlay::VXLAN_DEVICE
+            && self.last_overlay.as_ref().is_some_and(|o| o.wants_vxlan());
         if overlay {
             self.last_overlay = None;
         }

@@ -110,12 +110,8 @@ impl Owner {
                     }
                 }
                 link = links.recv(), if links_open => match link {
-                    Some(LinkEvent::Up(name)) | Some(LinkEvent::Gone(name)) => {
-                        if self.applier.link_changed(&name, &st.interfaces) {
-                            st.pending = true;
-                            st.force.routes = true;
-                        }
-                    }
+                    Some(LinkEvent::Up(name)) => self.link_event(&name, false, &mut st),
+                    Some(LinkEvent::Gone(name)) => self.link_event(&name, true, &mut st),
                     Some(LinkEvent::Resync) => {
                         st.pending = true;
                         st.force.routes = true;
@@ -142,6 +138,13 @@ impl Owner {
         }
         self.health.stopped();
         info!("felix stopping; kernel state left in place");
+    }
+
+    fn link_event(&mut self, name: &str, gone: bool, st: &mut State) {
+        if self.applier.link_changed(name, gone, &st.interfaces) {
+            st.pending = true;
+            st.force.routes = true;
+        }
     }
 
     fn fold(&mut self, event: SyncerEvent, st: &mut State) {
@@ -265,6 +268,9 @@ impl Owner {
             .set(policies.len() as i64);
         self.metrics.ipsets_calico.set(desired.ipsets.len() as i64);
         self.metrics.calc_errors.set(desired.errors.len() as i64);
+        self.metrics
+            .overlay_unroutable_blocks
+            .set(desired.overlay.unroutable.len() as i64);
         if desired.errors != st.errors {
             for e in desired.errors.iter().filter(|e| !st.errors.contains(e)) {
                 warn!(error = %e, "calculation problem");

@@ -21,16 +21,31 @@ pub(super) struct OverlayApplied {
     local: OverlayNode,
 }
 
+impl OverlayApplied {
+    /// The device was made (or waits for this node's VTEP).
+    pub(super) fn wants_vxlan(&self) -> bool {
+        self.needs_vxlan
+    }
+}
+
 /// The MTU Calico uses when the host interface cannot be found.
 const FALLBACK_HOST_MTU: u32 = 1500;
 
 impl Applier {
-    /// Makes the overlay's devices match `plan` (see the module doc).
+    /// Makes the overlay's devices match `plan` (see the module doc). Recorded as the
+    /// `overlay` phase.
     pub async fn apply_overlay(
         &mut self,
         plan: &OverlayPlan,
         force: bool,
     ) -> Result<(), ApplyError> {
+        let mut clock = std::time::Instant::now();
+        let result = self.sync_overlay(plan, force).await;
+        self.phase("overlay", &mut clock);
+        result
+    }
+
+    async fn sync_overlay(&mut self, plan: &OverlayPlan, force: bool) -> Result<(), ApplyError> {
         let now = OverlayApplied {
             needs_vxlan: plan.needs_vxlan,
             needs_ipip: plan.needs_ipip,

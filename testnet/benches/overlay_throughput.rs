@@ -1,0 +1,175 @@
+//! NEEDS ROOT. Pod-to-pod TCP throughput across two nodes of one subnet (iperf3, Debian's),
+//! three ways in the same run, interleaved round by round:
+//! - direct: the pool in CrossSubnet mode, so same-subnet pods are routed unencapsulated;
+//! - VXLAN: the pool in VXLAN Always mode, pods through `vxlan.calico`;
+//! - hand-made VXLAN: a VXLAN link made with `ip link` between the same two node
+//!   namespaces of the VXLAN cluster (no pods, no veths, no policy): the kernel's own
+//!   VXLAN limit here, the anchor the VXLAN pods are measured against.
+//!
+//! Run: `cargo build --bins && cargo bench -p testnet --bench overlay_throughput`
+//! (`BENCH_SECS` per measurement, default 5; `BENCH_ROUNDS`, default 3). The binaries come
+//! from `TESTNET_BIN_DIR`, else the debug build (the dataplane is the kernel's: a debug
+//! felix programs it the same).
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use testnet::Cluster;
+use testnet::overlay::{PoolMode, build_routed, wait_overlay_routes};
+
+/// Throughput and CPU of one iperf3 run.
+#[derive(Clone, Copy, Debug)]
+struct Sample {
+    gbits: f64,
+    /// iperf3's own CPU utilisation, sender and receiver (% of one machine).
+    cpu_sender: f64,
+    cpu_receiver: f64,
+}
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Runs `iperf3 -s -1` in `server`, then the client in `client` towards `ip`.
+fn iperf(
+    server: &netns_kit::Netns,
+    client: &netns_kit::Netns,
+    ip: &str,
+    secs: u64,
+) -> Result<Sample> {
+    let mut srv = server
+        .command("iperf3")
+        .args(["-s", "-1", "-p", "5201"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("iperf3 server (apt install iperf3)")?;
+    // The server needs a moment to listen; the client retries a few times.
+    let mut out = None;
+    for _ in 0..20 {
+        std::thread::sleep(Duration::from_millis(100));
+        let o = client
+            .command("iperf3")
+            .args(["-c", ip, "-p", "5201", "-t", &secs.to_string(), "-J"])
+            .output()?;
+        if o.status.success() {
+            out = Some(o);
+            break;
+        }
+    }
+    let _ = srv.kill();
+    let _ = srv.wait();
+    let out = out.context("iperf3 client never connected")?;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let end = &v["end"];
+    let bps = end["sum_received"]["bits_per_second"]
+        .as_f64()
+        .context("no sum_received in iperf3 output")?;
+    Ok(Sample {
+        gbits: bps / 1e9,
+        cpu_sender: end["cpu_utilization_percent"]["host_total"]
+            .as_f64()
+            .unwrap_or(0.0),
+        cpu_receiver: end["cpu_utilization_percent"]["remote_total"]
+            .as_f64()
+            .unwrap_or(0.0),
+    })
+}
+
+/// A VXLAN link made by hand between node1 and node2 (VNI 77, port 4790, MTU 1450 like
+/// vxlan.calico): 192.168.77.1 and .2.
+fn hand_made_link(cluster: &Cluster) -> Result<()> {
+    let n1 = cluster.node("node1")?;
+    let n2 = cluster.node("node2")?;
+    for (me, peer, addr) in [(n1, n2, "192.168.77.1/30"), (n2, n1, "192.168.77.2/30")] {
+        me.ns.try_ip(&[
+            "link", "add", "vxhand", "type", "vxlan", "id", "77", "dstport", "4790", "local",
+            &me.ip, "remote", &peer.ip,
+        ])?;
+        me.ns
+            .try_ip(&["link", "set", "vxhand", "mtu", "1450", "up"])?;
+        me.ns.try_ip(&["addr", "add", addr, "dev", "vxhand"])?;
+    }
+    Ok(())
+}
+
+fn pod_ns<'a>(cluster: &'a Cluster, pod: &str) -> Result<&'a netns_kit::Netns> {
+    Ok(&cluster.pod(pod)?.ns)
+}
+
+fn main() -> Result<()> {
+    if Command::new("iperf3").arg("--version").output().is_err() {
+        bail!("iperf3 is missing: apt install iperf3 (scripts/setup.sh installs it)");
+    }
+    let secs = env_or("BENCH_SECS", 5);
+    let rounds = env_or("BENCH_ROUNDS", 3);
+    let direct = build_routed(PoolMode::VxlanCrossSubnet)?;
+    wait_overlay_routes(&direct, PoolMode::VxlanCrossSubnet, Duration::from_secs(60))?;
+    let vxlan = build_routed(PoolMode::VxlanAlways)?;
+    wait_overlay_routes(&vxlan, PoolMode::VxlanAlways, Duration::from_secs(60))?;
+    hand_made_link(&vxlan)?;
+    let ip = |c: &Cluster, pod: &str| c.pod(pod).map(|p| p.ip.clone());
+    let mut rows: Vec<(&str, Vec<Sample>)> = vec![
+        ("direct", vec![]),
+        ("vxlan pods", vec![]),
+        ("hand-made vxlan", vec![]),
+    ];
+    for _ in 0..rounds {
+        rows[0].1.push(iperf(
+            pod_ns(&direct, "pod-2-1")?,
+            pod_ns(&direct, "pod-1-1")?,
+            &ip(&direct, "pod-2-1")?,
+            secs,
+        )?);
+        rows[1].1.push(iperf(
+            pod_ns(&vxlan, "pod-2-1")?,
+            pod_ns(&vxlan, "pod-1-1")?,
+            &ip(&vxlan, "pod-2-1")?,
+            secs,
+        )?);
+        rows[2].1.push(iperf(
+            &vxlan.node("node2")?.ns,
+            &vxlan.node("node1")?.ns,
+            "192.168.77.2",
+            secs,
+        )?);
+    }
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!(
+        "\npod-to-pod TCP throughput, node1 -> node2 (same subnet), iperf3 {secs} s x {rounds} rounds, interleaved; load {}",
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    println!(
+        "{:<16} {:>28} {:>10} {:>14} {:>14}",
+        "", "Gbit/s per round", "median", "sender cpu %", "receiver cpu %"
+    );
+    let median = |v: &[Sample]| {
+        let mut g: Vec<f64> = v.iter().map(|s| s.gbits).collect();
+        g.sort_by(f64::total_cmp);
+        g[g.len() / 2]
+    };
+    let mean = |v: &[Sample], f: fn(&Sample) -> f64| v.iter().map(f).sum::<f64>() / v.len() as f64;
+    for (name, samples) in &rows {
+        let per: Vec<String> = samples.iter().map(|s| format!("{:.2}", s.gbits)).collect();
+        println!(
+            "{name:<16} {:>28} {:>10.2} {:>14.1} {:>14.1}",
+            per.join(" "),
+            median(samples),
+            mean(samples, |s| s.cpu_sender),
+            mean(samples, |s| s.cpu_receiver)
+        );
+    }
+    println!(
+        "vxlan pods / hand-made vxlan: {:.2}x; vxlan pods / direct: {:.2}x",
+        median(&rows[1].1) / median(&rows[2].1),
+        median(&rows[1].1) / median(&rows[0].1)
+    );
+    Ok(())
+}
