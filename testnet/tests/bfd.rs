@@ -46,7 +46,15 @@ fn a_node_whose_link_dies_leaves_the_other_nodes_within_a_second() {
     })
     .unwrap();
     let block = cluster.node_block("node2").unwrap().expect("node2's block");
-    assert!(cluster.routes("node1").unwrap().contains(&block));
+    // BFD Up does not mean the BGP session is: when the mesh goes, node2 may cease the
+    // new session it took for the old one (Cease 6/3) and node1 reconnects after its idle
+    // hold time. Wait for the route rather than assume it.
+    testnet::daemon::wait_until(
+        "node2's block routed on node1",
+        Duration::from_secs(30),
+        || cluster.routes("node1").is_ok_and(|r| r.contains(&block)),
+    )
+    .unwrap();
 
     // node2's end of its fabric link goes down: node1 sees no carrier change, no TCP
     // close, only BFD packets that stop.
