@@ -39,7 +39,7 @@ impl PoolMode {
     }
 }
 
-pub const POOL_CIDR: &str = "10.244.0.0/16";
+pub use crate::scenario::POOL_CIDR;
 /// VXLAN's UDP port (Calico's `vxlanPort` default).
 pub const VXLAN_PORT: u16 = 4789;
 
@@ -47,28 +47,13 @@ pub const VXLAN_PORT: u16 = 4789;
 pub const NODES: [(&str, u8); 3] = [("node1", 1), ("node2", 1), ("node3", 2)];
 
 fn manifest(mode: PoolMode) -> String {
-    format!(
-        "apiVersion: projectcalico.org/v3
-kind: BGPConfiguration
-metadata:
-  name: default
-spec:
-  nodeToNodeMeshEnabled: true
-  asNumber: 64512
----
-apiVersion: projectcalico.org/v3
-kind: IPPool
-metadata:
-  name: default-ipv4-ippool
-spec:
-  cidr: {POOL_CIDR}
-  blockSize: 26
-  natOutgoing: true
-  vxlanMode: {}
-  ipipMode: {}
-",
-        mode.vxlan_mode(),
-        mode.ipip_mode()
+    crate::scenario::cluster_manifest_with(
+        true,
+        &format!(
+            "  vxlanMode: {}\n  ipipMode: {}\n",
+            mode.vxlan_mode(),
+            mode.ipip_mode()
+        ),
     )
 }
 

@@ -22,6 +22,12 @@ pub struct Shape {
 pub const POOL_CIDR: &str = "10.244.0.0/16";
 
 fn cluster_manifest(mesh: bool) -> String {
+    cluster_manifest_with(mesh, "")
+}
+
+/// The BGP configuration (AS 64512) and the pool, with `pool_spec` (indented YAML lines)
+/// added to the pool's spec.
+pub fn cluster_manifest_with(mesh: bool, pool_spec: &str) -> String {
     format!(
         "apiVersion: projectcalico.org/v3
 kind: BGPConfiguration
@@ -41,7 +47,7 @@ spec:
   blockSize: 26
   natOutgoing: true
   nodeSelector: all()
-"
+{pool_spec}"
     )
 }
 
