@@ -7,7 +7,9 @@
 //!   VXLAN limit here, the anchor the VXLAN pods are measured against.
 //!
 //! Run: `cargo build --bins && cargo bench -p testnet --bench overlay_throughput`
-//! (`BENCH_SECS` per measurement, default 5; `BENCH_ROUNDS`, default 3). The binaries come
+//! (`BENCH_SECS` per measurement, default 5; `BENCH_ROUNDS`, default 3;
+//! `BENCH_NO_RULES=1` flushes every node's iptables after the clusters are up, to see
+//! what felix's rules cost on each path: a diagnosis, not a configuration). The binaries come
 //! from `TESTNET_BIN_DIR`, else the debug build (the dataplane is the kernel's: a debug
 //! felix programs it the same).
 
@@ -112,6 +114,15 @@ fn main() -> Result<()> {
     let vxlan = build_routed(PoolMode::VxlanAlways)?;
     wait_overlay_routes(&vxlan, PoolMode::VxlanAlways, Duration::from_secs(60))?;
     hand_made_link(&vxlan)?;
+    if std::env::var_os("BENCH_NO_RULES").is_some() {
+        for c in [&direct, &vxlan] {
+            for n in &c.nodes {
+                for t in ["raw", "mangle", "filter", "nat"] {
+                    let _ = n.ns.command("iptables").args(["-t", t, "-F"]).status();
+                }
+            }
+        }
+    }
     let ip = |c: &Cluster, pod: &str| c.pod(pod).map(|p| p.ip.clone());
     let mut rows: Vec<(&str, Vec<Sample>)> = vec![
         ("direct", vec![]),
