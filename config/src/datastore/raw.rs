@@ -350,21 +350,9 @@ impl Datastore {
         let mut was_ambiguous = false;
         let resp = loop {
             if maybe_applied {
-                match self.applied(&expect).await {
-                    Ok(Some(revision)) => {
-                        tracing::info!(
-                            keys = ?expect.iter().map(Expect::key).collect::<Vec<_>>(),
-                            "etcd transaction without an answer had been applied"
-                        );
-                        return Ok(Outcome::Committed {
-                            revision,
-                            responses: Vec::new(),
-                        });
-                    }
-                    // Not applied: send it again.
-                    Ok(None) => {}
-                    Err(err) if failover.retry("txn read-back", &err).await => continue,
-                    Err(err) => return Err(err),
+                // Applied: done. Not applied: send it again.
+                if let Some(done) = self.read_back(&expect, &mut failover).await? {
+                    return Ok(done);
                 }
             }
             match self.call_once("txn", kv.txn(txn.clone())).await {
@@ -390,26 +378,38 @@ impl Datastore {
             // the keys hold exactly what we wrote. Calling that a conflict would make the
             // caller apply its change a second time (an IPAM allocation twice, a release
             // reported as "not allocated").
-            loop {
-                match self.applied(&expect).await {
-                    Ok(Some(revision)) => {
-                        tracing::info!(
-                            keys = ?expect.iter().map(Expect::key).collect::<Vec<_>>(),
-                            "etcd transaction without an answer was applied after its read-back"
-                        );
-                        return Ok(Outcome::Committed {
-                            revision,
-                            responses: Vec::new(),
-                        });
-                    }
-                    Ok(None) => break,
-                    Err(err) if failover.retry("txn read-back", &err).await => {}
-                    // Unknown whether it was applied: an error, never a wrong conflict.
-                    Err(err) => return Err(err),
-                }
+            if let Some(done) = self.read_back(&expect, &mut failover).await? {
+                return Ok(done);
             }
         }
         Ok(Outcome::Failed(failed_guards(&guards, &resp)))
+    }
+
+    /// Whether an unanswered transaction was applied after all (its keys hold what it
+    /// wrote): `Committed` if so, `None` if not. Read errors are retried while the
+    /// failover window lasts; after it, the error (unknown is never a wrong answer).
+    async fn read_back(
+        &self,
+        expect: &[Expect],
+        failover: &mut super::failover::Failover,
+    ) -> Result<Option<Outcome>> {
+        loop {
+            match self.applied(expect).await {
+                Ok(Some(revision)) => {
+                    tracing::info!(
+                        keys = ?expect.iter().map(Expect::key).collect::<Vec<_>>(),
+                        "etcd transaction without an answer had been applied"
+                    );
+                    return Ok(Some(Outcome::Committed {
+                        revision,
+                        responses: Vec::new(),
+                    }));
+                }
+                Ok(None) => return Ok(None),
+                Err(err) if failover.retry("txn read-back", &err).await => {}
+                Err(err) => return Err(err),
+            }
+        }
     }
 }
 
