@@ -5,6 +5,7 @@
 
 use etcd_client::{
     Compare, CompareOp, DeleteOptions, GetOptions, KeyValue, TxnOpResponse, TxnResponse,
+    WatchOptions,
 };
 
 use super::Kv;
@@ -351,7 +352,7 @@ impl Datastore {
         let resp = loop {
             if maybe_applied {
                 // Applied: done. Not applied: send it again.
-                if let Some(done) = self.read_back(&expect, &mut failover).await? {
+                if let Some(done) = self.read_back(&guards, &expect, &mut failover).await? {
                     return Ok(done);
                 }
             }
@@ -378,7 +379,7 @@ impl Datastore {
             // the keys hold exactly what we wrote. Calling that a conflict would make the
             // caller apply its change a second time (an IPAM allocation twice, a release
             // reported as "not allocated").
-            if let Some(done) = self.read_back(&expect, &mut failover).await? {
+            if let Some(done) = self.read_back(&guards, &expect, &mut failover).await? {
                 return Ok(done);
             }
         }
@@ -390,11 +391,17 @@ impl Datastore {
     /// failover window lasts; after it, the error (unknown is never a wrong answer).
     async fn read_back(
         &self,
+        guards: &[(String, Guard)],
         expect: &[Expect],
         failover: &mut super::failover::Failover,
     ) -> Result<Option<Outcome>> {
         loop {
-            match self.applied(expect).await {
+            let check = match history_anchor(guards, expect) {
+                // One key tells for the whole transaction (its writes commit together).
+                Some((key, guard, want)) => self.first_change_was(key, guard, want).await,
+                None => self.applied(expect).await,
+            };
+            match check {
                 Ok(Some(revision)) => {
                     tracing::info!(
                         keys = ?expect.iter().map(Expect::key).collect::<Vec<_>>(),
@@ -416,6 +423,63 @@ impl Datastore {
 impl Datastore {
     /// Whether every expectation holds now; the highest mod revision among the written keys
     /// when so (the revision the transaction committed at).
+    /// Whether the first change to `key` after the state `guard` demanded was the one we
+    /// asked for: `Some(revision)` if so. Exact where reading the current value is not:
+    /// others may have written the key since our late commit (IPAM blocks are shared),
+    /// and a guarded write can only ever be the first change after its guard's state.
+    /// History etcd has compacted away is an error (unknown, never a wrong answer).
+    async fn first_change_was(
+        &self,
+        key: &str,
+        guard: Guard,
+        want: &Expect,
+    ) -> Result<Option<i64>> {
+        let mut kv = self.inner.client.kv_client();
+        let mut resp = self.call_once("get", kv.get(key, None)).await?;
+        let current = resp.take_kvs().into_iter().next();
+        let after = match (guard, &current) {
+            // Untouched since the guard's state: not applied.
+            (Guard::ModRevision(m), Some(kv)) if kv.mod_revision() == m => return Ok(None),
+            (Guard::ModRevision(m), _) if m > 0 => m,
+            // A create: the key's creation is the first change, if it still exists; gone
+            // again (created and deleted since) it is read from the history below.
+            (Guard::Absent | Guard::ModRevision(_), Some(kv)) => kv.create_revision() - 1,
+            (Guard::Absent | Guard::ModRevision(_), None) => return Ok(None),
+            (Guard::Present, _) => return self.applied(std::slice::from_ref(want)).await,
+        };
+        let options = WatchOptions::new().with_start_revision(after + 1);
+        let mut client = self.inner.client.watch_client();
+        let mut stream = self
+            .call_once("watch", client.watch(key, Some(options)))
+            .await?;
+        loop {
+            let Some(response) = self.call_once("watch", stream.message()).await? else {
+                return Err(DatastoreError::Etcd(etcd_client::Error::WatchError(
+                    "etcd closed the read-back watch".into(),
+                )));
+            };
+            if response.compact_revision() > 0 || response.canceled() {
+                return Err(DatastoreError::Compacted {
+                    prefix: key.to_string(),
+                    revision: after + 1,
+                    compact_revision: response.compact_revision(),
+                });
+            }
+            let Some(event) = response.events().first() else {
+                continue;
+            };
+            let revision = event.kv().map_or(0, |kv| kv.mod_revision());
+            let ours = match (event.event_type(), want) {
+                (etcd_client::EventType::Put, Expect::Value(_, value)) => {
+                    event.kv().is_some_and(|kv| kv.value() == value.as_slice())
+                }
+                (etcd_client::EventType::Delete, Expect::Absent(_)) => true,
+                _ => false,
+            };
+            return Ok(ours.then_some(revision));
+        }
+    }
+
     async fn applied(&self, expect: &[Expect]) -> Result<Option<i64>> {
         let mut kv = self.inner.client.kv_client();
         let mut revision = 0;
@@ -434,6 +498,20 @@ impl Datastore {
         }
         Ok(Some(revision))
     }
+}
+
+/// The key whose history decides whether a transaction was applied: the first guarded
+/// key the transaction also writes.
+fn history_anchor<'a>(
+    guards: &'a [(String, Guard)],
+    expect: &'a [Expect],
+) -> Option<(&'a str, Guard, &'a Expect)> {
+    guards.iter().find_map(|(key, guard)| {
+        expect
+            .iter()
+            .find(|e| e.key() == key)
+            .map(|e| (key.as_str(), *guard, e))
+    })
 }
 
 /// Which guards failed, judged on the else branch's reads (taken atomically with the
@@ -500,6 +578,24 @@ pub(crate) fn to_kv(kv: KeyValue) -> Result<Kv> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_history_anchor_is_the_first_guarded_key_the_transaction_writes() {
+        let guards = vec![
+            ("check".to_string(), Guard::ModRevision(3)),
+            ("block".to_string(), Guard::ModRevision(9)),
+            ("handle".to_string(), Guard::Absent),
+        ];
+        let expect = vec![
+            Expect::Value("handle".into(), b"h".to_vec()),
+            Expect::Value("block".into(), b"b".to_vec()),
+        ];
+        let (key, guard, want) = history_anchor(&guards, &expect).unwrap();
+        assert_eq!((key, guard), ("block", Guard::ModRevision(9)));
+        assert_eq!(want.key(), "block");
+        // Only checks, nothing written under a guard: no anchor (the current values decide).
+        assert!(history_anchor(&guards[..1], &expect).is_none());
+    }
 
     #[test]
     fn guards_judge_current_revision() {
