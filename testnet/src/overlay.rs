@@ -67,14 +67,7 @@ pub fn build_routed(mode: PoolMode) -> Result<Cluster> {
     cluster.calicoctl(&["apply", "-f", "-"], Some(&manifest(mode)))?;
     cluster.apply_nodes(&Default::default())?;
     for (name, _) in NODES {
-        let socket = cluster.work.path().join(format!("{name}-bird.ctl"));
-        cluster.start_daemon(name, "felix", &[], &[])?;
-        cluster.start_daemon(
-            name,
-            "bgpd",
-            &["--datastore", "--control-socket", socket.to_str().unwrap()],
-            &[],
-        )?;
+        crate::scenario::start_node_daemons(&mut cluster, name)?;
     }
     // Pods take their MTU from felix (the overlay's): wait until each felix wrote it.
     for (name, _) in NODES {

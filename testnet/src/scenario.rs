@@ -111,14 +111,7 @@ pub fn build_with_etcd_members(shape: &Shape, members: usize) -> Result<Cluster>
         cluster.calicoctl(&["apply", "-f", "-"], Some(RR_PEERING))?;
     }
     for name in &names {
-        let socket = cluster.work.path().join(format!("{name}-bird.ctl"));
-        cluster.start_daemon(name, "felix", &[], &[])?;
-        cluster.start_daemon(
-            name,
-            "bgpd",
-            &["--datastore", "--control-socket", socket.to_str().unwrap()],
-            &[],
-        )?;
+        start_node_daemons(&mut cluster, name)?;
     }
     for i in 1..=shape.nodes {
         for p in 1..=shape.pods_per_node {
@@ -126,6 +119,21 @@ pub fn build_with_etcd_members(shape: &Shape, members: usize) -> Result<Cluster>
         }
     }
     Ok(cluster)
+}
+
+/// Starts felix and `bgpd --datastore` (its control socket at [`Node::bgp_socket`]) on
+/// `node`, both configured from the datastore only.
+///
+/// [`Node::bgp_socket`]: crate::Node::bgp_socket
+pub fn start_node_daemons(cluster: &mut Cluster, node: &str) -> Result<()> {
+    let socket = cluster.node(node)?.bgp_socket(cluster.work.path());
+    cluster.start_daemon(node, "felix", &[], &[])?;
+    cluster.start_daemon(
+        node,
+        "bgpd",
+        &["--datastore", "--control-socket", socket.to_str().unwrap()],
+        &[],
+    )
 }
 
 /// Two mesh nodes (node1, node2) with one pod each (pod-1-1, pod-2-1), routes converged.
