@@ -60,9 +60,6 @@ pub struct DesiredState {
     pub ipsets: Vec<IpSet>,
     pub routes: Vec<RouteSpec>,
     pub neighbors: Vec<NeighborSpec>,
-    /// Remote blocks through the overlay (their routes and VTEP entries are also in
-    /// `routes` and `neighbors`), the devices it needs, blocks it cannot route.
-    pub overlay: OverlayPlan,
     /// Local workload interfaces, for sysctls.
     pub interfaces: Vec<String>,
     /// Problems found in the model (see [`CalcError`]).
@@ -130,8 +127,10 @@ pub struct Calculator {
     local_profiles: BTreeMap<WepKey, Vec<String>>,
     hosts: HostState,
     overlay: OverlayPlan,
-    /// The local networking's routes and the overlay's, in that order.
+    /// The local networking's routes and neighbour entries, then the overlay's (its
+    /// ARP and FDB entries): kept between applies, rebuilt only when either changes.
     routes: Vec<RouteSpec>,
+    neighbors: Vec<NeighborSpec>,
     dirty: Dirty,
 }
 
@@ -169,6 +168,7 @@ impl Calculator {
             hosts: HostState::default(),
             overlay: OverlayPlan::default(),
             routes: Vec::new(),
+            neighbors: Vec::new(),
             dirty,
         }
     }
@@ -248,6 +248,8 @@ impl Calculator {
         if networking_changed || dirty.overlay {
             self.routes = self.networking.routes.clone();
             self.routes.extend(self.overlay.route_specs());
+            self.neighbors = self.networking.neighbors.clone();
+            self.neighbors.extend(self.overlay.neighbor_specs());
         }
         for key in &weps {
             self.endpoint_changed(key);

@@ -270,7 +270,7 @@ impl Owner {
         self.metrics.calc_errors.set(desired.errors.len() as i64);
         self.metrics
             .overlay_unroutable_blocks
-            .set(desired.overlay.unroutable.len() as i64);
+            .set(self.calc.overlay().unroutable.len() as i64);
         if desired.errors != st.errors {
             for e in desired.errors.iter().filter(|e| !st.errors.contains(e)) {
                 warn!(error = %e, "calculation problem");

@@ -105,9 +105,6 @@ impl Calculator {
                     reason: u.why.reason(),
                 }),
         );
-        let routes = self.routes.clone();
-        let mut neighbors = self.networking.neighbors.clone();
-        neighbors.extend(self.overlay.neighbor_specs());
         self.interfaces = Some(interfaces);
         DesiredState {
             filter,
@@ -115,9 +112,8 @@ impl Calculator {
             mangle,
             raw,
             ipsets,
-            routes,
-            neighbors,
-            overlay: self.overlay.clone(),
+            routes: self.routes.clone(),
+            neighbors: self.neighbors.clone(),
             interfaces: self.networking.interfaces.clone(),
             errors,
         }
