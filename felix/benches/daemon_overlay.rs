@@ -17,16 +17,16 @@
 
 mod daemon_common;
 
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use config::testing::EtcdServer;
 use daemon_common::daemon_harness::{self as h, Netns, in_ns};
 use daemon_common::*;
-use futures::TryStreamExt;
+use felix::dataplane::netlink::Netlink;
 use ipam::{AffinityState, BlockAffinity};
-use netlink_packet_route::AddressFamily;
-use netlink_packet_route::neighbour::NeighbourState;
-use netlink_packet_route::route::RouteAttribute;
+use kernel_routes::neigh::{NeighborKind, dump_neighbors};
+use kernel_routes::{FELIX, RouteTarget, dump_routes};
 use serde_json::json;
 
 const REMOTE: usize = 1_000;
@@ -63,83 +63,43 @@ fn pool_json() -> serde_json::Value {
         "spec": {"cidr": POOL, "blockSize": 26, "vxlanMode": "Always"}})
 }
 
-/// (routes through vxlan.calico, permanent ARP entries on it, FDB entries on it).
-async fn overlay_counts(handle: &rtnetlink::Handle) -> (usize, usize, usize) {
-    let mut links = handle
-        .link()
-        .get()
-        .match_name("vxlan.calico".to_string())
-        .execute();
-    let Ok(Some(link)) = links.try_next().await else {
+/// (felix's routes through vxlan.calico, permanent ARP entries on it, FDB entries on
+/// it), read with the same dumps felix's syncers use.
+async fn overlay_counts(nl: &Netlink) -> (usize, usize, usize) {
+    let Some(index) = nl.link_index("vxlan.calico").await.unwrap() else {
         return (0, 0, 0);
     };
-    let index = link.header.index;
-    let routes: Vec<_> = handle
-        .route()
-        .get(rtnetlink::RouteMessageBuilder::<std::net::Ipv4Addr>::new().build())
-        .execute()
-        .try_collect()
+    let routes = dump_routes(nl.handle())
         .await
-        .unwrap();
-    let routes = routes
+        .unwrap()
         .iter()
         .filter(|r| {
-            // felix's (proto 80), not the kernel's local route of the tunnel address.
-            u8::from(r.header.protocol) == 80
-                && r.attributes
-                    .iter()
-                    .any(|a| matches!(a, RouteAttribute::Oif(i) if *i == index))
+            r.protocol == FELIX.protocol
+                && matches!(r.target, RouteTarget::OnlinkVia { dev, .. } if dev == index)
         })
         .count();
-    // ARP lives in the neighbour table, the FDB answers AF_BRIDGE dumps only.
-    let mut neigh: Vec<_> = handle
-        .neighbours()
-        .get()
-        .execute()
-        .try_collect()
+    let neighbors = dump_neighbors(nl.handle(), &BTreeSet::from([index]))
         .await
         .unwrap();
-    let fdb: Vec<_> = handle
-        .neighbours()
-        .get()
-        .set_address_family(AddressFamily::Bridge)
-        .execute()
-        .try_collect()
-        .await
-        .unwrap();
-    neigh.extend(fdb);
-    let on_dev = |family| {
-        neigh
-            .iter()
-            .filter(|n| {
-                n.header.ifindex == index
-                    && n.header.family == family
-                    && n.header.state == NeighbourState::Permanent
-            })
-            .count()
-    };
+    let of_kind = |kind| neighbors.iter().filter(|n| n.kind == kind).count();
     (
         routes,
-        on_dev(AddressFamily::Inet),
-        on_dev(AddressFamily::Bridge),
+        of_kind(NeighborKind::Arp),
+        of_kind(NeighborKind::Fdb),
     )
 }
 
 /// Waits for applies until the kernel holds `want`; returns (t1, felix apply seconds).
 async fn until_counts(
     path: &std::path::Path,
-    handle: &rtnetlink::Handle,
+    nl: &Netlink,
     want: (usize, usize, usize),
 ) -> (Instant, f64) {
     let (mut count, start_sum) = apply_stats(path);
     let mut sum = start_sum;
     loop {
-        let have = overlay_counts(handle).await;
-        if have == want {
+        if overlay_counts(nl).await == want {
             return (Instant::now(), sum - start_sum);
-        }
-        if std::env::var_os("BENCH_DEBUG").is_some() {
-            eprintln!("applies {count}: kernel holds {have:?}, want {want:?}");
         }
         (count, sum) = wait_applies_after(path, count, Duration::from_secs(30)).await;
     }
@@ -245,24 +205,22 @@ fn main() {
             ));
         }
         create_many(&ds, items).await;
-        // Only this bench's file, not the host's /var/lib/calico/mtu.
         let felix = h::Felix::start(&node, &etcd.endpoint(), &[]);
         wait_ready(&path, Duration::from_secs(120)).await;
         let pid = felix.pid().expect("felix runs");
-        let (conn, handle, _) = rtnetlink::new_connection().unwrap();
-        tokio::spawn(conn);
+        let nl = Netlink::connect().unwrap();
         let pool_key = h::key("ippools", None, "vxlan");
         let mut rows = Vec::new();
         for _ in 0..rounds {
             let cpu0 = cpu_time(pid);
             let t0 = Instant::now();
             h::put_json(&ds, &pool_key, &pool_json()).await;
-            let (t1, apply) = until_counts(&path, &handle, (REMOTE, REMOTE, REMOTE)).await;
+            let (t1, apply) = until_counts(&path, &nl, (REMOTE, REMOTE, REMOTE)).await;
             let add = (t1 - t0, cpu_time(pid) - cpu0, apply);
             let cpu0 = cpu_time(pid);
             let t0 = Instant::now();
             h::delete(&ds, &pool_key).await;
-            let (t1, apply) = until_counts(&path, &handle, (0, 0, 0)).await;
+            let (t1, apply) = until_counts(&path, &nl, (0, 0, 0)).await;
             rows.push([add, (t1 - t0, cpu_time(pid) - cpu0, apply)]);
         }
         println!(

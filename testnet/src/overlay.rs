@@ -145,8 +145,10 @@ pub fn wait_overlay_routes(
 }
 
 /// Pings `to_ip` from `from_pod` while capturing UDP port 4789 on the fabric's bridge
-/// for `subnet`; returns (ping ok, VXLAN packets seen). The capture is bounded in count
-/// and time.
+/// for `subnet`; returns (ping ok, VXLAN packets seen). After the ping the fabric sends
+/// one marker datagram to the subnet's first node on port 4789: tcpdump reports packets
+/// in order, so once the marker shows, every packet of the ping has been counted (no
+/// guessing how long tcpdump takes). Bounded in count and time.
 pub fn ping_counting_vxlan(
     cluster: &Cluster,
     from_pod: &str,
@@ -154,6 +156,14 @@ pub fn ping_counting_vxlan(
     subnet: u8,
 ) -> Result<(bool, usize)> {
     let bridge = format!("br{subnet}");
+    let gateway = format!("172.18.{subnet}.1");
+    let marker_to = cluster
+        .nodes
+        .iter()
+        .find(|n| n.ip.starts_with(&format!("172.18.{subnet}.")))
+        .with_context(|| format!("no node on subnet {subnet}"))?
+        .ip
+        .clone();
     let mut capture = cluster
         .fabric
         .command("timeout")
@@ -162,10 +172,11 @@ pub fn ping_counting_vxlan(
             "tcpdump",
             "-n",
             "-l",
+            "--immediate-mode",
             "-i",
             &bridge,
             "-c",
-            "50",
+            "200",
             &format!("udp port {VXLAN_PORT}"),
         ])
         .stdout(std::process::Stdio::piped())
@@ -174,16 +185,53 @@ pub fn ping_counting_vxlan(
         .context("running tcpdump (apt install tcpdump)")?;
     // tcpdump needs a moment to open the interface; it says so on stderr.
     wait_listening(&mut capture)?;
+    let lines = line_channel(capture.stdout.take().context("tcpdump stdout")?);
     let ok = cluster.ping(from_pod, to_ip, 3)?;
-    std::thread::sleep(Duration::from_millis(300));
-    let _ = nix_kill(&capture);
-    let out = capture.wait_with_output()?;
-    // The filter passes UDP 4789 only: every line is a VXLAN packet.
-    let seen = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .count();
-    Ok((ok, seen))
+    cluster
+        .fabric
+        .command("bash")
+        .args([
+            "-c",
+            &format!("echo marker > /dev/udp/{marker_to}/{VXLAN_PORT}"),
+        ])
+        .status()?;
+    let from_marker = format!("IP {gateway}.");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut seen = 0;
+    let result = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) if line.contains(&from_marker) => break Ok((ok, seen)),
+            // The filter passes UDP 4789 only: every other line is a VXLAN packet.
+            Ok(line) if !line.trim().is_empty() => seen += 1,
+            Ok(_) => {}
+            Err(_) => {
+                break Err(anyhow::anyhow!(
+                    "the marker never showed in tcpdump's capture"
+                ));
+            }
+        }
+    };
+    interrupt(&capture);
+    capture.wait()?;
+    result
+}
+
+/// The lines `out` yields, from a reader thread (ends with the stream).
+fn line_channel(out: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(out)
+            .lines()
+            .map_while(std::io::Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
 }
 
 fn wait_listening(child: &mut std::process::Child) -> Result<()> {
@@ -205,16 +253,12 @@ fn wait_listening(child: &mut std::process::Child) -> Result<()> {
     bail!("tcpdump did not start listening")
 }
 
-/// SIGINT, so tcpdump flushes what it captured.
-fn nix_kill(child: &std::process::Child) -> std::io::Result<()> {
-    let status = std::process::Command::new("kill")
+/// Stops the capture with SIGINT (through `timeout`, which passes it on to tcpdump). A
+/// capture that already ended (its count or time limit) has nothing to stop.
+fn interrupt(child: &std::process::Child) {
+    let _ = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
-        .status()?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(std::io::Error::other("kill failed"))
-    }
+        .status();
 }
 
 /// Whether this kernel can make IPIP tunnels (the ipip module), tried in a throwaway
