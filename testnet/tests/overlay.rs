@@ -133,15 +133,12 @@ fn bgp_alone_cannot_cross_a_fabric_that_does_not_route_pods() {
     let cluster = build_routed(PoolMode::Bgp).expect("cluster");
     // Within subnet 1 BGP's next hop is on-link: pods reach each other.
     let within = pod_ip(&cluster, "pod-2-1");
-    let mut ok = false;
-    for _ in 0..60 {
-        if cluster.ping("pod-1-1", &within, 1).unwrap() {
-            ok = true;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    }
-    assert!(ok, "same-subnet pods never reached each other over BGP");
+    testnet::daemon::wait_until(
+        "same-subnet pods to reach each other over BGP",
+        Duration::from_secs(60),
+        || cluster.ping("pod-1-1", &within, 1).unwrap(),
+    )
+    .unwrap();
     // Across subnets the next hop is not on-link and the fabric has no pod routes.
     assert!(
         !cluster
