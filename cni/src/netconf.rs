@@ -15,6 +15,8 @@ use crate::error::{CniError, DECODE_FAILURE, INVALID_CONFIG, Result, UNSUPPORTED
 pub const DEFAULT_MTU: u32 = 1500;
 /// Where felix writes the pod MTU (Calico's path).
 pub const DEFAULT_MTU_FILE: &str = "/var/lib/calico/mtu";
+/// Where calico-ipam keeps its per-node hints of the last block.
+pub const DEFAULT_IPAM_HINT_DIR: &str = "/var/lib/calico/ipam";
 /// RFC 791 ("Fragmentation and Reassembly"): every internet module must be able to forward a
 /// datagram of 68 octets without further fragmentation; the kernel refuses smaller IPv4 MTUs.
 pub const MIN_MTU: u32 = 68;
@@ -98,6 +100,21 @@ pub struct IpamConf {
     pub ipv4_pools: Vec<String>,
     #[serde(default)]
     pub ipv6_pools: Vec<String>,
+    /// Where the plugin keeps, per node, the block it allocated from last, so that the next
+    /// ADD reads that block with the pools instead of every block of the node (this
+    /// project's extension). Default [`DEFAULT_IPAM_HINT_DIR`]; `""` keeps none.
+    #[serde(default)]
+    pub hint_dir: Option<String>,
+}
+
+impl IpamConf {
+    pub fn hint_dir(&self) -> Option<std::path::PathBuf> {
+        match self.hint_dir.as_deref() {
+            None => Some(DEFAULT_IPAM_HINT_DIR.into()),
+            Some("") => None,
+            Some(dir) => Some(dir.into()),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -345,6 +362,12 @@ mod tests {
         assert!(ipam.assign_ipv4().unwrap());
         assert!(!ipam.assign_ipv6().unwrap());
         assert_eq!(ipam.ipv4_pools, vec!["default-pool"]);
+        assert_eq!(ipam.hint_dir(), Some(DEFAULT_IPAM_HINT_DIR.into()));
+        for (value, want) in [("\"\"", None), ("\"/w/h\"", Some("/w/h"))] {
+            let text = format!(r#"{{"type":"calico-ipam","hint_dir":{value}}}"#);
+            let conf: IpamConf = serde_json::from_str(&text).unwrap();
+            assert_eq!(conf.hint_dir(), want.map(Into::into), "{value}");
+        }
         assert_eq!(
             c.kubeconfig().unwrap(),
             Some("/etc/cni/net.d/calico-kubeconfig")

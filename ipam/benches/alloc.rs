@@ -4,15 +4,22 @@
 //! `cargo bench -p ipam --bench alloc` (env `IPAM_BENCH_OPS` = allocations per client).
 //!
 //! Besides rates and latencies it prints, per operation, the etcd requests that etcd itself
-//! counted (its `/metrics`), and the latency of the allocations that opened a new block
-//! (the slow path: a block claim), so round trips are measured rather than guessed.
+//! counted (its `/metrics`) and the reads and writes the clients sent, and the latency of
+//! the allocations that opened a new block (the slow path: a block claim), so round trips
+//! are measured rather than guessed.
+//!
+//! The cold rows are the CNI plugin's case: a fresh client per operation, pools and node
+//! labels from etcd, release by handle; with and without the per-host hint of the block
+//! allocated from last.
 
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
-use config::datastore::{Datastore, TxnOp};
+use config::datastore::{Datastore, RequestCounts, TxnOp};
 use config::testing::EtcdServer;
 use ipam::{AutoAssignArgs, Ipam, PoolSource, PoolSpec, ReleaseOptions};
+
+const POOL: &str = "10.0.0.0/12";
 
 struct Stats {
     ops: usize,
@@ -111,18 +118,44 @@ async fn raw_cas(ds: &Datastore, tag: &str, clients: usize, ops: usize) -> Stats
     Stats::merge(parts, start.elapsed())
 }
 
+/// What one run of allocations and releases measured.
+struct Run {
+    alloc: Stats,
+    release: Stats,
+    /// Latencies of the allocations that landed in a block other than the previous one.
+    new_block: Vec<Duration>,
+    /// Requests the clients sent to etcd, per allocation and per release.
+    alloc_requests: RequestCounts,
+    release_requests: RequestCounts,
+}
+
 /// Each client is one node allocating `ops` addresses, then releasing them all.
-/// `cold`: a fresh `Ipam` (empty cache) per call, as the one-shot CNI plugin has.
+/// `cold`: as the one-shot CNI plugin does it: a fresh `Ipam` (empty cache) per call, the
+/// pools read from the IPPools in etcd, and DEL releasing by handle.
+/// `hint_dir`: the cold clients keep the CNI plugin's per-host hint of the last block there.
 async fn ipam_run(
     ds: &Datastore,
     tag: &str,
     clients: usize,
     ops: usize,
     cold: bool,
-) -> (Stats, Stats, Vec<Duration>) {
-    let pools = PoolSource::Static(vec![PoolSpec::new("10.0.0.0/12".parse().unwrap(), 26)]);
+    hint_dir: Option<&std::path::Path>,
+) -> Run {
+    let pools = if cold {
+        PoolSource::Datastore
+    } else {
+        PoolSource::Static(vec![PoolSpec::new(POOL.parse().unwrap(), 26)])
+    };
     let ds = ds.clone();
-    let mk = move || Ipam::new(ds.clone(), pools.clone());
+    let counts0 = ds.request_counts();
+    let hint_dir = hint_dir.map(|d| d.to_path_buf());
+    let mk = move || {
+        let ipam = Ipam::new(ds.clone(), pools.clone());
+        match &hint_dir {
+            Some(d) => ipam.with_hint_dir(d),
+            None => ipam,
+        }
+    };
     let start = Instant::now();
     let tasks: Vec<_> = (0..clients)
         .map(|c| {
@@ -141,6 +174,7 @@ async fn ipam_run(
                         handle_id: format!("k8s-pod-network.{tag}-{c}-{n}"),
                         attrs: [("pod".to_string(), format!("p{n}"))].into(),
                         hostname: format!("{tag}-node-{c}"),
+                        node_labels_from_datastore: cold,
                         ..AutoAssignArgs::default()
                     };
                     let t = Instant::now();
@@ -167,6 +201,7 @@ async fn ipam_run(
         new_block.extend(nb);
     }
     let alloc = Stats::merge(parts, start.elapsed());
+    let counts1 = held[0].1.datastore().request_counts();
     let start = Instant::now();
     let tasks: Vec<_> = held
         .into_iter()
@@ -177,12 +212,16 @@ async fn ipam_run(
                 for (a, h) in got {
                     let ipam = if cold { mk() } else { ipam.clone() };
                     let t = Instant::now();
-                    let opts = ReleaseOptions {
-                        ip: a.ip,
-                        sequence_number: Some(a.sequence),
-                        handle: Some(h),
-                    };
-                    assert!(ipam.release_ips(&[opts]).await.unwrap().is_empty());
+                    if cold {
+                        assert_eq!(ipam.release_by_handle(&h).await.unwrap(), vec![a.ip]);
+                    } else {
+                        let opts = ReleaseOptions {
+                            ip: a.ip,
+                            sequence_number: Some(a.sequence),
+                            handle: Some(h),
+                        };
+                        assert!(ipam.release_ips(&[opts]).await.unwrap().is_empty());
+                    }
                     lat.push(t.elapsed());
                 }
                 lat
@@ -193,7 +232,28 @@ async fn ipam_run(
     for t in tasks {
         parts.push(t.await.unwrap());
     }
-    (alloc, Stats::merge(parts, start.elapsed()), new_block)
+    let release = Stats::merge(parts, start.elapsed());
+    let counts2 = mk().datastore().request_counts();
+    let per_op = |a: RequestCounts, b: RequestCounts, n: usize| RequestCounts {
+        reads: (b.reads - a.reads) * 1000 / n as u64,
+        writes: (b.writes - a.writes) * 1000 / n as u64,
+    };
+    Run {
+        alloc_requests: per_op(counts0, counts1, alloc.ops),
+        release_requests: per_op(counts1, counts2, release.ops),
+        alloc,
+        release,
+        new_block,
+    }
+}
+
+/// Requests per operation, from counts scaled by 1000.
+fn requests(c: RequestCounts) -> String {
+    format!(
+        "{:.2} reads + {:.2} writes",
+        c.reads as f64 / 1e3,
+        c.writes as f64 / 1e3
+    )
 }
 
 fn row(name: &str, s: &Stats, base: Option<&Stats>) {
@@ -226,22 +286,46 @@ fn main() {
         let ep = etcd.endpoint();
         let cas1 = raw_cas(&ds, "one", 1, ops).await;
         let cas8 = raw_cas(&ds, "eight", 8, ops).await;
+        // The cold clients read the pool from etcd, as the CNI plugin does.
+        let pool: config::model::IPPool = serde_json::from_value(serde_json::json!({
+            "apiVersion": "projectcalico.org/v3", "kind": "IPPool",
+            "metadata": {"name": "bench-pool"},
+            "spec": {"cidr": POOL, "blockSize": 26}
+        }))
+        .unwrap();
+        ds.create(&pool).await.unwrap();
         let m0 = etcd_requests(&ep);
-        let (a1, r1, _) = ipam_run(&ds, "w1", 1, ops, false).await;
+        let w1 = ipam_run(&ds, "w1", 1, ops, false, None).await;
         let m1 = etcd_requests(&ep);
-        let (a8, r8, nb8) = ipam_run(&ds, "w8", 8, ops, false).await;
+        let w8 = ipam_run(&ds, "w8", 8, ops, false, None).await;
         let m2 = etcd_requests(&ep);
-        let (c8, cr8, _) = ipam_run(&ds, "c8", 8, ops / 2, true).await;
+        let hints = std::env::temp_dir().join(format!("ipam-bench-hints-{}", std::process::id()));
+        let c8 = ipam_run(&ds, "c8", 8, ops / 2, true, Some(&hints)).await;
         let m3 = etcd_requests(&ep);
+        let _ = std::fs::remove_dir_all(&hints);
+        let n8 = ipam_run(&ds, "n8", 8, ops / 2, true, None).await;
         println!();
         println!(
-            "etcd requests per allocate+release cycle: 1 client: {}; 8 clients: {}; cold: {}",
+            "etcd requests per allocate+release cycle, as etcd counted them: 1 client: {}; \
+             8 clients: {}; cold with hint: {}",
             per_op(&m0, &m1, ops),
             per_op(&m1, &m2, 8 * ops),
             per_op(&m2, &m3, 8 * (ops / 2)),
         );
-        if !nb8.is_empty() {
-            let mut nb = nb8;
+        for (name, r) in [
+            ("1 client", &w1),
+            ("8 clients", &w8),
+            ("8 cold clients", &c8),
+            ("8 cold clients without hint", &n8),
+        ] {
+            println!(
+                "{name}: per allocation {}, per release {}",
+                requests(r.alloc_requests),
+                requests(r.release_requests)
+            );
+        }
+        if !w8.new_block.is_empty() {
+            let mut nb = w8.new_block.clone();
             nb.sort();
             let ms = |d: Duration| d.as_secs_f64() * 1e3;
             println!(
@@ -258,11 +342,24 @@ fn main() {
         );
         row("raw single-key CAS txn, 1 client", &cas1, None);
         row("raw single-key CAS txn, 8 clients", &cas8, None);
-        row("auto_assign, 1 client", &a1, Some(&cas1));
-        row("auto_assign, 8 clients (8 nodes)", &a8, Some(&cas8));
-        row("release_ips, 1 client", &r1, Some(&cas1));
-        row("release_ips, 8 clients", &r8, Some(&cas8));
-        row("auto_assign, 8 clients, cold client/op", &c8, Some(&cas8));
-        row("release_ips, 8 clients, cold client/op", &cr8, Some(&cas8));
+        row("auto_assign, 1 client", &w1.alloc, Some(&cas1));
+        row("auto_assign, 8 clients (8 nodes)", &w8.alloc, Some(&cas8));
+        row("release_ips, 1 client", &w1.release, Some(&cas1));
+        row("release_ips, 8 clients", &w8.release, Some(&cas8));
+        row(
+            "auto_assign, 8 clients, cold client/op",
+            &c8.alloc,
+            Some(&cas8),
+        );
+        row(
+            "release_by_handle, 8 clients, cold/op",
+            &c8.release,
+            Some(&cas8),
+        );
+        row(
+            "auto_assign, 8 cold clients, no hint",
+            &n8.alloc,
+            Some(&cas8),
+        );
     });
 }

@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 
 use ipnet::IpNet;
 
-use config::datastore::{DatastoreError, Kv, Read, TxnOp};
+use config::datastore::{DatastoreError, Kv, TxnOp};
 
 use crate::Ipam;
 use crate::error::{IpamError, Result};
@@ -71,28 +71,10 @@ impl Ipam {
             .await?;
         affinity_entries(kvs)
     }
-
-    /// A host's affinities for one family and the IPAM config, in one round trip (what
-    /// every allocation reads first; a cold client, one per CNI ADD, pays per round trip).
-    pub(crate) async fn affinities_and_config(
-        &self,
-        host: &str,
-        version: u8,
-    ) -> Result<(Vec<AffinityEntry>, crate::config::IpamConfig)> {
-        let prefix = host_affinity_prefix(host, version);
-        let mut got = self
-            .ds
-            .read_many(&[Read::Prefix(&prefix), Read::Key(crate::keys::CONFIG_KEY)])
-            .await?
-            .into_iter();
-        let affinities = affinity_entries(got.next().unwrap_or_default())?;
-        let config = crate::config::from_kv(got.next().unwrap_or_default().into_iter().next())?;
-        Ok((affinities, config))
-    }
 }
 
 /// Affinity entries from the keys under a host's affinity prefix (others are skipped).
-fn affinity_entries(kvs: Vec<Kv>) -> Result<Vec<AffinityEntry>> {
+pub(crate) fn affinity_entries(kvs: Vec<Kv>) -> Result<Vec<AffinityEntry>> {
     let mut out = Vec::with_capacity(kvs.len());
     for kv in kvs {
         let Some((host, cidr)) = parse_affinity_key(&kv.key) else {

@@ -13,7 +13,9 @@ use serde::Serialize;
 
 use crate::AffinityState;
 use crate::Ipam;
+use crate::PoolSource;
 use crate::config::IpamConfig;
+use crate::context::Wanted;
 use crate::error::{Exhaustion, IpamError, Result};
 use crate::handle::HandleState;
 use crate::pool::PoolSpec;
@@ -31,6 +33,9 @@ pub struct AutoAssignArgs {
     pub hostname: String,
     /// Labels of the node, for the pools' node selectors.
     pub node_labels: BTreeMap<String, String>,
+    /// Use the labels of the host's Node resource instead of `node_labels` (read in the
+    /// allocation's first round trip; a missing Node has none).
+    pub node_labels_from_datastore: bool,
     /// Only these pools (by CIDR); each must be enabled and select the node.
     pub pools: Option<Vec<IpNet>>,
     /// Overrides the config's `maxBlocksPerHost` (0 = 20).
@@ -115,9 +120,38 @@ impl Ipam {
         out: &mut Vec<Assigned>,
     ) -> Result<()> {
         let host = args.hostname.as_str();
-        let pools = self
-            .usable_pools(version, host, &args.node_labels, args.pools.as_deref())
-            .await?;
+        let hint = self
+            .hint_dir
+            .as_deref()
+            .and_then(|d| crate::hint::read(d, host, version));
+        // A client without a cache reads the pools (from the datastore), the node's labels
+        // (when asked to), the hinted block, the affinities and the config in one round
+        // trip. A client whose hot block has room reads only what its pools need.
+        let cold = self
+            .hot_block(host, version)
+            .and_then(|c| self.cached_block(&c))
+            .is_none_or(|st| st.block.free_count() == 0);
+        let from_datastore = matches!(self.pools, PoolSource::Datastore);
+        let mut context = if cold || from_datastore || args.node_labels_from_datastore {
+            let wanted = Wanted {
+                pools: from_datastore,
+                node_labels: args.node_labels_from_datastore,
+                block: hint.filter(|_| cold),
+            };
+            Some(self.read_alloc_context(host, version, &wanted).await?)
+        } else {
+            None
+        };
+        let all_pools = match (&self.pools, context.as_mut()) {
+            (PoolSource::Static(p), _) => p.clone(),
+            (PoolSource::Datastore, Some(ctx)) => ctx.pools.take().unwrap_or_default(),
+            (PoolSource::Datastore, None) => unreachable!("read with the context"),
+        };
+        let labels = match context.as_mut().and_then(|c| c.node_labels.take()) {
+            Some(l) => l,
+            None => args.node_labels.clone(),
+        };
+        let pools = self.select_usable(all_pools, version, host, &labels, args.pools.as_deref())?;
         let exhausted = |reason: Exhaustion, got: usize| IpamError::Exhausted {
             host: host.to_string(),
             requested: num,
@@ -153,17 +187,23 @@ impl Ipam {
         }
         // (1b) All confirmed affine blocks (after repairing half-done claims); only those
         // with free addresses are tried. The affinity list, the config and a revision check
-        // of the cached copies of our blocks go out together; only blocks that changed
-        // since (or were never cached) are read.
+        // of the cached copies of our blocks go out together. Blocks in hand (cached and
+        // unchanged, or the hinted one) are tried first; the others are read only when
+        // those are not enough.
         let mut confirmed: Vec<IpNet> = Vec::new();
         let mut config = None;
         if need(out) > 0 {
             let cached = self.cached_affine_blocks(host, version);
-            let ((affs, cfg), current) = futures::try_join!(
-                self.affinities_and_config(host, version),
-                self.still_current(&cached)
-            )?;
-            config = Some(cfg);
+            let plain = Wanted::default();
+            let (ctx, current) = match context.take() {
+                Some(ctx) => (ctx, self.still_current(&cached).await?),
+                None => futures::try_join!(
+                    self.read_alloc_context(host, version, &plain),
+                    self.still_current(&cached)
+                )?,
+            };
+            let affs = ctx.affinities;
+            config = Some(ctx.config);
             confirmed = affs
                 .iter()
                 .filter(|a| a.state == AffinityState::Confirmed)
@@ -177,37 +217,44 @@ impl Ipam {
                 .filter(|st| current.contains(&st.block.cidr))
                 .map(|st| (st.block.cidr, st))
                 .collect();
+            if let Some(st) = ctx.block {
+                known.entry(st.block.cidr).or_insert(st);
+            }
             let wanted: Vec<IpNet> = confirmed.iter().copied().filter(in_pools).collect();
-            let to_read: Vec<IpNet> = wanted
-                .iter()
-                .filter(|c| !known.contains_key(c))
-                .copied()
-                .collect();
-            let read =
-                futures::future::try_join_all(to_read.iter().map(|c| self.read_block(c))).await?;
-            known.extend(read.into_iter().flatten().map(|st| (st.block.cidr, st)));
-            for cidr in &wanted {
+            let (in_hand, to_read): (Vec<IpNet>, Vec<IpNet>) =
+                wanted.iter().partition(|c| known.contains_key(c));
+            for (phase, blocks) in [in_hand, to_read].into_iter().enumerate() {
                 if need(out) == 0 {
                     break;
                 }
-                let Some(st) = known.remove(cidr) else {
-                    continue;
-                };
-                if st.block.free_count() > 0 && st.block.is_affine_to(host) {
-                    out.extend(
-                        self.alloc_in_block(
-                            cidr,
-                            need(out),
-                            args,
-                            Use::Affine(host),
-                            First::Given(Box::new(st)),
-                        )
-                        .await?,
-                    );
+                if phase == 1 {
+                    let read = self.read_blocks(&blocks).await?;
+                    known.extend(read.into_iter().map(|st| (st.block.cidr, st)));
+                }
+                for cidr in &blocks {
+                    if need(out) == 0 {
+                        break;
+                    }
+                    let Some(st) = known.remove(cidr) else {
+                        continue;
+                    };
+                    if st.block.free_count() > 0 && st.block.is_affine_to(host) {
+                        out.extend(
+                            self.alloc_in_block(
+                                cidr,
+                                need(out),
+                                args,
+                                Use::Affine(host),
+                                First::Given(Box::new(st)),
+                            )
+                            .await?,
+                        );
+                    }
                 }
             }
         }
         if need(out) == 0 {
+            self.keep_hint(host, version, hint, &out[start..]);
             return Ok(());
         }
         // (2) Claim new blocks, up to the per-host cap.
@@ -259,6 +306,7 @@ impl Ipam {
             }
         }
         if need(out) == 0 {
+            self.keep_hint(host, version, hint, &out[start..]);
             return Ok(());
         }
         // (3) Borrow from any block with space, unless strict affinity forbids it.
@@ -293,6 +341,15 @@ impl Ipam {
             return Err(exhausted(reason, out.len() - start));
         }
         Ok(())
+    }
+
+    /// Points the host's hint at the block allocated from last, if it named another.
+    fn keep_hint(&self, host: &str, version: u8, hint: Option<IpNet>, got: &[Assigned]) {
+        if let (Some(dir), Some(last)) = (self.hint_dir.as_deref(), got.last())
+            && hint != Some(last.block)
+        {
+            crate::hint::write(dir, host, version, &last.block);
+        }
     }
 
     /// Allocates up to `num` addresses from one block in one transaction (block + handle),
@@ -335,7 +392,7 @@ impl Ipam {
                         .unwrap_or_else(|| HandleState::absent(handle_id));
                     (Some(b), h)
                 }
-                None => futures::try_join!(self.read_block(cidr), self.read_handle(handle_id))?,
+                None => self.read_block_and_handle(cidr, handle_id).await?,
             };
             let Some(mut st): Option<BlockState> = block else {
                 return Ok(Vec::new());
@@ -408,8 +465,7 @@ impl Ipam {
         let cidr = pool.block_for(ip).ok_or(IpamError::NotInPool { ip })?;
         let mut retries = Retries::new();
         while retries.next().await {
-            let (block, mut handle) =
-                futures::try_join!(self.read_block(&cidr), self.read_handle(handle_id))?;
+            let (block, mut handle) = self.read_block_and_handle(&cidr, handle_id).await?;
             let Some(mut st) = block else {
                 if !hostname.is_empty() {
                     // Either we create it, or someone else did: both leave a block to use.

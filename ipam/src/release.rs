@@ -41,12 +41,25 @@ impl Ipam {
     pub async fn release_ips(&self, opts: &[ReleaseOptions]) -> Result<Vec<IpAddr>> {
         let mut by_block: BTreeMap<IpNet, Vec<&ReleaseOptions>> = BTreeMap::new();
         let mut unallocated = Vec::new();
+        // Blocks not in the cache (a cold client's case) are read in one round trip with
+        // the handles named, and cached for the release that follows.
+        let uncached: Vec<&ReleaseOptions> = opts
+            .iter()
+            .filter(|o| self.cached_block_of(o.ip).is_none())
+            .collect();
+        if !uncached.is_empty() {
+            let ips: Vec<IpAddr> = uncached.iter().map(|o| o.ip).collect();
+            let handles: Vec<&str> = uncached
+                .iter()
+                .filter_map(|o| o.handle.as_deref())
+                .filter(|h| self.cached_handle(h).is_none())
+                .collect();
+            for st in self.blocks_of_ips(&ips, &handles).await? {
+                self.remember_read_block(st);
+            }
+        }
         for o in opts {
-            let cidr = match self.cached_block_of(o.ip) {
-                Some(c) => Some(c),
-                None => self.block_of_ip(o.ip).await?.map(|s| s.block.cidr),
-            };
-            match cidr {
+            match self.cached_block_of(o.ip) {
                 Some(c) => by_block.entry(c).or_default().push(o),
                 None => unallocated.push(o.ip),
             }

@@ -7,12 +7,12 @@ use std::sync::{Arc, Mutex};
 
 use ipnet::IpNet;
 
-use config::datastore::{Datastore, DatastoreError, TxnOp};
+use config::datastore::{Datastore, DatastoreError, Kv, Read, TxnOp};
 
 use crate::block::AllocationBlock;
 use crate::error::{IpamError, Result};
 use crate::handle::{HandleState, decode, encode};
-use crate::keys::{block_key, block_prefix, handle_key, parse_block_key};
+use crate::keys::{block_key, block_prefix, handle_key, parse_block_key, parse_handle_key};
 use crate::pool::PoolSpec;
 
 /// Where the client finds IP pools.
@@ -44,8 +44,8 @@ impl BlockState {
     }
 }
 
-/// Compares per revision-check transaction, below etcd's default `--max-txn-ops` (128).
-const TXN_COMPARES: usize = 100;
+/// Compares or reads per transaction, below etcd's default `--max-txn-ops` (128).
+const TXN_OPS: usize = 100;
 
 /// Entries kept per cache map before it is cleared (bounds memory of long-lived clients).
 const CACHE_LIMIT: usize = 4096;
@@ -66,7 +66,39 @@ pub struct Ipam {
     pub(crate) ds: Datastore,
     pub(crate) pools: PoolSource,
     pub(crate) selector: SelectorMatcher,
+    /// Where the per-host hints of the last block live (see `hint`), if kept.
+    pub(crate) hint_dir: Option<std::path::PathBuf>,
     cache: Arc<Mutex<Cache>>,
+}
+
+/// Pool specs of the IPPool resources; invalid ones are logged and skipped.
+pub(crate) fn pool_specs(pools: &[config::model::IPPool]) -> Vec<PoolSpec> {
+    let mut out = Vec::with_capacity(pools.len());
+    for p in pools {
+        match PoolSpec::try_from(p) {
+            Ok(s) => out.push(s),
+            Err(e) => {
+                tracing::warn!(pool = %p.metadata.name, error = %e, "skipping invalid IP pool")
+            }
+        }
+    }
+    out
+}
+
+/// A block read for use: a structurally corrupt block is an error, never modified.
+pub(crate) fn usable_block(kv: Kv) -> Result<BlockState> {
+    let block: AllocationBlock = decode(&kv.key, &kv.value)?;
+    let problems = block.structural_problems();
+    if !problems.is_empty() {
+        return Err(IpamError::CorruptBlock {
+            block: block.cidr,
+            problems: problems.join("; "),
+        });
+    }
+    Ok(BlockState {
+        block,
+        mod_revision: kv.mod_revision,
+    })
 }
 
 /// Calico's selector language over the node's labels; an empty selector selects all nodes,
@@ -90,8 +122,17 @@ impl Ipam {
             ds,
             pools,
             selector: Arc::new(default_selector),
+            hint_dir: None,
             cache: Arc::default(),
         }
+    }
+
+    /// Keeps, per host and family, a file in `dir` naming the block allocated from last, so
+    /// that a client without a cache (one per CNI ADD) finds a block with room in the same
+    /// round trip as the affinities.
+    pub fn with_hint_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Ipam {
+        self.hint_dir = Some(dir.into());
+        self
     }
 
     /// Replaces the node-selector evaluator.
@@ -110,32 +151,22 @@ impl Ipam {
             PoolSource::Static(p) => Ok(p.clone()),
             PoolSource::Datastore => {
                 let (pools, _) = self.ds.list::<config::model::IPPool>(None).await?;
-                let mut out = Vec::with_capacity(pools.len());
-                for p in &pools {
-                    match PoolSpec::try_from(p) {
-                        Ok(s) => out.push(s),
-                        Err(e) => {
-                            tracing::warn!(pool = %p.metadata.name, error = %e, "skipping invalid IP pool")
-                        }
-                    }
-                }
-                Ok(out)
+                Ok(pool_specs(&pools))
             }
         }
     }
 
-    /// Enabled pools of `version` whose node selector selects the node, restricted to
-    /// `requested` when given (each requested pool must be usable).
-    pub(crate) async fn usable_pools(
+    /// The enabled pools of `all` for `version` whose node selector selects the node,
+    /// restricted to `requested` when given (each requested pool must be usable).
+    pub(crate) fn select_usable(
         &self,
+        all: Vec<PoolSpec>,
         version: u8,
         host: &str,
         labels: &BTreeMap<String, String>,
         requested: Option<&[IpNet]>,
     ) -> Result<Vec<PoolSpec>> {
-        let usable: Vec<PoolSpec> = self
-            .all_pools()
-            .await?
+        let usable: Vec<PoolSpec> = all
             .into_iter()
             .filter(|p| crate::keys::family(&p.cidr) == version && !p.disabled)
             .filter(|p| p.validate().is_ok())
@@ -161,24 +192,51 @@ impl Ipam {
 
     /// Reads one block for use: a structurally corrupt block is an error, never modified.
     pub(crate) async fn read_block(&self, cidr: &IpNet) -> Result<Option<BlockState>> {
-        let key = block_key(cidr);
-        match self.ds.get_raw(&key).await? {
-            None => Ok(None),
-            Some(kv) => {
-                let block: AllocationBlock = decode(&key, &kv.value)?;
-                let problems = block.structural_problems();
-                if !problems.is_empty() {
-                    return Err(IpamError::CorruptBlock {
-                        block: block.cidr,
-                        problems: problems.join("; "),
-                    });
-                }
-                Ok(Some(BlockState {
-                    block,
-                    mod_revision: kv.mod_revision,
-                }))
-            }
+        self.ds
+            .get_raw(&block_key(cidr))
+            .await?
+            .map(usable_block)
+            .transpose()
+    }
+
+    /// Reads the blocks that exist among `cidrs` (missing ones are left out), in one round
+    /// trip per [`TXN_OPS`] blocks; corrupt ones are errors, as for [`Ipam::read_block`].
+    pub(crate) async fn read_blocks(&self, cidrs: &[IpNet]) -> Result<Vec<BlockState>> {
+        let reads = cidrs.chunks(TXN_OPS).map(|chunk| async move {
+            let keys: Vec<String> = chunk.iter().map(block_key).collect();
+            let reads: Vec<Read<'_>> = keys.iter().map(|k| Read::Key(k)).collect();
+            self.ds.read_many(&reads).await
+        });
+        let mut out = Vec::with_capacity(cidrs.len());
+        for kv in futures::future::try_join_all(reads)
+            .await?
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            out.push(usable_block(kv)?);
         }
+        Ok(out)
+    }
+
+    /// A block and a handle in one round trip (after a conflict, and for `assign_ip`).
+    pub(crate) async fn read_block_and_handle(
+        &self,
+        cidr: &IpNet,
+        id: &str,
+    ) -> Result<(Option<BlockState>, HandleState)> {
+        let (bkey, hkey) = (block_key(cidr), handle_key(id));
+        let mut got = self
+            .ds
+            .read_many(&[Read::Key(&bkey), Read::Key(&hkey)])
+            .await?
+            .into_iter();
+        let block = got.next().unwrap_or_default().into_iter().next();
+        let handle = got.next().unwrap_or_default().into_iter().next();
+        Ok((
+            block.map(usable_block).transpose()?,
+            HandleState::from_kv(id, handle)?,
+        ))
     }
 
     /// Every block of `version`, corrupt ones included (for `check` and usage, which
@@ -232,19 +290,59 @@ impl Ipam {
     /// The block holding `ip`: derived from the pools, else searched among all blocks (a
     /// pool may have been deleted while its blocks remain).
     pub(crate) async fn block_of_ip(&self, ip: std::net::IpAddr) -> Result<Option<BlockState>> {
-        for p in self.all_pools().await? {
-            if let Some(cidr) = p.block_for(ip)
-                && let Some(st) = self.read_block(&cidr).await?
-            {
-                return Ok(Some(st));
+        Ok(self.blocks_of_ips(&[ip], &[]).await?.pop())
+    }
+
+    /// The blocks holding `ips` (each found once), read together with the `handles` in one
+    /// round trip when the pools say where the addresses lie; the handles that exist are
+    /// cached for the write that follows. An address outside every pool's blocks (its pool
+    /// may have been deleted while its block remains) is searched among all blocks.
+    pub(crate) async fn blocks_of_ips(
+        &self,
+        ips: &[std::net::IpAddr],
+        handles: &[&str],
+    ) -> Result<Vec<BlockState>> {
+        let pools = self.all_pools().await?;
+        let mut cidrs: Vec<IpNet> = Vec::new();
+        for ip in ips {
+            for c in pools.iter().filter_map(|p| p.block_for(*ip)) {
+                if !cidrs.contains(&c) {
+                    cidrs.push(c);
+                }
             }
         }
-        let version = if ip.is_ipv4() { 4 } else { 6 };
-        Ok(self
-            .list_blocks(version)
-            .await?
-            .into_iter()
-            .find(|b| b.block.cidr.contains(&ip)))
+        let mut keys: Vec<String> = cidrs.iter().map(block_key).collect();
+        keys.extend(handles.iter().map(|h| handle_key(h)));
+        let mut found = Vec::new();
+        for chunk in keys.chunks(TXN_OPS) {
+            let reads: Vec<Read<'_>> = chunk.iter().map(|k| Read::Key(k)).collect();
+            for kv in self.ds.read_many(&reads).await?.into_iter().flatten() {
+                match parse_handle_key(&kv.key).map(str::to_string) {
+                    Some(id) => {
+                        let h = HandleState::from_kv(&id, Some(kv))?;
+                        self.remember_read_handle(h);
+                    }
+                    None => found.push(usable_block(kv)?),
+                }
+            }
+        }
+        let missing: Vec<_> = ips
+            .iter()
+            .filter(|ip| !found.iter().any(|b| b.block.cidr.contains(*ip)))
+            .collect();
+        for version in [4u8, 6] {
+            if !missing.iter().any(|ip| ip.is_ipv4() == (version == 4)) {
+                continue;
+            }
+            for st in self.list_blocks(version).await? {
+                if missing.iter().any(|ip| st.block.cidr.contains(*ip))
+                    && !found.iter().any(|b| b.block.cidr == st.block.cidr)
+                {
+                    found.push(st);
+                }
+            }
+        }
+        Ok(found)
     }
 
     // --- cache -------------------------------------------------------------------------
@@ -303,6 +401,23 @@ impl Ipam {
         }
     }
 
+    /// Caches a block just read (the next write is guarded by its revision like any other).
+    pub(crate) fn remember_read_block(&self, st: BlockState) {
+        let mut c = self.cache();
+        if c.blocks.len() > CACHE_LIMIT {
+            c.blocks.clear();
+        }
+        c.blocks.insert(st.block.cidr, st);
+    }
+
+    fn remember_read_handle(&self, h: HandleState) {
+        let mut c = self.cache();
+        if c.handles.len() > CACHE_LIMIT {
+            c.handles.clear();
+        }
+        c.handles.insert(h.id.clone(), h);
+    }
+
     /// Cached copies of the blocks of `version` affine to `host`.
     pub(crate) fn cached_affine_blocks(&self, host: &str, version: u8) -> Vec<BlockState> {
         self.cache()
@@ -319,7 +434,7 @@ impl Ipam {
     /// transaction of revision compares per chunk: no block value is transferred, so a
     /// node's full blocks are re-checked at the cost of one small request.
     pub(crate) async fn still_current(&self, cached: &[BlockState]) -> Result<HashSet<IpNet>> {
-        let checks = cached.chunks(TXN_COMPARES).map(|chunk| async move {
+        let checks = cached.chunks(TXN_OPS).map(|chunk| async move {
             let ops = chunk
                 .iter()
                 .map(|st| TxnOp::CheckRevision {

@@ -484,7 +484,10 @@ impl Cluster {
             // No "mtu": the pods follow what the node's felix wrote (the overlay's).
             "mtu_file": self.mtu_file(node),
             "log_level": "warn",
-            "ipam": { "type": "calico-ipam" }
+            "ipam": {
+                "type": "calico-ipam",
+                "hint_dir": self.work.path().join("ipam-hints"),
+            }
         });
         if let Ok(kubeconfig) = self.kubeconfig() {
             conf["kubernetes"] = serde_json::json!({ "kubeconfig": kubeconfig });

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use config::datastore::Datastore;
-use config::model::{IPPool, Node};
+use config::model::IPPool;
 use ipam::{AutoAssignArgs, Ipam};
 use ipnet::IpNet;
 
@@ -42,7 +42,8 @@ pub(super) async fn add(inv: &Invocation) -> Result<String> {
             handle_id: handle.clone(),
             attrs,
             hostname: node.clone(),
-            node_labels: node_labels(ds, &node).await?,
+            node_labels_from_datastore: true,
+            node_labels: BTreeMap::new(),
             pools: (!pools.is_empty()).then_some(pools),
             max_blocks_per_host: None,
         };
@@ -145,13 +146,4 @@ async fn resolve_pools(ds: &Datastore, entries: &[String], field: &str) -> Resul
         out.push(cidr.trunc());
     }
     Ok(out)
-}
-
-/// The node's labels, for the pools' node selectors (none when the Node is not registered).
-async fn node_labels(ds: &Datastore, node: &str) -> Result<BTreeMap<String, String>> {
-    Ok(ds
-        .get::<Node>(None, node)
-        .await?
-        .map(|n| n.metadata.labels)
-        .unwrap_or_default())
 }

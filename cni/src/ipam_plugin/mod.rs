@@ -37,7 +37,11 @@ pub fn handle_id(network: &str, container_id: &str) -> String {
 pub(crate) async fn client(inv: &Invocation) -> Result<Ipam> {
     let cfg = inv.conf.etcd_config(Invocation::env_var)?;
     let ds = Datastore::connect(&cfg).await?;
-    Ok(Ipam::new(ds, PoolSource::Datastore))
+    let ipam = Ipam::new(ds, PoolSource::Datastore);
+    Ok(match inv.conf.ipam()?.hint_dir() {
+        Some(dir) => ipam.with_hint_dir(dir),
+        None => ipam,
+    })
 }
 
 /// The secondary attributes stored with each allocation.

@@ -100,6 +100,8 @@ pub struct Host {
     pub etcd: EtcdServer,
     pub ds: Datastore,
     pub bin_dir: PathBuf,
+    /// calico-ipam's hint directory (removed with the host).
+    pub hint_dir: PathBuf,
 }
 
 /// Runs `body` on a thread inside a fresh host namespace with etcd running there and the
@@ -121,11 +123,14 @@ where
             .parent()
             .expect("binary directory")
             .to_path_buf();
+        let hint_dir = std::env::temp_dir().join(format!("{ns_name}-ipam-hints"));
+        let _cleanup = RemoveDir(hint_dir.clone());
         body(Host {
             ns_name,
             etcd,
             ds,
             bin_dir,
+            hint_dir,
         })
         .await;
     });
@@ -157,7 +162,7 @@ impl Host {
             "etcd_endpoints": self.etcd.endpoint(),
             "nodename": NODE,
             "log_level": "warn",
-            "ipam": {"type": "calico-ipam"},
+            "ipam": {"type": "calico-ipam", "hint_dir": self.hint_dir},
         })
     }
 

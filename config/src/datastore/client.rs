@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use etcd_client::{Certificate, Client, ConnectOptions, Identity, TlsOptions};
@@ -32,6 +33,24 @@ pub(crate) struct Inner {
     pub(crate) config: EtcdConfig,
     /// `config.endpoints` joined with `,`, for error messages.
     pub(crate) endpoints: String,
+    pub(crate) counts: Counts,
+}
+
+/// Requests sent to etcd by this handle and its clones, by kind (attempts, so a retried
+/// request counts twice): what a caller's round trips cost, measured rather than guessed.
+#[derive(Default)]
+pub(crate) struct Counts {
+    reads: AtomicU64,
+    writes: AtomicU64,
+}
+
+/// A snapshot of [`Datastore::request_counts`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RequestCounts {
+    /// Gets, range listings and read-only transactions (one each, however many keys).
+    pub reads: u64,
+    /// Transactions that write (guarded or not).
+    pub writes: u64,
 }
 
 impl Datastore {
@@ -70,8 +89,17 @@ impl Datastore {
                 client,
                 config: cfg.clone(),
                 endpoints,
+                counts: Counts::default(),
             }),
         })
+    }
+
+    /// Requests sent so far by this handle and its clones (watches not included).
+    pub fn request_counts(&self) -> RequestCounts {
+        RequestCounts {
+            reads: self.inner.counts.reads.load(Ordering::Relaxed),
+            writes: self.inner.counts.writes.load(Ordering::Relaxed),
+        }
     }
 
     /// The configuration this handle was connected with.
@@ -111,6 +139,14 @@ impl Datastore {
         what: &str,
         request: impl Future<Output = std::result::Result<T, etcd_client::Error>>,
     ) -> Result<T> {
+        let counter = match what {
+            "txn" => Some(&self.inner.counts.writes),
+            "watch" => None,
+            _ => Some(&self.inner.counts.reads),
+        };
+        if let Some(c) = counter {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
         match tokio::time::timeout(REQUEST_TIMEOUT, request).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(err)) => Err(classify(&self.inner.endpoints, err)),

@@ -21,10 +21,11 @@ mod watch;
 use std::fmt;
 use std::path::PathBuf;
 
-pub use client::Datastore;
+pub use client::{Datastore, RequestCounts};
 pub use error::{DatastoreError, Result};
 pub use keys::{DEFAULT_NAMESPACE, RESOURCE_ROOT, resource_key, resource_prefix};
 pub use raw::{Read, TxnOp};
+pub use typed::decode_resource;
 pub use watch::{WatchEvent, WatchStream};
 
 /// How to reach etcd; built by [`crate::settings`] from the environment and flags.

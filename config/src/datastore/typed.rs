@@ -143,6 +143,12 @@ fn encode<T: Resource>(obj: &T) -> Result<Vec<u8>> {
     })
 }
 
+/// Decodes a resource read as raw bytes (by [`Datastore::read_many`], say), with its
+/// `metadata.resourceVersion` set from the key's mod revision, as the typed reads do.
+pub fn decode_resource<T: Resource>(kv: &Kv) -> Result<T> {
+    decode(kv)
+}
+
 fn decode<T: Resource>(kv: &Kv) -> Result<T> {
     let obj: T = serde_json::from_slice(&kv.value).map_err(|err| DatastoreError::Decode {
         key: kv.key.clone(),

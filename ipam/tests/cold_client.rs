@@ -1,0 +1,240 @@
+//! The one-shot client's round trips (the CNI plugin runs one per ADD and DEL): what it
+//! reads is counted by the datastore handle, so these tests fail when a change adds a read.
+//! Also the per-host hint of the last block: used when right, harmless when wrong.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use config::datastore::{Datastore, RequestCounts};
+use config::model::{IPPool, Node};
+use config::testing::EtcdServer;
+use ipam::{Ipam, IpamError, PoolSource, ReleaseOptions};
+use ipnet::IpNet;
+
+use common::args;
+
+fn net(s: &str) -> IpNet {
+    s.parse().unwrap()
+}
+
+async fn create_pool(ds: &Datastore, name: &str, cidr: &str, node_selector: &str) {
+    let pool: IPPool = serde_json::from_value(serde_json::json!({
+        "apiVersion": "projectcalico.org/v3", "kind": "IPPool",
+        "metadata": {"name": name},
+        "spec": {"cidr": cidr, "blockSize": 29, "nodeSelector": node_selector}
+    }))
+    .unwrap();
+    ds.create(&pool).await.unwrap();
+}
+
+/// A temporary hint directory, removed when dropped.
+struct HintDir(PathBuf);
+
+impl HintDir {
+    fn new(tag: &str) -> HintDir {
+        HintDir(std::env::temp_dir().join(format!("ipam-hints-{tag}-{}", std::process::id())))
+    }
+    fn hint(&self, host: &str) -> Option<String> {
+        std::fs::read_to_string(self.0.join(format!("{host}.ipv4")))
+            .ok()
+            .map(|s| s.trim().to_string())
+    }
+}
+
+impl Drop for HintDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A fresh client, as the CNI plugin makes one per call.
+fn cold(ds: &Datastore, hints: Option<&Path>) -> Ipam {
+    let ipam = Ipam::new(ds.clone(), PoolSource::Datastore);
+    match hints {
+        Some(d) => ipam.with_hint_dir(d),
+        None => ipam,
+    }
+}
+
+fn cni_args(host: &str, handle: &str) -> ipam::AutoAssignArgs {
+    ipam::AutoAssignArgs {
+        node_labels_from_datastore: true,
+        ..args(host, handle, 1)
+    }
+}
+
+fn since(ds: &Datastore, before: RequestCounts) -> (u64, u64) {
+    let now = ds.request_counts();
+    (now.reads - before.reads, now.writes - before.writes)
+}
+
+#[tokio::test]
+async fn cold_allocation_reads_once_with_hint_and_twice_without() {
+    let etcd = EtcdServer::start().await;
+    let ds = etcd.datastore().await;
+    create_pool(&ds, "p", "10.20.0.0/24", "").await;
+    let hints = HintDir::new("reads");
+
+    // Fill two blocks of 8 so that the node has blocks to read.
+    for n in 0..16 {
+        cold(&ds, Some(&hints.0))
+            .auto_assign(&cni_args("n1", &format!("fill-{n}")))
+            .await
+            .unwrap();
+    }
+    let last = hints.hint("n1").expect("hint written");
+
+    // With the hint: the pools, the Node, the affinities, the config and the hinted block
+    // in one read; here the hinted block is full, so the others are read too.
+    let before = ds.request_counts();
+    let got = cold(&ds, Some(&hints.0))
+        .auto_assign(&cni_args("n1", "a"))
+        .await
+        .unwrap();
+    // A full node claims a third block (claim reads and writes are not counted here).
+    assert_ne!(got[0].block.to_string(), last);
+    assert_eq!(
+        hints.hint("n1"),
+        Some(got[0].block.to_string()),
+        "hint follows the new block"
+    );
+
+    // The hinted block has room: one read, one write.
+    let before2 = ds.request_counts();
+    let b = cold(&ds, Some(&hints.0))
+        .auto_assign(&cni_args("n1", "b"))
+        .await
+        .unwrap();
+    assert_eq!(since(&ds, before2), (1, 1));
+    assert_eq!(b[0].block, got[0].block);
+    assert!(since(&ds, before).0 > 2);
+
+    // Free one address in the first block: without a hint the client reads the context,
+    // then the node's blocks, and allocates the freed address.
+    let first = cold(&ds, None).release_by_handle("fill-3").await.unwrap();
+    let before = ds.request_counts();
+    let c = cold(&ds, None)
+        .auto_assign(&cni_args("n1", "c"))
+        .await
+        .unwrap();
+    assert_eq!(since(&ds, before), (2, 1));
+    assert_eq!(c[0].ip, first[0], "the first block with room is used");
+}
+
+#[tokio::test]
+async fn cold_release_reads_once_by_address_and_twice_by_handle() {
+    let etcd = EtcdServer::start().await;
+    let ds = etcd.datastore().await;
+    create_pool(&ds, "p", "10.21.0.0/24", "").await;
+    let a = cold(&ds, None)
+        .auto_assign(&cni_args("n1", "h1"))
+        .await
+        .unwrap();
+    let b = cold(&ds, None)
+        .auto_assign(&cni_args("n1", "h2"))
+        .await
+        .unwrap();
+
+    // By address with its handle: the pools, then the block and the handle together.
+    let before = ds.request_counts();
+    let opts = ReleaseOptions {
+        ip: a[0].ip,
+        sequence_number: Some(a[0].sequence),
+        handle: Some("h1".into()),
+    };
+    assert!(
+        cold(&ds, None)
+            .release_ips(&[opts])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(since(&ds, before), (2, 1));
+
+    // By handle (the CNI DEL): the handle, then its block.
+    let before = ds.request_counts();
+    assert_eq!(
+        cold(&ds, None).release_by_handle("h2").await.unwrap(),
+        vec![b[0].ip]
+    );
+    assert_eq!(since(&ds, before), (2, 1));
+    assert!(matches!(
+        cold(&ds, None).release_by_handle("h2").await,
+        Err(IpamError::HandleNotFound { .. })
+    ));
+}
+
+#[tokio::test]
+async fn a_wrong_hint_costs_reads_never_a_wrong_allocation() {
+    let etcd = EtcdServer::start().await;
+    let ds = etcd.datastore().await;
+    create_pool(&ds, "p", "10.22.0.0/24", "").await;
+    let hints = HintDir::new("wrong");
+    let other = cold(&ds, None)
+        .auto_assign(&cni_args("n2", "other"))
+        .await
+        .unwrap();
+
+    // The hint names n2's block: n1 must not allocate from it.
+    std::fs::create_dir_all(&hints.0).unwrap();
+    std::fs::write(hints.0.join("n1.ipv4"), format!("{}\n", other[0].block)).unwrap();
+    let got = cold(&ds, Some(&hints.0))
+        .auto_assign(&cni_args("n1", "h1"))
+        .await
+        .unwrap();
+    assert_ne!(got[0].block, other[0].block);
+    assert_eq!(hints.hint("n1"), Some(got[0].block.to_string()));
+
+    // A hint naming no block, or garbage: ignored.
+    for text in ["10.22.0.248/29\n", "not a cidr", ""] {
+        std::fs::write(hints.0.join("n1.ipv4"), text).unwrap();
+        let next = cold(&ds, Some(&hints.0))
+            .auto_assign(&cni_args("n1", &format!("h-{}", text.len())))
+            .await
+            .unwrap();
+        assert_eq!(next[0].block, got[0].block, "hint {text:?}");
+    }
+
+    // A directory that cannot be written: allocation still works.
+    let file = hints.0.join("not-a-dir");
+    std::fs::write(&file, "").unwrap();
+    cold(&ds, Some(&file))
+        .auto_assign(&cni_args("n1", "h-last"))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn node_labels_come_from_the_node_in_the_same_read() {
+    let etcd = EtcdServer::start().await;
+    let ds = etcd.datastore().await;
+    create_pool(&ds, "gpu", "10.23.0.0/24", "gpu == 'true'").await;
+
+    // No Node: no labels, no pool.
+    assert!(matches!(
+        cold(&ds, None).auto_assign(&cni_args("n1", "h0")).await,
+        Err(IpamError::Exhausted { .. })
+    ));
+    let node: Node = serde_json::from_value(serde_json::json!({
+        "apiVersion": "projectcalico.org/v3", "kind": "Node",
+        "metadata": {"name": "n1", "labels": {"gpu": "true"}},
+        "spec": {}
+    }))
+    .unwrap();
+    ds.create(&node).await.unwrap();
+    let hints = HintDir::new("labels");
+    let got = cold(&ds, Some(&hints.0))
+        .auto_assign(&cni_args("n1", "h1"))
+        .await
+        .unwrap();
+    assert!(net("10.23.0.0/24").contains(&got[0].ip));
+    // Labels given by the caller are not used when the Node's are asked for, and the
+    // Node is read with the rest (one read in all).
+    let mut a = cni_args("n1", "h2");
+    a.node_labels = BTreeMap::from([("gpu".into(), "false".into())]);
+    let before = ds.request_counts();
+    cold(&ds, Some(&hints.0)).auto_assign(&a).await.unwrap();
+    assert_eq!(since(&ds, before), (1, 1));
+}
