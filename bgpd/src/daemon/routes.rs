@@ -2,6 +2,8 @@
 //! out to the FIB and the Adj-RIBs-Out.
 
 use std::collections::HashMap;
+
+use foldhash::fast::RandomState;
 use std::time::SystemTime;
 
 use ipnet::IpNet;
@@ -243,7 +245,7 @@ impl Daemon {
         if targets.is_empty() {
             return;
         }
-        let mut cache: HashMap<(usize, PeerId, PeerId, bool), Option<Attrs>> = HashMap::new();
+        let mut cache = ExportCache::default();
         for c in changes {
             for t in &targets {
                 let out = c
@@ -265,7 +267,7 @@ impl Daemon {
         let mut all = Vec::new();
         self.rib
             .for_each_best(|prefix, b| all.push((prefix, b.path)));
-        let mut cache = HashMap::new();
+        let mut cache = ExportCache::default();
         for (prefix, path) in all {
             let out = self.export(&mut cache, &prefix, &path, &t);
             if let Some(p) = self.peers.get_mut(&id) {
@@ -276,14 +278,14 @@ impl Daemon {
 
     fn export(
         &mut self,
-        cache: &mut HashMap<(usize, PeerId, PeerId, bool), Option<Attrs>>,
+        cache: &mut ExportCache,
         prefix: &IpNet,
         path: &crate::rib::Path,
         t: &Target,
     ) -> Option<Attrs> {
         let key = (path.attrs.id(), path.peer, t.peer, prefix.addr().is_ipv6());
         if let Some(v) = cache.get(&key) {
-            return v.clone();
+            return v;
         }
         let source = (path.peer != PeerId::LOCAL).then(|| {
             let info = self.rib.peer(path.peer);
@@ -359,5 +361,36 @@ impl Daemon {
         if all_done {
             self.sweep();
         }
+    }
+}
+
+/// (attributes, source peer, target peer, IPv6) -> what export policy made of them.
+type ExportKey = (usize, PeerId, PeerId, bool);
+
+/// Export results of one batch of changes. Export policy depends on the attributes and
+/// the peers, not on the prefix, so the routes of one UPDATE (which share attributes)
+/// are judged once per target: the last result is kept beside the map, which is
+/// consulted (with a fast hash: the keys are local) only when the attributes change.
+#[derive(Default)]
+struct ExportCache {
+    last: Option<(ExportKey, Option<Attrs>)>,
+    all: HashMap<ExportKey, Option<Attrs>, RandomState>,
+}
+
+impl ExportCache {
+    fn get(&mut self, key: &ExportKey) -> Option<Option<Attrs>> {
+        if let Some((k, v)) = &self.last
+            && k == key
+        {
+            return Some(v.clone());
+        }
+        let v = self.all.get(key)?.clone();
+        self.last = Some((*key, v.clone()));
+        Some(v)
+    }
+
+    fn insert(&mut self, key: ExportKey, value: Option<Attrs>) {
+        self.last = Some((key, value.clone()));
+        self.all.insert(key, value);
     }
 }
