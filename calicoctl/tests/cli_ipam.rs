@@ -33,6 +33,7 @@ async fn allocate(ctl: &Ctl, container: &str, pod: &str) -> IpAddr {
         attrs,
         hostname: "node1".into(),
         node_labels: BTreeMap::new(),
+        node_labels_from_datastore: false,
         pools: None,
         max_blocks_per_host: None,
     };

@@ -60,6 +60,7 @@ async fn assign(ipam: &Ipam, node: &str, handle: &str, attrs: &[(&str, &str)]) -
             attrs,
             hostname: node.into(),
             node_labels: BTreeMap::new(),
+            node_labels_from_datastore: false,
             pools: None,
             max_blocks_per_host: None,
         })
