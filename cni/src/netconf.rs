@@ -100,9 +100,10 @@ pub struct IpamConf {
     pub ipv4_pools: Vec<String>,
     #[serde(default)]
     pub ipv6_pools: Vec<String>,
-    /// Where the plugin keeps, per node, the block it allocated from last, so that the next
-    /// ADD reads that block with the pools instead of every block of the node (this
-    /// project's extension). Default [`DEFAULT_IPAM_HINT_DIR`]; `""` keeps none.
+    /// Where the plugin keeps, per node, its hint of the block it allocated from last (the
+    /// block as written and the revisions it was chosen under), so that the next ADD writes
+    /// without reading, or reads that block with the pools instead of every block of the
+    /// node (this project's extension). Default [`DEFAULT_IPAM_HINT_DIR`]; `""` keeps none.
     #[serde(default)]
     pub hint_dir: Option<String>,
 }

@@ -18,6 +18,7 @@ use crate::config::IpamConfig;
 use crate::context::Wanted;
 use crate::error::{Exhaustion, IpamError, Result};
 use crate::handle::HandleState;
+use crate::hint_alloc::HintBasis;
 use crate::pool::PoolSpec;
 use crate::retry::{MAX_ATTEMPTS, Retries, failpoint, is_conflict};
 use crate::store::BlockState;
@@ -120,17 +121,29 @@ impl Ipam {
         out: &mut Vec<Assigned>,
     ) -> Result<()> {
         let host = args.hostname.as_str();
+        let start = out.len();
         let hint = self
             .hint_dir
             .as_deref()
             .and_then(|d| crate::hint::read(d, host, version));
-        // A client without a cache reads the pools (from the datastore), the node's labels
-        // (when asked to), the hinted block, the affinities and the config in one round
-        // trip. A client whose hot block has room reads only what its pools need.
         let cold = self
             .hot_block(host, version)
             .and_then(|c| self.cached_block(&c))
             .is_none_or(|st| st.block.free_count() == 0);
+        // (0) A client without a cache whose hint holds the block as last written: one
+        // guarded write, nothing read.
+        if cold
+            && let Some(seen) = hint.as_ref().and_then(|h| h.seen.as_ref())
+            && let Some(got) = self.alloc_from_hint(args, version, num, seen).await?
+        {
+            out.extend(got);
+            self.keep_hint(host, &out[start..], Some(HintBasis::from(seen)));
+            return Ok(());
+        }
+        let hint = hint.map(|h| h.block);
+        // Otherwise a client without a cache reads the pools (from the datastore), the
+        // node's labels (when asked to), the hinted block, the affinities and the config in
+        // one round trip. A client whose hot block has room reads only what its pools need.
         let from_datastore = matches!(self.pools, PoolSource::Datastore);
         let mut context = if cold || from_datastore || args.node_labels_from_datastore {
             let wanted = Wanted {
@@ -142,6 +155,7 @@ impl Ipam {
         } else {
             None
         };
+        let basis = context.as_ref().map(HintBasis::from);
         let all_pools = match (&self.pools, context.as_mut()) {
             (PoolSource::Static(p), _) => p.clone(),
             (PoolSource::Datastore, Some(ctx)) => ctx.pools.take().unwrap_or_default(),
@@ -162,7 +176,6 @@ impl Ipam {
             return Err(exhausted(Exhaustion::NoPoolForNode, 0));
         }
         let in_pools = |c: &IpNet| pools.iter().any(|p| p.cidr.contains(c));
-        let start = out.len();
         let need = |out: &Vec<Assigned>| num - (out.len() - start);
 
         // (1a) The block this client allocated from last, from cache, when the cached copy
@@ -254,7 +267,7 @@ impl Ipam {
             }
         }
         if need(out) == 0 {
-            self.keep_hint(host, version, hint, &out[start..]);
+            self.keep_hint(host, &out[start..], basis.clone());
             return Ok(());
         }
         // (2) Claim new blocks, up to the per-host cap.
@@ -306,7 +319,7 @@ impl Ipam {
             }
         }
         if need(out) == 0 {
-            self.keep_hint(host, version, hint, &out[start..]);
+            self.keep_hint(host, &out[start..], basis);
             return Ok(());
         }
         // (3) Borrow from any block with space, unless strict affinity forbids it.
@@ -341,15 +354,6 @@ impl Ipam {
             return Err(exhausted(reason, out.len() - start));
         }
         Ok(())
-    }
-
-    /// Points the host's hint at the block allocated from last, if it named another.
-    fn keep_hint(&self, host: &str, version: u8, hint: Option<IpNet>, got: &[Assigned]) {
-        if let (Some(dir), Some(last)) = (self.hint_dir.as_deref(), got.last())
-            && hint != Some(last.block)
-        {
-            crate::hint::write(dir, host, version, &last.block);
-        }
     }
 
     /// Allocates up to `num` addresses from one block in one transaction (block + handle),
@@ -410,17 +414,7 @@ impl Ipam {
                 return Ok(Vec::new());
             }
             let mut handle = handle;
-            let ordinals = st.block.auto_assign(num, handle_id, &args.attrs);
-            let assigned: Vec<Assigned> = ordinals
-                .iter()
-                .map(|&o| Assigned {
-                    ip: st.block.ip_at(o),
-                    block: *cidr,
-                    sequence: st.block.sequence_of(o),
-                })
-                .collect();
-            st.block.bump_sequence();
-            handle.handle.increment(cidr, ordinals.len() as u64);
+            let assigned = take_addresses(&mut st, num, args, &mut handle);
             match self.ds.txn(vec![st.update_op(), handle.write_op()]).await {
                 Ok(rev) => {
                     self.remember(Some((&st.block, false)), &[&handle], rev);
@@ -500,4 +494,27 @@ impl Ipam {
             attempts: retries.attempts(),
         })
     }
+}
+
+/// Takes up to `num` free addresses of the block for the handle, in the copies that the
+/// caller then writes (the block's sequence number moves on; the handle counts them).
+pub(crate) fn take_addresses(
+    st: &mut BlockState,
+    num: usize,
+    args: &AutoAssignArgs,
+    handle: &mut HandleState,
+) -> Vec<Assigned> {
+    let cidr = st.block.cidr;
+    let ordinals = st.block.auto_assign(num, &args.handle_id, &args.attrs);
+    let assigned: Vec<Assigned> = ordinals
+        .iter()
+        .map(|&o| Assigned {
+            ip: st.block.ip_at(o),
+            block: cidr,
+            sequence: st.block.sequence_of(o),
+        })
+        .collect();
+    st.block.bump_sequence();
+    handle.handle.increment(&cidr, ordinals.len() as u64);
+    assigned
 }

@@ -34,6 +34,11 @@ pub(crate) struct AllocContext {
     pub node_labels: Option<BTreeMap<String, String>>,
     /// The wanted block, when it exists.
     pub block: Option<BlockState>,
+    /// The keys read that the allocation depends on (the IPPools, the Node when read),
+    /// with their mod revisions (0: absent), and the IPPools as stored: what the host's
+    /// hint records so that the next allocation can do without this read.
+    pub guards: Vec<(String, i64)>,
+    pub raw_pools: Vec<serde_json::Value>,
 }
 
 impl Ipam {
@@ -61,20 +66,33 @@ impl Ipam {
         let mut next = || got.next().unwrap_or_default();
         let affinities = affinity_entries(next())?;
         let config = crate::config::from_kv(next().into_iter().next())?;
+        let mut guards = Vec::new();
+        let mut raw_pools = Vec::new();
         let pools = match wanted.pools {
             true => {
-                let pools = next()
+                let kvs = next();
+                let pools = kvs
                     .iter()
                     .map(decode_resource::<IPPool>)
                     .collect::<std::result::Result<Vec<_>, _>>()?;
+                for kv in &kvs {
+                    guards.push((kv.key.clone(), kv.mod_revision));
+                    raw_pools.push(serde_json::from_slice(&kv.value).unwrap_or_default());
+                }
                 Some(pool_specs(&pools))
             }
             false => None,
         };
         let node_labels = match wanted.node_labels {
             true => Some(match next().first() {
-                Some(kv) => decode_resource::<Node>(kv)?.metadata.labels,
-                None => BTreeMap::new(),
+                Some(kv) => {
+                    guards.push((node_key.clone(), kv.mod_revision));
+                    decode_resource::<Node>(kv)?.metadata.labels
+                }
+                None => {
+                    guards.push((node_key.clone(), 0));
+                    BTreeMap::new()
+                }
             }),
             false => None,
         };
@@ -88,6 +106,8 @@ impl Ipam {
             pools,
             node_labels,
             block,
+            guards,
+            raw_pools,
         })
     }
 }

@@ -17,6 +17,7 @@ mod context;
 pub mod error;
 pub mod handle;
 mod hint;
+mod hint_alloc;
 pub mod keys;
 pub mod pool;
 pub mod release;

@@ -191,6 +191,9 @@ impl Ipam {
         let rev = self.ds.txn(ops).await?;
         let refs: Vec<&HandleState> = handles.iter().collect();
         self.remember(Some((&st.block, delete_block)), &refs, rev);
+        if !delete_block {
+            self.refresh_hint(&st.block, rev);
+        }
         for h in handles.iter().filter(|h| h.handle.is_empty()) {
             self.forget_handle(&h.id);
         }
@@ -259,6 +262,9 @@ impl Ipam {
                     match self.ds.txn(vec![block_op, h.write_op()]).await {
                         Ok(rev) => {
                             self.remember(Some((&st.block, delete_block)), &[&h], rev);
+                            if !delete_block {
+                                self.refresh_hint(&st.block, rev);
+                            }
                             freed.extend(released.ordinals.iter().map(|o| st.block.ip_at(*o)));
                             Ok(())
                         }

@@ -36,10 +36,11 @@ impl HintDir {
     fn new(tag: &str) -> HintDir {
         HintDir(std::env::temp_dir().join(format!("ipam-hints-{tag}-{}", std::process::id())))
     }
+    /// The block the host's hint names.
     fn hint(&self, host: &str) -> Option<String> {
-        std::fs::read_to_string(self.0.join(format!("{host}.ipv4")))
-            .ok()
-            .map(|s| s.trim().to_string())
+        let text = std::fs::read(self.0.join(format!("{host}.ipv4"))).ok()?;
+        let v: serde_json::Value = serde_json::from_slice(&text).ok()?;
+        v["block"].as_str().map(str::to_string)
     }
 }
 
@@ -101,15 +102,41 @@ async fn cold_allocation_reads_once_with_hint_and_twice_without() {
         "hint follows the new block"
     );
 
-    // The hinted block has room: one read, one write.
+    // The hint holds the block as written and it has room: one write, nothing read.
     let before2 = ds.request_counts();
     let b = cold(&ds, Some(&hints.0))
         .auto_assign(&cni_args("n1", "b"))
         .await
         .unwrap();
-    assert_eq!(since(&ds, before2), (1, 1));
+    assert_eq!(since(&ds, before2), (0, 1));
     assert_eq!(b[0].block, got[0].block);
-    assert!(since(&ds, before).0 > 2);
+    // The full node: the context with the full hinted block, the node's other blocks,
+    // then the claim's own reads.
+    assert!(since(&ds, before).0 >= 2, "{:?}", since(&ds, before));
+
+    // A release by a client keeping hints refreshes the hint: still nothing read.
+    cold(&ds, Some(&hints.0))
+        .release_by_handle("b")
+        .await
+        .unwrap();
+    let before2 = ds.request_counts();
+    let b2 = cold(&ds, Some(&hints.0))
+        .auto_assign(&cni_args("n1", "b2"))
+        .await
+        .unwrap();
+    assert_eq!(since(&ds, before2), (0, 1));
+    assert_eq!(b2[0].block, got[0].block);
+
+    // A change the hint did not see (a release by a client without hints): the guarded
+    // write fails, then one read and the write.
+    cold(&ds, None).release_by_handle("b2").await.unwrap();
+    let before2 = ds.request_counts();
+    let b3 = cold(&ds, Some(&hints.0))
+        .auto_assign(&cni_args("n1", "b3"))
+        .await
+        .unwrap();
+    assert_eq!(since(&ds, before2), (1, 2));
+    assert_eq!(b3[0].block, got[0].block);
 
     // Free one address in the first block: without a hint the client reads the context,
     // then the node's blocks, and allocates the freed address.
@@ -179,7 +206,8 @@ async fn a_wrong_hint_costs_reads_never_a_wrong_allocation() {
 
     // The hint names n2's block: n1 must not allocate from it.
     std::fs::create_dir_all(&hints.0).unwrap();
-    std::fs::write(hints.0.join("n1.ipv4"), format!("{}\n", other[0].block)).unwrap();
+    let named = format!(r#"{{"block":"{}"}}"#, other[0].block);
+    std::fs::write(hints.0.join("n1.ipv4"), named).unwrap();
     let got = cold(&ds, Some(&hints.0))
         .auto_assign(&cni_args("n1", "h1"))
         .await
@@ -187,8 +215,21 @@ async fn a_wrong_hint_costs_reads_never_a_wrong_allocation() {
     assert_ne!(got[0].block, other[0].block);
     assert_eq!(hints.hint("n1"), Some(got[0].block.to_string()));
 
+    // n1's hint, with its copy of n1's block, as n3's: n3 must not allocate from it.
+    std::fs::copy(hints.0.join("n1.ipv4"), hints.0.join("n3.ipv4")).unwrap();
+    let n3 = cold(&ds, Some(&hints.0))
+        .auto_assign(&cni_args("n3", "h-n3"))
+        .await
+        .unwrap();
+    assert_ne!(n3[0].block, got[0].block);
+
     // A hint naming no block, or garbage: ignored.
-    for text in ["10.22.0.248/29\n", "not a cidr", ""] {
+    for text in [
+        r#"{"block":"10.22.0.248/29"}"#,
+        "10.22.0.0/29",
+        "not json",
+        "",
+    ] {
         std::fs::write(hints.0.join("n1.ipv4"), text).unwrap();
         let next = cold(&ds, Some(&hints.0))
             .auto_assign(&cni_args("n1", &format!("h-{}", text.len())))
@@ -236,5 +277,46 @@ async fn node_labels_come_from_the_node_in_the_same_read() {
     a.node_labels = BTreeMap::from([("gpu".into(), "false".into())]);
     let before = ds.request_counts();
     cold(&ds, Some(&hints.0)).auto_assign(&a).await.unwrap();
-    assert_eq!(since(&ds, before), (1, 1));
+    assert_eq!(since(&ds, before), (0, 1), "from the hint");
+
+    // The Node loses the label: the hint's copy is guarded by the Node's revision, so the
+    // next allocation reads and finds no pool for the node.
+    let mut node = ds.get::<Node>(None, "n1").await.unwrap().unwrap();
+    node.metadata.labels.insert("gpu".into(), "false".into());
+    ds.update(&node).await.unwrap();
+    assert!(matches!(
+        cold(&ds, Some(&hints.0))
+            .auto_assign(&cni_args("n1", "h3"))
+            .await,
+        Err(IpamError::Exhausted { .. })
+    ));
+}
+
+#[tokio::test]
+async fn a_hint_never_allocates_from_a_pool_disabled_since() {
+    let etcd = EtcdServer::start().await;
+    let ds = etcd.datastore().await;
+    create_pool(&ds, "p", "10.24.0.0/24", "").await;
+    let hints = HintDir::new("disabled");
+    cold(&ds, Some(&hints.0))
+        .auto_assign(&cni_args("n1", "h1"))
+        .await
+        .unwrap();
+    let mut pool = ds.get::<IPPool>(None, "p").await.unwrap().unwrap();
+    pool.spec.disabled = true;
+    ds.update(&pool).await.unwrap();
+    assert!(matches!(
+        cold(&ds, Some(&hints.0))
+            .auto_assign(&cni_args("n1", "h2"))
+            .await,
+        Err(IpamError::Exhausted { .. })
+    ));
+    // Deleted and created again elsewhere: the new pool's addresses, not the hint's.
+    ds.delete::<IPPool>(None, "p", None).await.unwrap();
+    create_pool(&ds, "q", "10.25.0.0/24", "").await;
+    let got = cold(&ds, Some(&hints.0))
+        .auto_assign(&cni_args("n1", "h3"))
+        .await
+        .unwrap();
+    assert!(net("10.25.0.0/24").contains(&got[0].ip));
 }
