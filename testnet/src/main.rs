@@ -131,6 +131,8 @@ fn main() -> anyhow::Result<()> {
     );
     section("ip route   (on node1: felix's /32s and blackholes, bgpd's routes to other nodes)");
     print!("{}", cluster.routes("node1")?);
+    section("Memory per node daemon (resident now / peak)");
+    print_footprint(&cluster);
 
     drop(servers);
     drop(cluster);
@@ -142,6 +144,32 @@ fn main() -> anyhow::Result<()> {
         results.len()
     );
     Ok(())
+}
+
+/// felix's and bgpd's resident memory on each node, and the two together: what every node
+/// of a cluster pays (the nodes here each hold two pods and learn two other nodes' blocks).
+fn print_footprint(cluster: &testnet::Cluster) {
+    for node in &cluster.nodes {
+        let mut total = 0;
+        let mut parts = Vec::new();
+        for d in &node.daemons {
+            if let Some((rss, hwm)) = d.memory_kib() {
+                total += rss;
+                let program = d.name().rsplit('/').next().unwrap_or_default();
+                parts.push(format!("{program} {:.1} / {:.1} MiB", mib(rss), mib(hwm)));
+            }
+        }
+        println!(
+            "  {:<8} {}   together {:.1} MiB",
+            node.name,
+            parts.join(", "),
+            mib(total)
+        );
+    }
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
 }
 
 /// The Kubernetes act: pods as the API shows them, the endpoint labels kube-controllers
