@@ -146,8 +146,9 @@ async fn ipam_run(
     } else {
         PoolSource::Static(vec![PoolSpec::new(POOL.parse().unwrap(), 26)])
     };
+    let counter = ds.clone();
     let ds = ds.clone();
-    let counts0 = ds.request_counts();
+    let counts0 = counter.request_counts();
     let hint_dir = hint_dir.map(|d| d.to_path_buf());
     let mk = move || {
         let ipam = Ipam::new(ds.clone(), pools.clone());
@@ -201,7 +202,7 @@ async fn ipam_run(
         new_block.extend(nb);
     }
     let alloc = Stats::merge(parts, start.elapsed());
-    let counts1 = held[0].1.datastore().request_counts();
+    let counts1 = counter.request_counts();
     let start = Instant::now();
     let tasks: Vec<_> = held
         .into_iter()
@@ -233,7 +234,7 @@ async fn ipam_run(
         parts.push(t.await.unwrap());
     }
     let release = Stats::merge(parts, start.elapsed());
-    let counts2 = mk().datastore().request_counts();
+    let counts2 = counter.request_counts();
     let per_op = |a: RequestCounts, b: RequestCounts, n: usize| RequestCounts {
         reads: (b.reads - a.reads) * 1000 / n as u64,
         writes: (b.writes - a.writes) * 1000 / n as u64,

@@ -18,7 +18,7 @@ use crate::config::IpamConfig;
 use crate::context::Wanted;
 use crate::error::{Exhaustion, IpamError, Result};
 use crate::handle::HandleState;
-use crate::hint_alloc::HintBasis;
+use crate::hint::HintBasis;
 use crate::pool::PoolSpec;
 use crate::retry::{MAX_ATTEMPTS, Retries, failpoint, is_conflict};
 use crate::store::BlockState;
@@ -122,14 +122,16 @@ impl Ipam {
     ) -> Result<()> {
         let host = args.hostname.as_str();
         let start = out.len();
-        let hint = self
-            .hint_dir
-            .as_deref()
-            .and_then(|d| crate::hint::read(d, host, version));
         let cold = self
             .hot_block(host, version)
             .and_then(|c| self.cached_block(&c))
             .is_none_or(|st| st.block.free_count() == 0);
+        // Only a client without a usable cache needs the hint.
+        let hint = self
+            .hint_dir
+            .as_deref()
+            .filter(|_| cold)
+            .and_then(|d| crate::hint::read(d, host, version));
         // (0) A client without a cache whose hint holds the block as last written: one
         // guarded write, nothing read.
         if cold
@@ -137,7 +139,7 @@ impl Ipam {
             && let Some(got) = self.alloc_from_hint(args, version, num, seen).await?
         {
             out.extend(got);
-            self.keep_hint(host, &out[start..], Some(HintBasis::from(seen)));
+            self.keep_hint(host, &out[start..], Some(seen.basis.clone()));
             return Ok(());
         }
         let hint = hint.map(|h| h.block);
@@ -149,7 +151,7 @@ impl Ipam {
             let wanted = Wanted {
                 pools: from_datastore,
                 node_labels: args.node_labels_from_datastore,
-                block: hint.filter(|_| cold),
+                block: hint,
             };
             Some(self.read_alloc_context(host, version, &wanted).await?)
         } else {

@@ -36,6 +36,13 @@ pub(crate) struct Hint {
 pub(crate) struct Seen {
     pub value: AllocationBlock,
     pub revision: i64,
+    #[serde(flatten)]
+    pub basis: HintBasis,
+}
+
+/// What an allocation depended on besides its block.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub(crate) struct HintBasis {
     /// Keys the allocation depended on besides the block, with their mod revisions (0:
     /// the key was absent).
     pub guards: Vec<(String, i64)>,

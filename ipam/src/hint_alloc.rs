@@ -1,8 +1,6 @@
 //! Allocation from the host's hint (see `hint`): the write-only path of a client without a
 //! cache, and keeping the hint current after allocations and releases.
 
-use std::collections::BTreeMap;
-
 use config::datastore::TxnOp;
 
 use crate::assign::{Assigned, AutoAssignArgs, take_addresses};
@@ -10,17 +8,9 @@ use crate::block::AllocationBlock;
 use crate::context::AllocContext;
 use crate::error::Result;
 use crate::handle::HandleState;
-use crate::hint::{self, Hint, Seen};
+use crate::hint::{self, Hint, HintBasis, Seen};
 use crate::store::{BlockState, PoolSource, pool_specs};
 use crate::{Ipam, PoolSpec};
-
-/// What an allocation depended on besides its block: recorded in the hint with the block.
-#[derive(Clone)]
-pub(crate) struct HintBasis {
-    guards: Vec<(String, i64)>,
-    pools: Vec<serde_json::Value>,
-    node_labels: Option<BTreeMap<String, String>>,
-}
 
 impl From<&AllocContext> for HintBasis {
     fn from(c: &AllocContext) -> HintBasis {
@@ -28,16 +18,6 @@ impl From<&AllocContext> for HintBasis {
             guards: c.guards.clone(),
             pools: c.raw_pools.clone(),
             node_labels: c.node_labels.clone(),
-        }
-    }
-}
-
-impl From<&Seen> for HintBasis {
-    fn from(s: &Seen) -> HintBasis {
-        HintBasis {
-            guards: s.guards.clone(),
-            pools: s.pools.clone(),
-            node_labels: s.node_labels.clone(),
         }
     }
 }
@@ -56,7 +36,7 @@ impl Ipam {
         seen: &Seen,
     ) -> Result<Option<Vec<Assigned>>> {
         let host = args.hostname.as_str();
-        let labels = match (args.node_labels_from_datastore, &seen.node_labels) {
+        let labels = match (args.node_labels_from_datastore, &seen.basis.node_labels) {
             (true, Some(l)) => l.clone(),
             (true, None) => return Ok(None),
             (false, _) => args.node_labels.clone(),
@@ -65,6 +45,7 @@ impl Ipam {
             PoolSource::Static(p) => p.clone(),
             PoolSource::Datastore => {
                 let Ok(pools) = seen
+                    .basis
                     .pools
                     .iter()
                     .map(|v| serde_json::from_value::<config::model::IPPool>(v.clone()))
@@ -98,12 +79,18 @@ impl Ipam {
         if assigned.len() != num {
             return Ok(None);
         }
-        // The block first: an unanswered transaction is judged by its first guarded key.
+        // The block first: an unanswered transaction is judged by the history of the first
+        // guarded key it writes.
         let mut ops = vec![st.update_op(), handle.write_op()];
-        ops.extend(seen.guards.iter().map(|(key, rev)| TxnOp::CheckRevision {
-            key: key.clone(),
-            mod_revision: *rev,
-        }));
+        ops.extend(
+            seen.basis
+                .guards
+                .iter()
+                .map(|(key, rev)| TxnOp::CheckRevision {
+                    key: key.clone(),
+                    mod_revision: *rev,
+                }),
+        );
         match self.ds.txn(ops).await {
             Ok(rev) => {
                 self.remember(Some((&st.block, false)), &[&handle], rev);
@@ -125,12 +112,10 @@ impl Ipam {
             return;
         };
         let seen = match (self.cached_block(&last.block), basis) {
-            (Some(st), Some(b)) => Some(Seen {
+            (Some(st), Some(basis)) => Some(Seen {
                 value: st.block,
                 revision: st.mod_revision,
-                guards: b.guards,
-                pools: b.pools,
-                node_labels: b.node_labels,
+                basis,
             }),
             _ => None,
         };

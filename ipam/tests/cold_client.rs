@@ -19,6 +19,14 @@ fn net(s: &str) -> IpNet {
     s.parse().unwrap()
 }
 
+/// A fresh etcd holding one pool of /29 blocks; it runs until the server is dropped.
+async fn etcd_with_pool(name: &str, cidr: &str, node_selector: &str) -> (EtcdServer, Datastore) {
+    let etcd = EtcdServer::start().await;
+    let ds = etcd.datastore().await;
+    create_pool(&ds, name, cidr, node_selector).await;
+    (etcd, ds)
+}
+
 async fn create_pool(ds: &Datastore, name: &str, cidr: &str, node_selector: &str) {
     let pool: IPPool = serde_json::from_value(serde_json::json!({
         "apiVersion": "projectcalico.org/v3", "kind": "IPPool",
@@ -73,9 +81,7 @@ fn since(ds: &Datastore, before: RequestCounts) -> (u64, u64) {
 
 #[tokio::test]
 async fn cold_allocation_reads_once_with_hint_and_twice_without() {
-    let etcd = EtcdServer::start().await;
-    let ds = etcd.datastore().await;
-    create_pool(&ds, "p", "10.20.0.0/24", "").await;
+    let (_etcd, ds) = etcd_with_pool("p", "10.20.0.0/24", "").await;
     let hints = HintDir::new("reads");
 
     // Fill two blocks of 8 so that the node has blocks to read.
@@ -152,9 +158,7 @@ async fn cold_allocation_reads_once_with_hint_and_twice_without() {
 
 #[tokio::test]
 async fn cold_release_reads_once_by_address_and_twice_by_handle() {
-    let etcd = EtcdServer::start().await;
-    let ds = etcd.datastore().await;
-    create_pool(&ds, "p", "10.21.0.0/24", "").await;
+    let (_etcd, ds) = etcd_with_pool("p", "10.21.0.0/24", "").await;
     let a = cold(&ds, None)
         .auto_assign(&cni_args("n1", "h1"))
         .await
@@ -195,9 +199,7 @@ async fn cold_release_reads_once_by_address_and_twice_by_handle() {
 
 #[tokio::test]
 async fn a_wrong_hint_costs_reads_never_a_wrong_allocation() {
-    let etcd = EtcdServer::start().await;
-    let ds = etcd.datastore().await;
-    create_pool(&ds, "p", "10.22.0.0/24", "").await;
+    let (_etcd, ds) = etcd_with_pool("p", "10.22.0.0/24", "").await;
     let hints = HintDir::new("wrong");
     let other = cold(&ds, None)
         .auto_assign(&cni_args("n2", "other"))
@@ -249,9 +251,7 @@ async fn a_wrong_hint_costs_reads_never_a_wrong_allocation() {
 
 #[tokio::test]
 async fn node_labels_come_from_the_node_in_the_same_read() {
-    let etcd = EtcdServer::start().await;
-    let ds = etcd.datastore().await;
-    create_pool(&ds, "gpu", "10.23.0.0/24", "gpu == 'true'").await;
+    let (_etcd, ds) = etcd_with_pool("gpu", "10.23.0.0/24", "gpu == 'true'").await;
 
     // No Node: no labels, no pool.
     assert!(matches!(
@@ -294,9 +294,7 @@ async fn node_labels_come_from_the_node_in_the_same_read() {
 
 #[tokio::test]
 async fn a_hint_never_allocates_from_a_pool_disabled_since() {
-    let etcd = EtcdServer::start().await;
-    let ds = etcd.datastore().await;
-    create_pool(&ds, "p", "10.24.0.0/24", "").await;
+    let (_etcd, ds) = etcd_with_pool("p", "10.24.0.0/24", "").await;
     let hints = HintDir::new("disabled");
     cold(&ds, Some(&hints.0))
         .auto_assign(&cni_args("n1", "h1"))

@@ -123,31 +123,32 @@ fn main() -> Result<()> {
             }
         }
     }
-    let ip = |c: &Cluster, pod: &str| c.pod(pod).map(|p| p.ip.clone());
-    let mut rows: Vec<(&str, Vec<Sample>)> = vec![
-        ("direct", vec![]),
-        ("vxlan pods", vec![]),
-        ("hand-made vxlan", vec![]),
-    ];
-    for _ in 0..rounds {
-        rows[0].1.push(iperf(
+    // (name, server, client, address the client connects to), node1 -> node2 each time.
+    let paths: [(&str, &netns_kit::Netns, &netns_kit::Netns, String); 3] = [
+        (
+            "direct",
             pod_ns(&direct, "pod-2-1")?,
             pod_ns(&direct, "pod-1-1")?,
-            &ip(&direct, "pod-2-1")?,
-            secs,
-        )?);
-        rows[1].1.push(iperf(
+            direct.pod("pod-2-1")?.ip.clone(),
+        ),
+        (
+            "vxlan pods",
             pod_ns(&vxlan, "pod-2-1")?,
             pod_ns(&vxlan, "pod-1-1")?,
-            &ip(&vxlan, "pod-2-1")?,
-            secs,
-        )?);
-        rows[2].1.push(iperf(
+            vxlan.pod("pod-2-1")?.ip.clone(),
+        ),
+        (
+            "hand-made vxlan",
             &vxlan.node("node2")?.ns,
             &vxlan.node("node1")?.ns,
-            "192.168.77.2",
-            secs,
-        )?);
+            "192.168.77.2".to_string(),
+        ),
+    ];
+    let mut rows: Vec<(&str, Vec<Sample>)> = paths.iter().map(|p| (p.0, vec![])).collect();
+    for _ in 0..rounds {
+        for (row, (_, server, client, ip)) in rows.iter_mut().zip(&paths) {
+            row.1.push(iperf(server, client, ip, secs)?);
+        }
     }
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(

@@ -421,8 +421,6 @@ impl Datastore {
 }
 
 impl Datastore {
-    /// Whether every expectation holds now; the highest mod revision among the written keys
-    /// when so (the revision the transaction committed at).
     /// Whether the first change to `key` after the state `guard` demanded was the one we
     /// asked for: `Some(revision)` if so. Exact where reading the current value is not:
     /// others may have written the key since our late commit (IPAM blocks are shared),
@@ -480,6 +478,8 @@ impl Datastore {
         }
     }
 
+    /// Whether every expectation holds now; the highest mod revision among the written keys
+    /// when so (the revision the transaction committed at).
     async fn applied(&self, expect: &[Expect]) -> Result<Option<i64>> {
         let mut kv = self.inner.client.kv_client();
         let mut revision = 0;
