@@ -16,8 +16,12 @@
 //! `cargo bench -p bgpd --bench receive [-- [ROUTES] [--mode bird|replay] [--only bgpd|bird|gobgp]]`;
 //! it does nothing unless run by `cargo bench` (which passes `--bench`).
 
+#[path = "common/bgp_msg.rs"]
+mod bgp_msg;
 #[path = "../tests/netns/mod.rs"]
 mod netns;
+#[path = "common/proc_stats.rs"]
+mod proc_stats;
 #[path = "receive/receivers.rs"]
 mod receivers;
 #[path = "receive/report.rs"]
@@ -31,8 +35,9 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use netns::{Netns, Proc, birdc, link};
+use proc_stats::{cpu_time, vm_hwm_kb};
 use receivers::{ALL, Receiver, number_after, wait};
-use report::{Row, cpu_time, print_table, vm_hwm_kb};
+use report::{Row, print_table};
 
 const TIMEOUT: Duration = Duration::from_secs(300);
 const SENDER_AS: &str = "64513";

@@ -1,4 +1,4 @@
-//! Measurements from /proc, the result table and the sender's config.
+//! The result table and the sender's config.
 
 use std::fmt::{self, Write as _};
 use std::path::Path;
@@ -100,33 +100,4 @@ pub fn sender_conf(dir: &Path, routes: usize) -> String {
     let p = dir.join("sender.conf");
     std::fs::write(&p, c).expect("write sender.conf");
     p.to_str().expect("utf-8 temp path").into()
-}
-
-pub fn vm_hwm_kb(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-/// utime + stime of `pid` (all its threads), from /proc/<pid>/stat.
-pub fn cpu_time(pid: u32) -> Duration {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the parenthesised comm: state is field 3, utime 14,
-    // stime 15 (proc(5)), i.e. indices 11 and 12 after ") ".
-    let rest = s.rsplit_once(") ").map_or("", |(_, r)| r);
-    let f: Vec<u64> = rest
-        .split_whitespace()
-        .skip(11)
-        .take(2)
-        .filter_map(|v| v.parse().ok())
-        .collect();
-    let ticks: u64 = f.iter().sum();
-    // USER_HZ is 100 on every Linux ABI this runs on.
-    Duration::from_millis(ticks * 10)
 }

@@ -19,11 +19,8 @@ use std::io::{self, BufWriter, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-const HEADER: usize = 19;
-const OPEN: u8 = 1;
-const UPDATE: u8 = 2;
-const NOTIFICATION: u8 = 3;
-const KEEPALIVE: u8 = 4;
+use crate::bgp_msg::{HEADER, KEEPALIVE, NOTIFICATION, OPEN, UPDATE, message, open};
+
 /// Our OPEN's hold time; the receiver's keepalive interval follows from it.
 const HOLD: u16 = 240;
 
@@ -67,30 +64,6 @@ fn connect(peer: Ipv4Addr, within: Duration) -> Result<TcpStream, String> {
     }
 }
 
-fn message(kind: u8, body: &[u8]) -> Vec<u8> {
-    let mut m = vec![0xff; 16];
-    m.extend_from_slice(&((HEADER + body.len()) as u16).to_be_bytes());
-    m.push(kind);
-    m.extend_from_slice(body);
-    m
-}
-
-/// OPEN (RFC 4271 4.2) with the capabilities above (RFC 5492).
-fn open(id: Ipv4Addr, asn: u32) -> Vec<u8> {
-    let mut caps = vec![1, 4, 0, 1, 0, 1, 2, 0, 65, 4];
-    caps.extend_from_slice(&asn.to_be_bytes());
-    let my_as: u16 = u16::try_from(asn).unwrap_or(23456); // AS_TRANS, RFC 6793
-    let mut b = vec![4];
-    b.extend_from_slice(&my_as.to_be_bytes());
-    b.extend_from_slice(&HOLD.to_be_bytes());
-    b.extend_from_slice(&id.octets());
-    b.push(caps.len() as u8 + 2);
-    b.push(2);
-    b.push(caps.len() as u8);
-    b.extend_from_slice(&caps);
-    message(OPEN, &b)
-}
-
 /// Read one whole message (header included).
 fn read_message(s: &mut impl Read) -> io::Result<Vec<u8>> {
     let mut m = vec![0; HEADER];
@@ -113,7 +86,7 @@ fn read_message(s: &mut impl Read) -> io::Result<Vec<u8>> {
 /// OPEN both ways, then KEEPALIVE both ways (RFC 4271 8.2.2): after it
 /// both sides are Established.
 fn handshake(s: &mut TcpStream, id: Ipv4Addr, asn: u32) -> io::Result<()> {
-    s.write_all(&open(id, asn))?;
+    s.write_all(&open(id, asn, HOLD))?;
     let m = read_message(s)?;
     if m[18] != OPEN {
         return Err(io::Error::other(format!(

@@ -1,0 +1,44 @@
+//! A process's CPU time and peak RSS, from /proc (the benches' own
+//! measurements of the daemons they run).
+
+use std::time::Duration;
+
+/// Peak resident set (VmHWM) of `pid` in KiB; 0 when it is gone.
+pub fn vm_hwm_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// utime + stime of `pid` (all its threads), from /proc/<pid>/stat.
+pub fn cpu_time(pid: u32) -> Duration {
+    stat_cpu_time(&format!("/proc/{pid}/stat"))
+}
+
+/// utime + stime of the calling thread alone.
+#[allow(dead_code)] // the fan-out bench's load generator uses it, the receive bench not
+pub fn thread_cpu_time() -> Duration {
+    stat_cpu_time("/proc/thread-self/stat")
+}
+
+fn stat_cpu_time(path: &str) -> Duration {
+    let s = std::fs::read_to_string(path).unwrap_or_default();
+    // Fields after the parenthesised comm: state is field 3, utime 14,
+    // stime 15 (proc(5)), i.e. indices 11 and 12 after ") ".
+    let rest = s.rsplit_once(") ").map_or("", |(_, r)| r);
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    let ticks: u64 = f.iter().sum();
+    // USER_HZ is 100 on every Linux ABI this runs on.
+    Duration::from_millis(ticks * 10)
+}
