@@ -10,7 +10,7 @@ use std::time::Duration;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use bytes::{Buf, Bytes};
+use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpSocket, TcpStream};
@@ -139,8 +139,9 @@ impl Conn {
 /// How long a closed connection may take to flush what is left.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// Writes queued buffers in order, one message at a time so that a last
-/// message can cut in at a message boundary. When the session drops the
+/// Writes queued buffers in order, joined into larger writes, keeping track
+/// of where each message ends so that a last message can cut in at a
+/// message boundary. When the session drops the
 /// connection, what is queued is flushed for at most [`FLUSH_TIMEOUT`] and
 /// the socket shut down.
 async fn write_loop(
@@ -188,22 +189,57 @@ async fn write_loop(
             b = rx.recv(), if pending.is_empty() => match b {
                 Some(b) => {
                     queued.fetch_sub(b.len(), Ordering::Relaxed);
-                    pending = b;
+                    pending = coalesce(b, &mut rx, &queued);
                 }
                 None if last_done => break,
                 // Closed with no last message: wait for `last` to resolve.
                 None => {}
             },
-            r = w.write(&pending[..msg_left]), if !pending.is_empty() => match r {
+            r = w.write(&pending), if !pending.is_empty() => match r {
                 Ok(0) | Err(_) => return,
-                Ok(n) => {
-                    pending.advance(n);
-                    msg_left -= n;
+                Ok(mut n) => {
+                    // Step over the messages written, keeping `msg_left` on the
+                    // one the write stopped in.
+                    while n > 0 {
+                        if msg_left == 0 {
+                            msg_left = message_len(&pending);
+                        }
+                        let k = n.min(msg_left);
+                        pending.advance(k);
+                        msg_left -= k;
+                        n -= k;
+                    }
                 }
             },
         }
     }
     let _ = tokio::time::timeout(FLUSH_TIMEOUT, w.shutdown()).await;
+}
+
+/// At most this much queued data is joined for one write.
+const COALESCE_LIMIT: usize = 64 << 10;
+
+/// `first` joined with what else is queued already, up to [`COALESCE_LIMIT`]:
+/// a reflector's flushes are small (one source's routes each) and many, and
+/// one write, one TCP segment (the socket has TCP_NODELAY) and one wakeup
+/// of the peer per flush would cost more than the copy.
+fn coalesce(first: Bytes, rx: &mut mpsc::UnboundedReceiver<Bytes>, queued: &AtomicUsize) -> Bytes {
+    if first.len() >= COALESCE_LIMIT {
+        return first;
+    }
+    let mut joined: Option<BytesMut> = None;
+    while joined.as_ref().map_or(first.len(), BytesMut::len) < COALESCE_LIMIT {
+        let Ok(b) = rx.try_recv() else { break };
+        queued.fetch_sub(b.len(), Ordering::Relaxed);
+        joined
+            .get_or_insert_with(|| {
+                let mut j = BytesMut::with_capacity(COALESCE_LIMIT + b.len());
+                j.extend_from_slice(&first);
+                j
+            })
+            .extend_from_slice(&b);
+    }
+    joined.map_or(first, BytesMut::freeze)
 }
 
 /// Length of the BGP message at the head of `b` (RFC 4271 4.1: octets 16-17
