@@ -43,6 +43,19 @@ pub struct Target {
     pub families: Vec<Family>,
 }
 
+impl Target {
+    /// Whether [`Policy::export`] treats `self` and `other` alike: all it
+    /// reads of a target but its identity (which only keeps a route from
+    /// going back to the peer it came from).
+    pub fn exports_like(&self, other: &Target) -> bool {
+        self.internal == other.internal
+            && self.rr_client == other.rr_client
+            && self.local_v4 == other.local_v4
+            && self.local_v6 == other.local_v6
+            && self.families == other.families
+    }
+}
+
 /// Why a received route was not accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Rejected {

@@ -42,7 +42,7 @@ use std::time::Duration;
 
 use clients::{BLOCKS_PER_CLIENT, Clients, Plan};
 use netns::Netns;
-use proc_stats::{cpu_time, thread_cpu_time, vm_hwm_kb};
+use proc_stats::{cpu_time, thread_cpu_time, vm_hwm_kb, vm_rss_kb};
 use reflectors::{ALL, Reflector};
 
 /// The clients' addresses: a local route on the generator's loopback.
@@ -117,6 +117,8 @@ fn main() {
 struct Row {
     name: &'static str,
     sessions: Duration,
+    /// Resident memory with every session up and no route yet.
+    sessions_rss_kb: u64,
     fanout: Duration,
     /// The reflector's utime + stime over the fan-out.
     fanout_cpu: Duration,
@@ -163,6 +165,7 @@ async fn drive(r: Reflector, plan: Plan) -> Result<Row, String> {
     let start = std::time::Instant::now();
     let clients = Clients::connect(plan, PHASE_TIMEOUT).await?;
     let sessions = start.elapsed();
+    let sessions_rss_kb = vm_rss_kb(pid);
     let full = plan.others();
 
     let (cpu0, gen0) = (cpu_time(pid), thread_cpu_time());
@@ -191,6 +194,7 @@ async fn drive(r: Reflector, plan: Plan) -> Result<Row, String> {
     Ok(Row {
         name: r.name(),
         sessions,
+        sessions_rss_kb,
         fanout,
         fanout_cpu,
         generator_cpu,
@@ -215,15 +219,16 @@ fn print_table(n: usize, rows: &[Row]) {
     );
     let _ = writeln!(
         s,
-        "| reflector | sessions up | full fan-out | vs BIRD | reflector CPU | vs BIRD | peak RSS | vs BIRD | withdraw seen | re-announce seen | generator CPU |"
+        "| reflector | sessions up | RSS then | full fan-out | vs BIRD | reflector CPU | vs BIRD | peak RSS | vs BIRD | withdraw seen | re-announce seen | generator CPU |"
     );
-    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|---|");
     for r in rows {
         let _ = writeln!(
             s,
-            "| {} | {:.2} s | {:.3} s | {} | {:.2} s | {} | {:.1} MB | {} | {:.1} ms | {:.1} ms | {:.2} s |",
+            "| {} | {:.2} s | {:.1} MB | {:.3} s | {} | {:.2} s | {} | {:.1} MB | {} | {:.1} ms | {:.1} ms | {:.2} s |",
             r.name,
             secs(r.sessions),
+            r.sessions_rss_kb as f64 / 1024.0,
             secs(r.fanout),
             ratio(secs(r.fanout), bird.map(|b| secs(b.fanout))),
             secs(r.fanout_cpu),

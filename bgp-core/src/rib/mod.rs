@@ -15,7 +15,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
-pub use adj_out::AdjRibOut;
+pub use adj_out::{AdjRibOut, Outbound};
 pub use attrs::{Attrs, Interner, RouteAttrs};
 pub use best::{Candidate, Selection, select};
 pub use stale::StalePaths;
@@ -92,6 +92,9 @@ impl Best {
 pub struct Change {
     pub prefix: IpNet,
     pub best: Option<Best>,
+    /// The best path it replaces (what the peers were told about, through
+    /// export policy).
+    pub before: Option<Path>,
 }
 
 /// Adj-RIBs-In + Loc-RIB for IPv4 and IPv6 unicast.
@@ -254,6 +257,8 @@ impl Rib {
 
     /// Drop every path of `peer` (session down, RFC 4271 8.2.2 "deletes all
     /// routes associated with this connection"); returns the Loc-RIB changes.
+    /// The changes hold the paths they replace: once they are handled,
+    /// [`Rib::sweep_attributes`] drops the attribute sets only those used.
     pub fn remove_peer(&mut self, peer: PeerId) -> Vec<Change> {
         let mut out = Vec::new();
         let pred = |p: &Path| p.peer == peer;
@@ -279,8 +284,13 @@ impl Rib {
         }
         self.v4.shrink();
         self.v6.shrink();
-        self.interner.sweep();
         out
+    }
+
+    /// Drop the attribute sets no path refers to any more (interning also
+    /// does it, amortised, as the table grows); returns how many.
+    pub fn sweep_attributes(&mut self) -> usize {
+        self.interner.sweep()
     }
 
     /// All paths held for `prefix` (exact match).
@@ -399,6 +409,7 @@ fn change_of(
     Some(Change {
         prefix,
         best: after,
+        before: before.map(|b| b.path),
     })
 }
 

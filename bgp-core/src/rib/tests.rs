@@ -415,6 +415,9 @@ fn remove_peer_drops_its_paths_and_unused_attributes() {
     assert_eq!(fallback[0].best.as_ref().unwrap().path.peer, p2);
     assert_eq!(t.rib.len(), 1);
     assert_eq!(t.rib.path_count(p1), 0);
+    // The changes hold the replaced paths' attributes until they are handled.
+    drop(changes);
+    assert_eq!(t.rib.sweep_attributes(), 1);
     assert_eq!(t.rib.interner().len(), 1, "p1's attributes swept");
 }
 

@@ -5,11 +5,21 @@ use std::time::Duration;
 
 /// Peak resident set (VmHWM) of `pid` in KiB; 0 when it is gone.
 pub fn vm_hwm_kb(pid: u32) -> u64 {
+    status_kb(pid, "VmHWM:")
+}
+
+/// Resident set (VmRSS) of `pid` in KiB now; 0 when it is gone.
+#[allow(dead_code)] // the fan-out bench uses it, the receive bench not
+pub fn vm_rss_kb(pid: u32) -> u64 {
+    status_kb(pid, "VmRSS:")
+}
+
+fn status_kb(pid: u32, key: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
+                .find(|l| l.starts_with(key))
                 .and_then(|l| l.split_whitespace().nth(1))
                 .and_then(|v| v.parse().ok())
         })

@@ -10,7 +10,7 @@ use tracing::info;
 
 use super::Daemon;
 use crate::fsm::{DownReason, NegotiatedSession};
-use crate::peer::PeerCommand;
+use crate::peer::{PeerCommand, encode_updates};
 use crate::rib::PeerId;
 use crate::wire::{Family, Update};
 
@@ -94,11 +94,13 @@ impl Daemon {
             let Some(n) = p.negotiated.as_ref().filter(|_| !p.eor_sent) else {
                 continue;
             };
-            let mut updates = p.adj_out.take_updates(&n.encode_context());
+            let ctx = n.encode_context();
+            let mut updates = p.adj_out.take_updates(&ctx);
             updates.extend(n.families.iter().map(|f| Update::end_of_rib(*f)));
             p.stats.updates_out += updates.len() as u64;
             p.eor_sent = true;
-            let _ = p.tx.send(PeerCommand::Send(updates));
+            let _ =
+                p.tx.send(PeerCommand::Send(encode_updates(updates, &ctx, &p.name)));
             sent += 1;
         }
         info!(

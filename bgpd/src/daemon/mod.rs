@@ -194,7 +194,15 @@ pub struct Daemon {
     /// The BFD task, started with the first peer that has `bfd` on (so a bgpd without
     /// BFD peers never binds UDP 3784).
     bfd: Option<BfdHandle>,
+    /// Adj-RIB-Out changes made since the last flush, counted per peer (see
+    /// [`UNFLUSHED_LIMIT`]).
+    unflushed: usize,
 }
+
+/// Adj-RIB-Out changes (one prefix for one peer) after which a batch of
+/// events is flushed before it ends: a reflector's batch of 256 UPDATEs for
+/// 1,000 clients would otherwise hold a million pending changes at once.
+const UNFLUSHED_LIMIT: usize = 1 << 16;
 
 impl Daemon {
     /// Build the daemon, spawn its peers, return a handle, the owner future
@@ -231,6 +239,7 @@ impl Daemon {
             rib: Rib::new(cfg.as_number, cfg.router_id),
             peers: BTreeMap::new(),
             next_id: 1,
+            unflushed: 0,
             directory,
             listener,
             events_tx,
@@ -273,6 +282,9 @@ impl Daemon {
                     }
                     for (id, e) in batch.drain(..) {
                         self.on_event(id, e);
+                        if self.unflushed >= UNFLUSHED_LIMIT {
+                            self.flush();
+                        }
                     }
                     self.maybe_end_deferral();
                     self.flush();
@@ -444,6 +456,7 @@ impl Daemon {
         self.stale_deadlines.remove(&id);
         let changes = self.rib.remove_peer(id);
         self.apply_changes(changes);
+        self.rib.sweep_attributes();
         info!(peer = %p.name, address = %addr, "peer removed");
         Ok(())
     }

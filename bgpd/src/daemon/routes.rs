@@ -1,7 +1,9 @@
 //! Route handling of the owner task: session events in, Loc-RIB changes
 //! out to the FIB and the Adj-RIBs-Out.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+
+use bytes::Bytes;
 
 use foldhash::fast::RandomState;
 use std::time::SystemTime;
@@ -12,11 +14,11 @@ use tracing::{debug, info};
 use super::{Daemon, graceful};
 use crate::fib::FibOp;
 use crate::fsm::State;
-use crate::peer::{PeerCommand, PeerEvent};
+use crate::peer::{PeerCommand, PeerEvent, encode_updates};
 use crate::policy::{Source, Target, local_addresses};
-use crate::rib::{Attrs, Best, Change, PeerId, PeerInfo, RouteAttrs};
+use crate::rib::{Attrs, Best, Change, Outbound, PeerId, PeerInfo, RouteAttrs};
 use crate::wire::attribute::as4::merge_from_two_octet;
-use crate::wire::{Family, NextHop, Nlri, Update, UpdateAction};
+use crate::wire::{EncodeContext, Family, NextHop, Nlri, Update, UpdateAction};
 
 impl Daemon {
     pub(super) fn on_event(&mut self, id: PeerId, e: PeerEvent) {
@@ -49,20 +51,20 @@ impl Daemon {
                 let families = negotiated.families.clone();
                 p.negotiated = Some(negotiated.clone());
                 self.peer_back(id, &negotiated);
-                self.advertise_all(id);
+                self.advertise_all(id, Advertise::Initial);
                 // RFC 4724 2: End-of-RIB after the initial table; 4.1: a Restarting
                 // Speaker sends it only once its deferred route selection is done.
                 let deferring = self.deferring;
                 if let Some(p) = self.peers.get_mut(&id) {
-                    let mut updates = p
-                        .adj_out
-                        .take_updates(&p.negotiated.as_ref().expect("just set").encode_context());
+                    let ctx = negotiated.encode_context();
+                    let mut updates = p.adj_out.take_updates(&ctx);
                     if !deferring {
                         updates.extend(families.iter().map(|f| Update::end_of_rib(*f)));
                         p.eor_sent = true;
                     }
                     p.stats.updates_out += updates.len() as u64;
-                    let _ = p.tx.send(PeerCommand::Send(updates));
+                    let _ =
+                        p.tx.send(PeerCommand::Send(encode_updates(updates, &ctx, &p.name)));
                 }
             }
             PeerEvent::Down(reason) => {
@@ -82,6 +84,7 @@ impl Daemon {
                         let changes = self.rib.remove_peer(id);
                         debug!(peer = %id.0, changes = changes.len(), "routes of a lost session removed");
                         self.apply_changes(changes);
+                        self.rib.sweep_attributes();
                     }
                     (None, _) => {}
                 }
@@ -90,8 +93,7 @@ impl Daemon {
             PeerEvent::RouteRefresh(rr) => {
                 // RFC 2918 4: re-advertise the Adj-RIB-Out.
                 debug!(peer = %p.name, family = %rr.family, "route refresh");
-                p.adj_out.clear();
-                self.advertise_all(id);
+                self.advertise_all(id, Advertise::Again);
             }
         }
     }
@@ -245,22 +247,31 @@ impl Daemon {
         if targets.is_empty() {
             return;
         }
+        self.unflushed += changes.len() * targets.len();
         let mut cache = ExportCache::default();
-        for c in changes {
-            for t in &targets {
-                let out = c
+        // Target by target: consecutive changes (one UPDATE's routes) share
+        // their attributes, so the cache's last entry answers most lookups.
+        for (t, class) in targets.iter().zip(export_classes(&targets)) {
+            for c in &changes {
+                let to = c
                     .best
                     .as_ref()
-                    .and_then(|b| self.export(&mut cache, &c.prefix, &b.path, t));
+                    .and_then(|b| self.export(&mut cache, &c.prefix, &b.path, t, class));
+                // What the peer was told about the path this one replaces.
+                let from = c
+                    .before
+                    .as_ref()
+                    .and_then(|b| self.export(&mut cache, &c.prefix, b, t, class));
                 if let Some(p) = self.peers.get_mut(&t.peer) {
-                    p.adj_out.set(c.prefix, out);
+                    p.adj_out.change(c.prefix, from, to);
                 }
             }
         }
     }
 
-    /// Fill a newly established peer's Adj-RIB-Out from the Loc-RIB.
-    pub(super) fn advertise_all(&mut self, id: PeerId) {
+    /// Fill a peer's Adj-RIB-Out from the Loc-RIB: a newly established one,
+    /// or one that asked for everything again.
+    pub(super) fn advertise_all(&mut self, id: PeerId, how: Advertise) {
         let Some(t) = self.targets().into_iter().find(|t| t.peer == id) else {
             return;
         };
@@ -269,9 +280,12 @@ impl Daemon {
             .for_each_best(|prefix, b| all.push((prefix, b.path)));
         let mut cache = ExportCache::default();
         for (prefix, path) in all {
-            let out = self.export(&mut cache, &prefix, &path, &t);
+            let out = self.export(&mut cache, &prefix, &path, &t, 0);
             if let Some(p) = self.peers.get_mut(&id) {
-                p.adj_out.set(prefix, out);
+                match how {
+                    Advertise::Initial => p.adj_out.change(prefix, None, out),
+                    Advertise::Again => p.adj_out.refresh(prefix, out),
+                }
             }
         }
     }
@@ -282,8 +296,15 @@ impl Daemon {
         prefix: &IpNet,
         path: &crate::rib::Path,
         t: &Target,
+        class: u32,
     ) -> Option<Attrs> {
-        let key = (path.attrs.id(), path.peer, t.peer, prefix.addr().is_ipv6());
+        let key = ExportKey {
+            attrs: path.attrs.id(),
+            source: path.peer,
+            class,
+            to_source: path.peer == t.peer,
+            v6: prefix.addr().is_ipv6(),
+        };
         if let Some(v) = cache.get(&key) {
             return v;
         }
@@ -330,8 +351,13 @@ impl Daemon {
             .collect()
     }
 
-    /// Send what every Adj-RIB-Out has pending.
+    /// Send what every Adj-RIB-Out has pending. Peers with the same changes
+    /// and the same session context (a reflector's clients, a mesh's nodes)
+    /// share one encoding: the routes are packed and written once, and the
+    /// bytes queued for every such peer are one buffer.
     pub(super) fn flush(&mut self) {
+        self.unflushed = 0;
+        let mut recent = EncodedMemo::default();
         for p in self.peers.values_mut() {
             if !p.adj_out.has_pending() {
                 continue;
@@ -339,12 +365,14 @@ impl Daemon {
             let Some(n) = &p.negotiated else {
                 continue;
             };
-            let updates = p.adj_out.take_updates(&n.encode_context());
-            if updates.is_empty() {
+            let ctx = n.encode_context();
+            let out = p.adj_out.take(&ctx);
+            if out.is_empty() {
                 continue;
             }
-            p.stats.updates_out += updates.len() as u64;
-            let _ = p.tx.send(PeerCommand::Send(updates));
+            let (bytes, count) = recent.get_or_encode(out, ctx, &p.name);
+            p.stats.updates_out += count as u64;
+            let _ = p.tx.send(PeerCommand::Send(bytes));
         }
     }
 
@@ -364,13 +392,80 @@ impl Daemon {
     }
 }
 
-/// (attributes, source peer, target peer, IPv6) -> what export policy made of them.
-type ExportKey = (usize, PeerId, PeerId, bool);
+/// The last few distinct encodings of one flush: the peers whose changes
+/// differ (a reflector's source client, which is not sent its own routes)
+/// are few, so a short list finds the shared one.
+#[derive(Default)]
+struct EncodedMemo {
+    recent: VecDeque<(EncodeContext, Outbound, Bytes, usize)>,
+}
+
+impl EncodedMemo {
+    const KEPT: usize = 4;
+
+    /// The wire bytes of `out` for a session with `ctx`, and their UPDATE count.
+    fn get_or_encode(&mut self, out: Outbound, ctx: EncodeContext, peer: &str) -> (Bytes, usize) {
+        if let Some((_, _, b, n)) = self
+            .recent
+            .iter()
+            .find(|(c, o, _, _)| *c == ctx && *o == out)
+        {
+            return (b.clone(), *n);
+        }
+        let updates = out.updates(&ctx);
+        let n = updates.len();
+        let b = encode_updates(updates, &ctx, peer);
+        if self.recent.len() == Self::KEPT {
+            self.recent.pop_back();
+        }
+        self.recent.push_front((ctx, out, b.clone(), n));
+        (b, n)
+    }
+}
+
+/// Why a peer's whole table goes out.
+#[derive(Clone, Copy)]
+pub(super) enum Advertise {
+    /// The session just came up: the peer has nothing from us.
+    Initial,
+    /// Route refresh (RFC 2918): the peer has what it was sent.
+    Again,
+}
+
+/// What export policy's result depends on: the attributes and their source, the
+/// target's class (see [`export_classes`]) and whether it is the source, the family.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct ExportKey {
+    attrs: usize,
+    source: PeerId,
+    class: u32,
+    to_source: bool,
+    v6: bool,
+}
+
+/// For each target, the index of the first target that [`Target::exports_like`] it:
+/// a reflector's clients (or a mesh's nodes) are one class, so a route is judged
+/// once for all of them, not once per peer.
+fn export_classes(targets: &[Target]) -> Vec<u32> {
+    let mut firsts: Vec<usize> = Vec::new();
+    let mut out = Vec::with_capacity(targets.len());
+    for (i, t) in targets.iter().enumerate() {
+        let first = match firsts.iter().find(|&&f| targets[f].exports_like(t)) {
+            Some(&f) => f,
+            None => {
+                firsts.push(i);
+                i
+            }
+        };
+        out.push(first as u32);
+    }
+    out
+}
 
 /// Export results of one batch of changes. Export policy depends on the attributes and
 /// the peers, not on the prefix, so the routes of one UPDATE (which share attributes)
-/// are judged once per target: the last result is kept beside the map, which is
-/// consulted (with a fast hash: the keys are local) only when the attributes change.
+/// are judged once per class of targets: the last result is kept beside the map, which
+/// is consulted (with a fast hash: the keys are local) only when the attributes change.
 #[derive(Default)]
 struct ExportCache {
     last: Option<(ExportKey, Option<Attrs>)>,

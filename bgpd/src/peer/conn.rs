@@ -3,14 +3,15 @@
 //! never blocks reading (two speakers both pushing a full table at each
 //! other would otherwise deadlock on full socket buffers).
 
-use std::io;
+use std::collections::VecDeque;
+use std::io::{self, IoSlice};
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, Bytes};
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpSocket, TcpStream};
@@ -139,11 +140,15 @@ impl Conn {
 /// How long a closed connection may take to flush what is left.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// Writes queued buffers in order, joined into larger writes, keeping track
-/// of where each message ends so that a last message can cut in at a
-/// message boundary. When the session drops the
-/// connection, what is queued is flushed for at most [`FLUSH_TIMEOUT`] and
-/// the socket shut down.
+/// Writes queued buffers in order, several per write (`writev`), keeping
+/// track of where each message ends so that a last message can cut in at a
+/// message boundary. When the session drops the connection, what is queued
+/// is flushed for at most [`FLUSH_TIMEOUT`] and the socket shut down.
+///
+/// A reflector's flushes are small (one source's routes each) and many: one
+/// write, one TCP segment (the socket has TCP_NODELAY) and one wakeup of the
+/// peer per flush would cost both ends more than the routes themselves. The
+/// buffers are not copied: a flush's bytes may be shared by every peer.
 async fn write_loop(
     mut w: OwnedWriteHalf,
     mut rx: mpsc::UnboundedReceiver<Bytes>,
@@ -153,12 +158,15 @@ async fn write_loop(
     // `last` resolved (polling it again would panic).
     let mut last_done = false;
     let mut deadline: Option<Instant> = None;
-    let mut pending = Bytes::new();
+    // Whole messages, in order; the front one partly written.
+    let mut pending: VecDeque<Bytes> = VecDeque::new();
     // Bytes of the message at the head of `pending` not yet written.
     let mut msg_left = 0usize;
     loop {
-        if msg_left == 0 && !pending.is_empty() {
-            msg_left = message_len(&pending);
+        if msg_left == 0
+            && let Some(head) = pending.front()
+        {
+            msg_left = message_len(head);
         }
         let expire = async {
             match deadline {
@@ -166,6 +174,11 @@ async fn write_loop(
                 None => std::future::pending().await,
             }
         };
+        let slices: Vec<IoSlice<'_>> = pending
+            .iter()
+            .take(WRITE_BUFFERS)
+            .map(|b| IoSlice::new(b))
+            .collect();
         tokio::select! {
             biased;
             m = &mut last, if !last_done => {
@@ -173,7 +186,7 @@ async fn write_loop(
                 match m {
                     Ok(msg) => {
                         // Complete the message on the wire, then the last one.
-                        let head = pending.slice(..msg_left);
+                        let head = pending.front().map_or_else(Bytes::new, |b| b.slice(..msg_left));
                         let _ = tokio::time::timeout(FLUSH_TIMEOUT, async {
                             w.write_all(&head).await?;
                             w.write_all(&msg).await
@@ -189,26 +202,23 @@ async fn write_loop(
             b = rx.recv(), if pending.is_empty() => match b {
                 Some(b) => {
                     queued.fetch_sub(b.len(), Ordering::Relaxed);
-                    pending = coalesce(b, &mut rx, &queued);
+                    pending.push_back(b);
+                    // And what else is queued already, for the same write.
+                    while pending.len() < WRITE_BUFFERS {
+                        let Ok(b) = rx.try_recv() else { break };
+                        queued.fetch_sub(b.len(), Ordering::Relaxed);
+                        pending.push_back(b);
+                    }
                 }
                 None if last_done => break,
                 // Closed with no last message: wait for `last` to resolve.
                 None => {}
             },
-            r = w.write(&pending), if !pending.is_empty() => match r {
+            r = w.write_vectored(&slices), if !pending.is_empty() => match r {
                 Ok(0) | Err(_) => return,
-                Ok(mut n) => {
-                    // Step over the messages written, keeping `msg_left` on the
-                    // one the write stopped in.
-                    while n > 0 {
-                        if msg_left == 0 {
-                            msg_left = message_len(&pending);
-                        }
-                        let k = n.min(msg_left);
-                        pending.advance(k);
-                        msg_left -= k;
-                        n -= k;
-                    }
+                Ok(n) => {
+                    drop(slices);
+                    msg_left = advance(&mut pending, msg_left, n);
                 }
             },
         }
@@ -216,30 +226,29 @@ async fn write_loop(
     let _ = tokio::time::timeout(FLUSH_TIMEOUT, w.shutdown()).await;
 }
 
-/// At most this much queued data is joined for one write.
-const COALESCE_LIMIT: usize = 64 << 10;
+/// Buffers handed to one `writev`.
+const WRITE_BUFFERS: usize = 64;
 
-/// `first` joined with what else is queued already, up to [`COALESCE_LIMIT`]:
-/// a reflector's flushes are small (one source's routes each) and many, and
-/// one write, one TCP segment (the socket has TCP_NODELAY) and one wakeup
-/// of the peer per flush would cost more than the copy.
-fn coalesce(first: Bytes, rx: &mut mpsc::UnboundedReceiver<Bytes>, queued: &AtomicUsize) -> Bytes {
-    if first.len() >= COALESCE_LIMIT {
-        return first;
+/// Drops `n` written bytes from the front of `pending`, where `msg_left`
+/// bytes of the head message were unwritten; returns that count for the
+/// message the write stopped in (0 at a boundary).
+fn advance(pending: &mut VecDeque<Bytes>, mut msg_left: usize, mut n: usize) -> usize {
+    while n > 0 {
+        let Some(head) = pending.front_mut() else {
+            break;
+        };
+        if msg_left == 0 {
+            msg_left = message_len(head);
+        }
+        let k = n.min(msg_left);
+        head.advance(k);
+        msg_left -= k;
+        n -= k;
+        if head.is_empty() {
+            pending.pop_front();
+        }
     }
-    let mut joined: Option<BytesMut> = None;
-    while joined.as_ref().map_or(first.len(), BytesMut::len) < COALESCE_LIMIT {
-        let Ok(b) = rx.try_recv() else { break };
-        queued.fetch_sub(b.len(), Ordering::Relaxed);
-        joined
-            .get_or_insert_with(|| {
-                let mut j = BytesMut::with_capacity(COALESCE_LIMIT + b.len());
-                j.extend_from_slice(&first);
-                j
-            })
-            .extend_from_slice(&b);
-    }
-    joined.map_or(first, BytesMut::freeze)
+    msg_left
 }
 
 /// Length of the BGP message at the head of `b` (RFC 4271 4.1: octets 16-17
@@ -283,6 +292,25 @@ mod tests {
         bad[16..18].copy_from_slice(&100u16.to_be_bytes());
         assert_eq!(message_len(&bad), 40);
         assert_eq!(message_len(&[0u8; 10]), 10);
+    }
+
+    #[test]
+    fn advance_steps_over_written_messages_and_buffers() {
+        let mut pending: VecDeque<Bytes> = [
+            [frame(19, 4, 0), frame(30, 2, 0)].concat().into(),
+            frame(25, 2, 0),
+        ]
+        .into();
+        // Into the second message of the first buffer.
+        assert_eq!(advance(&mut pending, 0, 24), 25);
+        assert_eq!(pending.len(), 2);
+        // The rest of that message and the first 5 bytes of the next buffer.
+        assert_eq!(advance(&mut pending, 25, 30), 20);
+        assert_eq!(pending.len(), 1);
+        assert_eq!(pending[0].len(), 20);
+        // To the end: nothing left, at a boundary.
+        assert_eq!(advance(&mut pending, 20, 20), 0);
+        assert!(pending.is_empty());
     }
 
     /// A peer that stops reading: the queue stops at its limit, and the last

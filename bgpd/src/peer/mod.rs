@@ -14,15 +14,33 @@ mod task;
 
 use std::net::{IpAddr, SocketAddr};
 
+use bytes::{Bytes, BytesMut};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
+use tracing::warn;
 
 pub use listen::{Listener, PeerDirectory};
 pub use task::spawn;
 
 use crate::fsm::{DownReason, NegotiatedSession, State, StopReason};
 use crate::rib::PeerId;
-use crate::wire::{Family, RouteRefresh, Update};
+use crate::wire::{self, EncodeContext, Family, Message, RouteRefresh, Update};
+
+/// `updates` as they go on the wire of a session with `ctx`; one that cannot
+/// be encoded is logged (for `peer`) and left out.
+pub fn encode_updates(updates: Vec<Update>, ctx: &EncodeContext, peer: &str) -> Bytes {
+    let mut out = BytesMut::new();
+    for mut u in updates {
+        if !ctx.four_octet_as {
+            // RFC 6793 4.2.2: AS_TRANS plus AS4_PATH for an OLD speaker.
+            u.attributes = wire::attribute::as4::to_two_octet(&u.attributes);
+        }
+        if let Err(e) = wire::encode(&Message::Update(Box::new(u)), ctx, &mut out) {
+            warn!(peer = %peer, error = %e, "UPDATE not encodable; not sent");
+        }
+    }
+    out.freeze()
+}
 
 /// Orders for a peer task.
 #[derive(Debug)]
@@ -31,8 +49,10 @@ pub enum PeerCommand {
     Start,
     /// ManualStop with a Cease subcode; the task keeps running (Idle).
     Stop(StopReason),
-    /// UPDATEs to send (dropped unless Established).
-    Send(Vec<Update>),
+    /// UPDATEs to send, encoded with the session's context by
+    /// [`encode_updates`] (dropped unless Established). The bytes may be
+    /// shared with other peers' commands.
+    Send(Bytes),
     /// The peer's Adj-RIB-In size after an UPDATE (max-prefix check).
     PrefixCount { family: Family, count: u32 },
     /// An accepted TCP connection from this peer's address.

@@ -46,7 +46,8 @@ pub fn spawn(
         events,
         timers: [None; 4],
         conn: None,
-        buf: BytesMut::with_capacity(64 * 1024),
+        buf: BytesMut::new(),
+        read_room: SMALL_READ,
         connecting: None,
         collision: None,
         dctx: DecodeContext::default(),
@@ -69,7 +70,11 @@ struct Task {
     events: EventSender,
     timers: [Option<Instant>; 4],
     conn: Option<Conn>,
+    /// Received bytes not yet decoded; allocated while the session has data
+    /// in flight, released when it is idle (see [`read_some`]).
     buf: BytesMut,
+    /// Room made in `buf` before the next read.
+    read_room: usize,
     connecting: Option<JoinHandle<io::Result<TcpStream>>>,
     /// A second connection whose OPEN is awaited (RFC 4271 6.8).
     collision: Option<JoinHandle<PreRead>>,
@@ -85,9 +90,30 @@ struct Task {
     overflow: bool,
 }
 
-async fn read_some(conn: &mut Option<Conn>, buf: &mut BytesMut) -> io::Result<usize> {
+/// Room for a read while the peer sends little (keepalives): an idle session
+/// holds no buffer at all between reads, so a reflector's thousand clients
+/// cost next to nothing.
+const SMALL_READ: usize = 4 << 10;
+/// Room for a read once one filled what it had: a table is coming.
+const LARGE_READ: usize = 64 << 10;
+
+/// Read what the connection has into `buf`, with at least `room` free first;
+/// `room` follows what the read showed ([`SMALL_READ`] or [`LARGE_READ`]).
+async fn read_some(
+    conn: &mut Option<Conn>,
+    buf: &mut BytesMut,
+    room: &mut usize,
+) -> io::Result<usize> {
     match conn {
-        Some(c) => c.reader.read_buf(buf).await,
+        Some(c) => {
+            if buf.capacity() - buf.len() < *room {
+                buf.reserve(*room);
+            }
+            let spare = buf.capacity() - buf.len();
+            let n = c.reader.read_buf(buf).await?;
+            *room = if n == spare { LARGE_READ } else { SMALL_READ };
+            Ok(n)
+        }
         None => std::future::pending().await,
     }
 }
@@ -117,7 +143,7 @@ impl Task {
                         break;
                     }
                 },
-                r = read_some(&mut self.conn, &mut self.buf), if self.conn.is_some() => {
+                r = read_some(&mut self.conn, &mut self.buf, &mut self.read_room), if self.conn.is_some() => {
                     self.on_read(r).await
                 }
                 r = join(&mut self.connecting), if self.connecting.is_some() => {
@@ -184,23 +210,13 @@ impl Task {
         }
     }
 
-    async fn send_updates(&mut self, updates: Vec<wire::Update>) {
+    async fn send_updates(&mut self, out: Bytes) {
         if self.session.state() != State::Established {
             return;
         }
         let Some(conn) = &self.conn else { return };
-        let mut out = BytesMut::new();
-        for mut u in updates {
-            if !self.ectx.four_octet_as {
-                // RFC 6793 4.2.2: AS_TRANS plus AS4_PATH for an OLD speaker.
-                u.attributes = wire::attribute::as4::to_two_octet(&u.attributes);
-            }
-            if let Err(e) = wire::encode(&Message::Update(Box::new(u)), &self.ectx, &mut out) {
-                warn!(peer = %self.name, error = %e, "UPDATE not encodable; not sent");
-            }
-        }
         if !out.is_empty() {
-            match conn.send(out.freeze()) {
+            match conn.send(out) {
                 Ok(()) => self.input(Input::UpdateSent).await,
                 Err(e) => {
                     warn!(peer = %self.name, error = %e, "peer not reading; session reset");
@@ -352,7 +368,12 @@ impl Task {
                 }
                 self.input(Input::TcpConnectionFails).await;
             }
-            Ok(_) => self.process_buffer().await,
+            Ok(_) => {
+                self.process_buffer().await;
+                if self.buf.is_empty() && self.read_room == SMALL_READ {
+                    self.buf = BytesMut::new();
+                }
+            }
         }
     }
 
