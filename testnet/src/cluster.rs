@@ -110,6 +110,18 @@ pub mod tempfile_dir {
     }
 }
 
+/// The Calico Node resource of `node`, with its fabric address and `labels[node]`.
+fn node_manifest(node: &Node, labels: &BTreeMap<String, BTreeMap<String, String>>) -> String {
+    let mut label_text = String::new();
+    for (k, v) in labels.get(&node.name).into_iter().flatten() {
+        label_text.push_str(&format!("\n    {k}: \"{v}\""));
+    }
+    format!(
+        "apiVersion: projectcalico.org/v3\nkind: Node\nmetadata:\n  name: {}\n  labels:\n    kubernetes.io/hostname: {}{label_text}\nspec:\n  bgp:\n    ipv4Address: {}/{}\n---\n",
+        node.name, node.name, node.ip, node.prefix_len
+    )
+}
+
 impl Cluster {
     /// Creates the fabric (bridge + etcd) and no nodes yet.
     pub fn create() -> Result<Cluster> {
@@ -340,18 +352,22 @@ impl Cluster {
 
     /// Registers each node as a Calico Node resource with its fabric address.
     pub fn apply_nodes(&self, labels: &BTreeMap<String, BTreeMap<String, String>>) -> Result<()> {
-        let mut docs = String::new();
-        for node in &self.nodes {
-            let mut label_text = String::new();
-            for (k, v) in labels.get(&node.name).into_iter().flatten() {
-                label_text.push_str(&format!("\n    {k}: \"{v}\""));
-            }
-            docs.push_str(&format!(
-                "apiVersion: projectcalico.org/v3\nkind: Node\nmetadata:\n  name: {}\n  labels:\n    kubernetes.io/hostname: {}{label_text}\nspec:\n  bgp:\n    ipv4Address: {}/{}\n---\n",
-                node.name, node.name, node.ip, node.prefix_len
-            ));
-        }
+        let docs: String = self
+            .nodes
+            .iter()
+            .map(|n| node_manifest(n, labels))
+            .collect();
         self.calicoctl(&["apply", "-f", "-"], Some(&docs)).map(drop)
+    }
+
+    /// Registers one node (added after the others, whose resources stay as they are).
+    pub fn apply_node(
+        &self,
+        name: &str,
+        labels: &BTreeMap<String, BTreeMap<String, String>>,
+    ) -> Result<()> {
+        let doc = node_manifest(self.node(name)?, labels);
+        self.calicoctl(&["apply", "-f", "-"], Some(&doc)).map(drop)
     }
 
     /// Starts a daemon inside a node's namespace with the cluster's datastore settings.

@@ -9,6 +9,8 @@ pub mod kube;
 pub mod kube_scenario;
 pub mod netns;
 pub mod overlay;
+pub mod route_watch;
+pub mod scale;
 pub mod scenario;
 
 pub use cluster::{Cluster, Node, Pod};

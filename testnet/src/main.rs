@@ -41,6 +41,22 @@ enum Cmd {
         #[arg(long)]
         overlay: bool,
     },
+    /// A large cluster on this machine: time to ready, a node joining, new-block and
+    /// existing-block pod latencies, a bgpd restart, memory per node; in full mesh, then
+    /// with route reflectors.
+    Scale {
+        #[arg(long, default_value_t = 50)]
+        nodes: usize,
+        /// Route-reflector nodes for the second run (0: full mesh only).
+        #[arg(long, default_value_t = 2)]
+        route_reflectors: usize,
+        /// Pods sampled per path (new block, existing block).
+        #[arg(long, default_value_t = 100)]
+        samples: usize,
+        /// Pods on node1 for the memory figure with pods.
+        #[arg(long, default_value_t = 100)]
+        pods_on_one_node: usize,
+    },
 }
 
 fn section(title: &str) {
@@ -48,13 +64,23 @@ fn section(title: &str) {
 }
 
 fn main() -> anyhow::Result<()> {
-    let Cmd::Demo {
-        nodes,
-        pods_per_node,
-        route_reflector,
-        kubernetes,
-        overlay,
-    } = Cli::parse().command;
+    // Ctrl-C must not leave the cluster's namespaces (and what runs in them) behind.
+    netns_kit::cleanup_on_signal();
+    let (nodes, pods_per_node, route_reflector, kubernetes, overlay) = match Cli::parse().command {
+        Cmd::Demo {
+            nodes,
+            pods_per_node,
+            route_reflector,
+            kubernetes,
+            overlay,
+        } => (nodes, pods_per_node, route_reflector, kubernetes, overlay),
+        Cmd::Scale {
+            nodes,
+            route_reflectors,
+            samples,
+            pods_on_one_node,
+        } => return scale(nodes, route_reflectors, samples, pods_on_one_node),
+    };
     if overlay {
         return overlay_demo::run();
     }
@@ -143,6 +169,44 @@ fn main() -> anyhow::Result<()> {
         results.len(),
         results.len()
     );
+    Ok(())
+}
+
+/// `testnet scale`: the full mesh, then (unless 0) with route reflectors, each on a fresh
+/// cluster.
+fn scale(
+    nodes: usize,
+    route_reflectors: usize,
+    samples: usize,
+    pods_on_one_node: usize,
+) -> anyhow::Result<()> {
+    let load = || std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!("loadavg at start: {}", load().trim());
+    let mut reports = Vec::new();
+    for rrs in [0, route_reflectors] {
+        if rrs == 0 && !reports.is_empty() {
+            break;
+        }
+        section(&format!(
+            "Scale: {nodes} nodes, {}",
+            if rrs == 0 {
+                "full mesh".to_string()
+            } else {
+                format!("{rrs} route reflectors")
+            }
+        ));
+        let o = testnet::scale::Options {
+            nodes,
+            route_reflectors: rrs,
+            samples,
+            pods_on_one_node,
+        };
+        reports.push(testnet::scale::run(&o)?);
+    }
+    for r in &reports {
+        r.print();
+    }
+    println!("loadavg at end: {}", load().trim());
     Ok(())
 }
 

@@ -28,6 +28,11 @@ fn cluster_manifest(mesh: bool) -> String {
 /// The BGP configuration (AS 64512) and the pool, with `pool_spec` (indented YAML lines)
 /// added to the pool's spec.
 pub fn cluster_manifest_with(mesh: bool, pool_spec: &str) -> String {
+    pool_manifest(mesh, 26, pool_spec)
+}
+
+/// Like [`cluster_manifest_with`], with blocks of `/block_size`.
+pub fn pool_manifest(mesh: bool, block_size: u8, pool_spec: &str) -> String {
     format!(
         "apiVersion: projectcalico.org/v3
 kind: BGPConfiguration
@@ -44,7 +49,7 @@ metadata:
   name: default-ipv4-ippool
 spec:
   cidr: {POOL_CIDR}
-  blockSize: 26
+  blockSize: {block_size}
   natOutgoing: true
   nodeSelector: all()
 {pool_spec}"
@@ -59,6 +64,25 @@ spec:
   nodeSelector: all()
   peerSelector: route-reflector == 'true'
 ";
+
+/// Turns `nodes` (labelled `route-reflector: "true"` already) into route reflectors of
+/// one cluster (224.0.0.1) that every node peers with (the mesh is off).
+pub fn make_route_reflectors(cluster: &Cluster, nodes: &[String]) -> Result<()> {
+    for rr in nodes {
+        cluster.calicoctl(
+            &[
+                "patch",
+                "node",
+                rr,
+                "-p",
+                r#"{"spec":{"bgp":{"routeReflectorClusterID":"224.0.0.1"}}}"#,
+            ],
+            None,
+        )?;
+    }
+    cluster.calicoctl(&["apply", "-f", "-"], Some(RR_PEERING))?;
+    Ok(())
+}
 
 /// Node names of a shape: `node1..N`, then `rr1` when asked.
 pub fn node_names(shape: &Shape) -> Vec<String> {
@@ -98,17 +122,7 @@ pub fn build_with_etcd_members(shape: &Shape, members: usize) -> Result<Cluster>
     }
     cluster.apply_nodes(&labels)?;
     if shape.route_reflector {
-        cluster.calicoctl(
-            &[
-                "patch",
-                "node",
-                "rr1",
-                "-p",
-                r#"{"spec":{"bgp":{"routeReflectorClusterID":"224.0.0.1"}}}"#,
-            ],
-            None,
-        )?;
-        cluster.calicoctl(&["apply", "-f", "-"], Some(RR_PEERING))?;
+        make_route_reflectors(&cluster, &["rr1".to_string()])?;
     }
     for name in &names {
         start_node_daemons(&mut cluster, name)?;
