@@ -132,7 +132,9 @@ impl AdjRibOut {
             match p.want {
                 None => {
                     if p.has.is_some() {
-                        self.advertised -= 1;
+                        // Saturating: a count is not worth a panic if policy changed
+                        // what the peer was told since.
+                        self.advertised = self.advertised.saturating_sub(1);
                         withdrawn[v6 as usize].push(nlri());
                     }
                 }
