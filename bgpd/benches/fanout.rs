@@ -42,7 +42,7 @@ use std::time::Duration;
 
 use clients::{BLOCKS_PER_CLIENT, Clients, Plan};
 use netns::Netns;
-use proc_stats::{cpu_time, thread_cpu_time, vm_hwm_kb, vm_rss_kb};
+use proc_stats::{cpu_time, ratio, thread_cpu_time, vm_hwm_kb, vm_rss_kb};
 use reflectors::{ALL, Reflector};
 
 /// The clients' addresses: a local route on the generator's loopback.
@@ -206,10 +206,6 @@ async fn drive(r: Reflector, plan: Plan) -> Result<Row, String> {
 
 fn print_table(n: usize, rows: &[Row]) {
     let bird = rows.iter().find(|r| r.name == "BIRD");
-    let ratio = |a: f64, b: Option<f64>| match b {
-        Some(b) if b > 0.0 => format!("{:.2}x", a / b),
-        _ => "-".to_string(),
-    };
     let secs = |d: Duration| d.as_secs_f64();
     let mut s = String::new();
     let _ = writeln!(

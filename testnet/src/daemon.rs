@@ -31,6 +31,11 @@ impl Daemon {
         self.proc.log_tail(lines)
     }
 
+    /// Everything in its log file (which a restarted daemon appends to).
+    pub fn log_text(&self) -> String {
+        self.proc.log_text()
+    }
+
     /// Resident memory now and at its peak (VmRSS, VmHWM), in KiB, while running.
     pub fn memory_kib(&self) -> Option<(u64, u64)> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.proc.id()?)).ok()?;

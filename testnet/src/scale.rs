@@ -157,33 +157,15 @@ pub fn run(o: &Options) -> Result<Report> {
     // Pods, round-robin over the nodes: alternately in an existing and a new block.
     let mut new_block = Vec::new();
     let mut existing_block = Vec::new();
-    let mut k = 0;
+    let mut pods = 0;
     while new_block.len() < o.samples || existing_block.len() < o.samples {
-        let node = nodes[k % nodes.len()].clone();
-        k += 1;
-        let start = Instant::now();
-        let ip = cluster.add_pod(&node, "default", &format!("s{k}"))?;
-        let block = block_of(&ip)?;
-        let known = blocks.get(&node).is_some_and(|b| b.contains(&block));
-        if known {
-            let local = &watches[&node];
-            let took = first_seen(local, &ip, start, EVENT_TIMEOUT)
-                .with_context(|| format!("{node}: no route to pod {ip}"))?;
-            if existing_block.len() < o.samples {
-                existing_block.push(took);
-            }
-        } else {
-            let took = routed_everywhere(
-                &watches,
-                &[(node.clone(), block.clone())],
-                start,
-                EVENT_TIMEOUT,
-                "a new block",
-            )?;
-            blocks.entry(node.clone()).or_default().push(block);
-            if new_block.len() < o.samples {
-                new_block.push(took);
-            }
+        let node = &nodes[pods % nodes.len()];
+        let (v, took) = match add_pod_timed(&mut cluster, &watches, &mut blocks, node, &mut pods)? {
+            Added::NewBlock(t) => (&mut new_block, t),
+            Added::ExistingBlock(t) => (&mut existing_block, t),
+        };
+        if v.len() < o.samples {
+            v.push(took);
         }
     }
 
@@ -195,6 +177,15 @@ pub fn run(o: &Options) -> Result<Report> {
     let peers = if rrs.is_empty() { o.nodes } else { rrs.len() };
     let socket = cluster.node(&node1)?.bgp_socket(cluster.work.path());
     let socket = socket.to_str().context("socket path")?.to_string();
+    let eor_sent = |cluster: &Cluster| {
+        cluster.node(&node1).map_or(0, |n| {
+            n.daemons
+                .iter()
+                .find(|d| d.name() == format!("{node1}/bgpd"))
+                .map_or(0, |d| d.log_text().matches(END_OF_RIB_SENT).count())
+        })
+    };
+    let eor_before = eor_sent(&cluster);
     cluster.restart_daemon(
         &node1,
         "bgpd",
@@ -215,8 +206,22 @@ pub fn run(o: &Options) -> Result<Report> {
         || established() >= peers,
     )?;
     let restart = start.elapsed();
-    // Give the restarted speaker's End-of-RIB and stale sweep their time, then count.
-    std::thread::sleep(Duration::from_secs(3));
+    // Count the routes lost once every deletion the restart could cause has happened,
+    // known from events: node1 sends End-of-RIB once every peer's has come (its FIB
+    // sweep of what it did not learn again is queued by then); a new block of node1,
+    // routed everywhere, follows that End-of-RIB on every session, so every peer has
+    // dropped what it would of node1's; a new block of node2 reaches node1's kernel
+    // through the FIB queue after the sweep.
+    crate::daemon::wait_until(
+        "node1's End-of-RIB after its restart",
+        EVENT_TIMEOUT,
+        || eor_sent(&cluster) > eor_before,
+    )?;
+    for node in [&node1, &nodes[1 % nodes.len()]] {
+        while let Added::ExistingBlock(_) =
+            add_pod_timed(&mut cluster, &watches, &mut blocks, node, &mut pods)?
+        {}
+    }
     let restart_routes_lost = watches.values().map(|w| w.seen().bgp_deleted).sum();
     println!(
         "  node1's bgpd restarted: {peers} sessions Established after {:.2} s, {restart_routes_lost} BGP routes lost meanwhile",
@@ -289,6 +294,42 @@ impl Drop for NeighbourLimits {
             }
         }
     }
+}
+
+/// What bgpd logs once its deferred selection is over and End-of-RIB is out.
+const END_OF_RIB_SENT: &str = "End-of-RIB sent";
+
+/// A pod ADD and how long its route took (see [`add_pod_timed`]).
+enum Added {
+    /// It claimed a new block: until the block's route is on every other node.
+    NewBlock(Duration),
+    /// It landed in a block its node had: until its /32 is on its node.
+    ExistingBlock(Duration),
+}
+
+/// Adds pod `s<n>` on `node` (`n` counts the pods added this way) and waits for its
+/// route; `blocks` (each node's blocks) learns a new block.
+fn add_pod_timed(
+    cluster: &mut Cluster,
+    watches: &BTreeMap<String, RouteWatch>,
+    blocks: &mut BTreeMap<String, Vec<String>>,
+    node: &str,
+    n: &mut usize,
+) -> Result<Added> {
+    *n += 1;
+    let start = Instant::now();
+    let ip = cluster.add_pod(node, "default", &format!("s{n}"))?;
+    let block = block_of(&ip)?;
+    let owned = blocks.entry(node.to_string()).or_default();
+    if owned.contains(&block) {
+        let took = first_seen(&watches[node], &ip, start, EVENT_TIMEOUT)
+            .with_context(|| format!("{node}: no route to pod {ip}"))?;
+        return Ok(Added::ExistingBlock(took));
+    }
+    owned.push(block.clone());
+    let wanted = [(node.to_string(), block)];
+    let took = routed_everywhere(watches, &wanted, start, EVENT_TIMEOUT, "a new block")?;
+    Ok(Added::NewBlock(took))
 }
 
 /// The /31 block holding `ip`.

@@ -1,5 +1,5 @@
-//! A process's CPU time and peak RSS, from /proc (the benches' own
-//! measurements of the daemons they run).
+//! A process's CPU time, memory and liveness, from /proc (the benches' own
+//! measurements of the daemons they run), and the ratio cells of their tables.
 
 use std::time::Duration;
 
@@ -24,6 +24,23 @@ fn status_kb(pid: u32, key: &str) -> u64 {
                 .and_then(|v| v.parse().ok())
         })
         .unwrap_or(0)
+}
+
+/// Whether `pid` runs (exited and not yet reaped counts as not running).
+#[allow(dead_code)] // the fan-out bench uses it, the receive bench not
+pub fn running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(") ").map(|(_, r)| !r.starts_with('Z')))
+        .unwrap_or(false)
+}
+
+/// `a / b` as a table cell (`1.25x`), `-` without a positive `b`.
+pub fn ratio(a: f64, b: Option<f64>) -> String {
+    match b {
+        Some(b) if b > 0.0 => format!("{:.2}x", a / b),
+        _ => "-".to_string(),
+    }
 }
 
 /// utime + stime of `pid` (all its threads), from /proc/<pid>/stat.

@@ -23,6 +23,7 @@ use tokio::task::JoinSet;
 use crate::bgp_msg::{
     HEADER, KEEPALIVE, NOTIFICATION, OPEN, UPDATE, message, open, open_hold_time,
 };
+use crate::proc_stats::running;
 
 pub const BLOCKS_PER_CLIENT: usize = 4;
 /// 10.128.0.0: the first client's first block.
@@ -186,14 +187,6 @@ impl Clients {
     }
 }
 
-/// Whether `pid` runs (exited and not yet reaped counts as not running).
-fn running(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| s.rsplit_once(") ").map(|(_, r)| !r.starts_with('Z')))
-        .unwrap_or(false)
-}
-
 /// One client: handshake, then a reader task counting blocks and this task
 /// writing what the coordinator asks for and the keepalives.
 async fn session(
@@ -226,8 +219,9 @@ async fn session(
     drop(permit);
     shared.established.fetch_add(1, Relaxed);
 
-    let reader = tokio::spawn(count_blocks(plan, c, rd, shared.clone()));
-    let _abort_reader = AbortOnDrop(reader);
+    // Aborted with the set when this task ends.
+    let mut reader = JoinSet::new();
+    reader.spawn(count_blocks(plan, c, rd, shared.clone()));
     // Hold time 0 means no keepalives (RFC 4271 4.4); a day stands for never.
     let every = match hold {
         0 => Duration::from_secs(86_400),
@@ -245,14 +239,6 @@ async fn session(
             _ = keepalive.tick() => &message(KEEPALIVE, &[]),
         };
         wr.write_all(out).await.map_err(|e| format!("write: {e}"))?;
-    }
-}
-
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 

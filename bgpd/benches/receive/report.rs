@@ -4,6 +4,8 @@ use std::fmt::{self, Write as _};
 use std::path::Path;
 use std::time::Duration;
 
+use crate::proc_stats::ratio;
+
 /// One receiver's result.
 pub struct Row {
     pub name: &'static str,
@@ -39,10 +41,6 @@ impl fmt::Display for Row {
 
 pub fn print_table(title: &str, routes: usize, rows: &[Row]) {
     let bird = rows.iter().find(|r| r.name == "BIRD");
-    let ratio = |a: f64, b: Option<f64>| match b {
-        Some(b) if b > 0.0 => format!("{:.2}x", a / b),
-        _ => "-".to_string(),
-    };
     let mut s = String::new();
     let _ = writeln!(s, "\n{title}, FIB install off");
     let _ = writeln!(
