@@ -13,14 +13,22 @@
 //! So the hint is only ever a guess: a missing, unreadable or stale one costs the usual
 //! reads, never a wrong allocation, and file errors are logged and otherwise ignored. The
 //! file is written by root for root (mode 0600: it holds allocation attributes).
+//!
+//! The file is overwritten in place, not replaced by a rename: on ext4 a rename over an
+//! existing file (or a truncation to zero) makes the kernel flush the new data first
+//! (`auto_da_alloc`), 0.13 ms per write here against 7 us in place, paid by every ADD. A
+//! reader may then meet a half-written file, or two plugins' writes interleaved: the
+//! SHA-256 of the JSON heads the file, and a hint whose sum does not match is no hint.
+//! Its parts must never mix: the block is written from the copy in the hint, guarded by
+//! the revision in the hint.
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::block::AllocationBlock;
 
@@ -61,9 +69,9 @@ fn hint_path(dir: &Path, host: &str, version: u8) -> Option<PathBuf> {
 /// The host's hint, if there is a readable one for this family.
 pub(crate) fn read(dir: &Path, host: &str, version: u8) -> Option<Hint> {
     let path = hint_path(dir, host, version)?;
-    let text = std::fs::read(&path).ok()?;
-    match serde_json::from_slice::<Hint>(&text) {
-        Ok(h) if crate::keys::family(&h.block) == version => Some(h),
+    let bytes = std::fs::read(&path).ok()?;
+    match decode(&bytes) {
+        Some(h) if crate::keys::family(&h.block) == version => Some(h),
         _ => {
             tracing::debug!(path = %path.display(), "IPAM hint unreadable; ignored");
             None
@@ -71,30 +79,49 @@ pub(crate) fn read(dir: &Path, host: &str, version: u8) -> Option<Hint> {
     }
 }
 
-/// Records the host's hint. Written to a temporary file and renamed, so that concurrent
-/// plugins never read half a hint.
+/// Records the host's hint, overwriting the file in place (see the module's comment).
 pub(crate) fn write(dir: &Path, host: &str, hint: &Hint) {
     let Some(path) = hint_path(dir, host, crate::keys::family(&hint.block)) else {
         return;
     };
-    let mut tmp = path.clone().into_os_string();
-    tmp.push(format!(".{}.tmp", std::process::id()));
-    let tmp = PathBuf::from(tmp);
-    let res = std::fs::create_dir_all(dir)
-        .and_then(|()| {
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&tmp)?;
-            f.write_all(&serde_json::to_vec(hint).unwrap_or_default())
-        })
-        .and_then(|()| std::fs::rename(&tmp, &path));
+    let bytes = encode(hint);
+    let res = std::fs::create_dir_all(dir).and_then(|()| {
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            // Truncating to zero is what costs the flush; `set_len` below cuts the rest.
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)?;
+        f.write_all_at(&bytes, 0)?;
+        f.set_len(bytes.len() as u64)
+    });
     if let Err(e) = res {
-        let _ = std::fs::remove_file(&tmp);
         tracing::debug!(path = %path.display(), error = %e, "could not write the IPAM hint");
     }
+}
+
+/// Bytes of the hex SHA-256 and its newline ahead of the JSON.
+const SUM_LEN: usize = 64;
+
+/// The file's contents: the JSON's SHA-256 in hex, a newline, the JSON.
+fn encode(hint: &Hint) -> Vec<u8> {
+    let json = serde_json::to_vec(hint).unwrap_or_default();
+    let mut out = format!("{:x}\n", Sha256::digest(&json)).into_bytes();
+    out.extend_from_slice(&json);
+    out
+}
+
+/// The hint in `bytes`, `None` unless the sum matches the JSON (a torn or interleaved write)
+/// and the JSON is a hint.
+fn decode(bytes: &[u8]) -> Option<Hint> {
+    let (sum, rest) = bytes.split_at_checked(SUM_LEN)?;
+    let json = rest.strip_prefix(b"\n")?;
+    let expected = format!("{:x}", Sha256::digest(json));
+    if sum != expected.as_bytes() {
+        return None;
+    }
+    serde_json::from_slice(json).ok()
 }
 
 #[cfg(test)]
@@ -121,13 +148,62 @@ mod tests {
         std::fs::write(dir.join("node-2.ipv4"), "garbage").unwrap();
         assert_eq!(read(&dir, "node-2", 4), None);
         let left: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().collect();
-        assert_eq!(left.len(), 2, "no temporary files left: {left:?}");
+        assert_eq!(left.len(), 2, "no other files: {left:?}");
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(dir.join("node-1.ipv4"))
             .unwrap()
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn hint_of(cidr: &str, revision: i64) -> Hint {
+        let cidr: IpNet = cidr.parse().unwrap();
+        Hint {
+            block: cidr,
+            seen: Some(Seen {
+                value: AllocationBlock::new(cidr, Some("node-1"), 0),
+                revision,
+                basis: HintBasis {
+                    guards: vec![("/calico/ipam/v2/x".into(), 7)],
+                    pools: vec![],
+                    node_labels: None,
+                },
+            }),
+        }
+    }
+
+    #[test]
+    fn rewrites_in_place_and_refuses_torn_files() {
+        let dir = std::env::temp_dir().join(format!("ipam-hint-torn-{}", std::process::id()));
+        let path = dir.join("node-1.ipv4");
+        // A longer hint, then a shorter one over it: nothing of the first is left behind.
+        let long = hint_of("10.1.2.64/26", 123_456_789);
+        let short = hint_of("10.1.2.0/30", 5);
+        write(&dir, "node-1", &long);
+        write(&dir, "node-1", &short);
+        assert_eq!(read(&dir, "node-1", 4), Some(short.clone()));
+        assert_eq!(std::fs::read(&path).unwrap(), encode(&short));
+
+        // Two writes whose parts mixed: valid JSON, but not what either wrote whole.
+        let a = encode(&hint_of("10.1.2.64/26", 100));
+        let b = encode(&hint_of("10.1.2.64/26", 200));
+        assert_eq!(a.len(), b.len());
+        let mixed = [&a[..=SUM_LEN], &b[SUM_LEN + 1..]].concat();
+        assert!(serde_json::from_slice::<Hint>(&mixed[SUM_LEN + 1..]).is_ok());
+        std::fs::write(&path, &mixed).unwrap();
+        assert_eq!(
+            read(&dir, "node-1", 4),
+            None,
+            "a sum that does not match is no hint"
+        );
+
+        // A write cut short, and the old format (bare JSON) are no hint either.
+        std::fs::write(&path, &a[..a.len() - 10]).unwrap();
+        assert_eq!(read(&dir, "node-1", 4), None);
+        std::fs::write(&path, serde_json::to_vec(&short).unwrap()).unwrap();
+        assert_eq!(read(&dir, "node-1", 4), None);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

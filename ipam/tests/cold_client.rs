@@ -47,8 +47,16 @@ impl HintDir {
     /// The block the host's hint names.
     fn hint(&self, host: &str) -> Option<String> {
         let text = std::fs::read(self.0.join(format!("{host}.ipv4"))).ok()?;
-        let v: serde_json::Value = serde_json::from_slice(&text).ok()?;
+        // The file is the JSON's SHA-256 in hex, a newline, then the JSON.
+        let v: serde_json::Value = serde_json::from_slice(text.get(65..)?).ok()?;
         v["block"].as_str().map(str::to_string)
+    }
+    /// Writes `json` as the host's hint, with the sum that makes the plugin read it.
+    fn write(&self, host: &str, json: &str) {
+        use sha2::{Digest, Sha256};
+        std::fs::create_dir_all(&self.0).unwrap();
+        let text = format!("{:x}\n{json}", Sha256::digest(json));
+        std::fs::write(self.0.join(format!("{host}.ipv4")), text).unwrap();
     }
 }
 
@@ -207,9 +215,7 @@ async fn a_wrong_hint_costs_reads_never_a_wrong_allocation() {
         .unwrap();
 
     // The hint names n2's block: n1 must not allocate from it.
-    std::fs::create_dir_all(&hints.0).unwrap();
-    let named = format!(r#"{{"block":"{}"}}"#, other[0].block);
-    std::fs::write(hints.0.join("n1.ipv4"), named).unwrap();
+    hints.write("n1", &format!(r#"{{"block":"{}"}}"#, other[0].block));
     let got = cold(&ds, Some(&hints.0))
         .auto_assign(&cni_args("n1", "h1"))
         .await
@@ -232,7 +238,7 @@ async fn a_wrong_hint_costs_reads_never_a_wrong_allocation() {
         "not json",
         "",
     ] {
-        std::fs::write(hints.0.join("n1.ipv4"), text).unwrap();
+        hints.write("n1", text);
         let next = cold(&ds, Some(&hints.0))
             .auto_assign(&cni_args("n1", &format!("h-{}", text.len())))
             .await
