@@ -204,33 +204,89 @@ impl Rib {
         path_id: u32,
         attrs: Attrs,
     ) -> Option<Change> {
-        let path = Path {
-            attrs,
-            peer,
-            path_id,
-        };
-        let edit = match prefix {
-            IpNet::V4(k) => self.v4.upsert(k, path),
-            IpNet::V6(k) => self.v6.upsert(k, path),
-        }?;
-        let new_dest = edit.before.is_none();
-        let had_path = edit.before.as_ref().is_some_and(|b| {
-            b.as_slice()
-                .iter()
-                .any(|p| p.peer == peer && p.path_id == path_id)
-        });
-        let change = change_of(
-            &self.peers,
-            &mut self.preferred,
-            self.local_as,
-            prefix,
-            edit,
-        );
-        if new_dest || !had_path {
-            self.bump(peer, 1);
-            *family_paths(&mut self.paths, &prefix) += 1;
+        let mut out = Vec::with_capacity(1);
+        self.announce_all(peer, &attrs, &[(prefix, path_id)], &mut out);
+        out.pop()
+    }
+
+    /// [`Rib::announce`] of every (prefix, ADD-PATH id) in `nlri` with the
+    /// same attributes (one UPDATE's routes); the changes are appended to
+    /// `out` in the order of `nlri`.
+    ///
+    /// Why in one call: a new destination's slot is a random line of a table
+    /// far larger than the cache, and a locked instruction (an `Arc` count
+    /// going up) waits until every store before it has reached the cache. One
+    /// `announce` after the other put such an increment after each new slot,
+    /// so every route paid a whole miss in turn. Here the handles are cloned
+    /// before the first store, and the changes of new destinations get their
+    /// paths after the last one, so the misses overlap.
+    pub fn announce_all(
+        &mut self,
+        peer: PeerId,
+        attrs: &Attrs,
+        nlri: &[(IpNet, u32)],
+        out: &mut Vec<Change>,
+    ) {
+        let handles = vec![attrs.clone(); nlri.len()];
+        // New destinations: (index in `out`, path id), their paths still to set.
+        let mut fresh = Vec::new();
+        for (&(prefix, path_id), attrs) in nlri.iter().zip(handles) {
+            let path = Path {
+                attrs,
+                peer,
+                path_id,
+            };
+            let edit = match prefix {
+                IpNet::V4(k) => self.v4.upsert(k, path),
+                IpNet::V6(k) => self.v6.upsert(k, path),
+            };
+            let Some(edit) = edit else { continue };
+            let had_path = match &edit.before {
+                // A new destination: its only path is its best (as `change_of`
+                // would find), and the counts move now, so that a later edit of
+                // the same prefix in `nlri` sees them.
+                None => {
+                    if let Some(c) = self.preferred.get_mut(peer.0 as usize) {
+                        *c += 1;
+                    }
+                    fresh.push((out.len(), path_id));
+                    out.push(Change {
+                        prefix,
+                        best: None,
+                        before: None,
+                    });
+                    false
+                }
+                Some(b) => {
+                    let had = b
+                        .as_slice()
+                        .iter()
+                        .any(|p| p.peer == peer && p.path_id == path_id);
+                    out.extend(change_of(
+                        &self.peers,
+                        &mut self.preferred,
+                        self.local_as,
+                        prefix,
+                        edit,
+                    ));
+                    had
+                }
+            };
+            if !had_path {
+                self.bump(peer, 1);
+                *family_paths(&mut self.paths, &prefix) += 1;
+            }
         }
-        change
+        for (i, path_id) in fresh {
+            out[i].best = Some(Best {
+                path: Path {
+                    attrs: attrs.clone(),
+                    peer,
+                    path_id,
+                },
+                multipath: Vec::new(),
+            });
+        }
     }
 
     /// Remove `peer`'s path `path_id` for `prefix`.

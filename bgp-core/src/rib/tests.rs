@@ -615,3 +615,91 @@ fn table_matches_a_model_through_growth_and_shrink() {
     );
     assert_eq!(t.rib.longest_match(probe), None);
 }
+
+/// What a change says, comparable: prefix, best (peer, path id, attributes,
+/// multipath size) and the path it replaces.
+type ChangeView = (
+    IpNet,
+    Option<(PeerId, u32, usize, usize)>,
+    Option<(PeerId, u32, usize)>,
+);
+
+fn view(c: &Change) -> ChangeView {
+    (
+        c.prefix,
+        c.best.as_ref().map(|b| {
+            (
+                b.path.peer,
+                b.path.path_id,
+                b.path.attrs.id(),
+                b.multipath.len(),
+            )
+        }),
+        c.before.as_ref().map(|p| (p.peer, p.path_id, p.attrs.id())),
+    )
+}
+
+#[test]
+fn announce_all_matches_one_announce_after_the_other() {
+    let mut one = T::new();
+    let mut all = T::new();
+    for t in [&mut one, &mut all] {
+        t.peer(1, "10.0.0.1", 65001);
+        t.peer(2, "10.0.0.2", 65002);
+    }
+    let shared = |a: PathAttributes| {
+        let nh = NextHop::V4(a.next_hop.unwrap());
+        Attrs::unshared(RouteAttrs::new(a, nh))
+    };
+    let short = shared(attrs(&[65001], "192.0.2.1"));
+    let long = shared(attrs(&[65002, 65003], "192.0.2.2"));
+    // Peer 2 already holds some of the prefixes, peer 1 one of them with the
+    // attributes it sends again.
+    for t in [&mut one, &mut all] {
+        for p in ["10.1.0.0/24", "10.2.0.0/24", "2001:db8::/48"] {
+            t.rib.announce(PeerId(2), net(p), 0, long.clone());
+        }
+        t.rib
+            .announce(PeerId(1), net("10.3.0.0/24"), 0, short.clone());
+    }
+    // New destinations, existing ones, the same path twice, one prefix with
+    // two ADD-PATH ids, a path peer 1 already has, and IPv6.
+    let nlri: Vec<(IpNet, u32)> = [
+        ("10.9.0.0/24", 0),
+        ("10.1.0.0/24", 0),
+        ("10.8.0.0/24", 0),
+        ("10.8.0.0/24", 0),
+        ("10.7.0.0/24", 1),
+        ("10.7.0.0/24", 2),
+        ("10.3.0.0/24", 0),
+        ("10.2.0.0/24", 0),
+        ("2001:db8::/48", 0),
+        ("2001:db8:1::/48", 0),
+    ]
+    .iter()
+    .map(|(p, id)| (net(p), *id))
+    .collect();
+
+    let mut expected = Vec::new();
+    for &(p, id) in &nlri {
+        expected.extend(one.rib.announce(PeerId(1), p, id, short.clone()));
+    }
+    let mut got = Vec::new();
+    all.rib.announce_all(PeerId(1), &short, &nlri, &mut got);
+
+    let (expected, got): (Vec<_>, Vec<_>) = (
+        expected.iter().map(view).collect(),
+        got.iter().map(view).collect(),
+    );
+    assert_eq!(got, expected);
+    // 10 routes, 8 changes: the repeated path and the one peer 1 had change
+    // nothing.
+    assert_eq!(got.len(), 8, "{got:?}");
+    for peer in [PeerId(1), PeerId(2)] {
+        assert_eq!(all.rib.path_count(peer), one.rib.path_count(peer));
+        assert_eq!(all.rib.preferred_count(peer), one.rib.preferred_count(peer));
+    }
+    assert_eq!(all.rib.preferred_count(PeerId(1)), 8);
+    assert_eq!(all.rib.paths_by_family(), one.rib.paths_by_family());
+    assert_eq!(all.rib.len_by_family(), one.rib.len_by_family());
+}

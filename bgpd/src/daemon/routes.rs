@@ -159,17 +159,18 @@ impl Daemon {
         for n in withdraw {
             changes.extend(self.rib.withdraw(id, n.prefix, n.path_id.unwrap_or(0)));
         }
-        let mut attrs: Option<(NextHop, Attrs)> = None;
-        for (n, nh) in announce {
-            let a = match &attrs {
-                Some((h, a)) if *h == nh => a.clone(),
-                _ => {
-                    let a = self.rib.intern(RouteAttrs::new(u.attributes.clone(), nh));
-                    attrs = Some((nh, a.clone()));
-                    a
-                }
-            };
-            changes.extend(self.rib.announce(id, n.prefix, n.path_id.unwrap_or(0), a));
+        // The routes go to the RIB a run of one next hop at a time (one run
+        // unless MP_REACH and NEXT_HOP both carry some).
+        let mut run: Vec<(IpNet, u32)> = Vec::with_capacity(announce.len());
+        let mut rest = announce.as_slice();
+        while let Some(&(_, nh)) = rest.first() {
+            let len = rest.iter().take_while(|(_, h)| *h == nh).count();
+            let (this, next) = rest.split_at(len);
+            rest = next;
+            run.clear();
+            run.extend(this.iter().map(|(n, _)| (n.prefix, n.path_id.unwrap_or(0))));
+            let a = self.rib.intern(RouteAttrs::new(u.attributes.clone(), nh));
+            self.rib.announce_all(id, &a, &run, &mut changes);
         }
         self.apply_changes(changes);
         // RFC 4486 4: max-prefix is checked by the FSM against our count.
