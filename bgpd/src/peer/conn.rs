@@ -219,6 +219,12 @@ async fn write_loop(
                 Ok(n) => {
                     drop(slices);
                     msg_left = advance(&mut pending, msg_left, n);
+                    // A burst grew the queue to up to WRITE_BUFFERS entries;
+                    // an idle session gives that back (2 KiB, times every
+                    // client of a route reflector).
+                    if pending.is_empty() {
+                        pending = VecDeque::new();
+                    }
                 }
             },
         }
