@@ -4,7 +4,12 @@
 //! - VXLAN: the pool in VXLAN Always mode, pods through `vxlan.calico`;
 //! - hand-made VXLAN: a VXLAN link made with `ip link` between the same two node
 //!   namespaces of the VXLAN cluster (no pods, no veths, no policy): the kernel's own
-//!   VXLAN limit here, the anchor the VXLAN pods are measured against.
+//!   VXLAN limit here, the anchor the VXLAN pods are measured against;
+//! - hand-made pods: the pods' topology made with `ip` alone, beside the cluster on the
+//!   same fabric bridge: two bare nodes (no felix, no rules) joined by a hand-made VXLAN
+//!   link, and behind each a namespace on a veth (MTU 1450) like a pod. The pods pay for
+//!   two veth hops and forwarding on both nodes that the node-to-node link does not; this
+//!   row measures that part, so that the rest is what felix adds.
 //!
 //! Run: `cargo build --bins && cargo bench -p testnet --bench overlay_throughput`
 //! (`BENCH_SECS` per measurement, default 5; `BENCH_ROUNDS`, default 3;
@@ -99,6 +104,77 @@ fn hand_made_link(cluster: &Cluster) -> Result<()> {
     Ok(())
 }
 
+/// The pods' topology without Calico (see the module's comment): client pod, server pod,
+/// and the server's address; the namespaces go when this is dropped.
+struct BarePods {
+    _nodes: [netns_kit::Netns; 2],
+    pods: [netns_kit::Netns; 2],
+}
+
+impl BarePods {
+    /// Two bare nodes on `cluster`'s subnet-1 bridge (172.18.1.201 and .202), a VXLAN link
+    /// between them (VNI 78, port 4790, 192.168.78.0/30) and a pod behind each
+    /// (10.99.<n>.2/24, its node 10.99.<n>.1).
+    fn build(cluster: &Cluster) -> Result<BarePods> {
+        use netns_kit::Netns;
+        let nodes = [Netns::new("bare-node1"), Netns::new("bare-node2")];
+        let pods = [Netns::new("bare-pod1"), Netns::new("bare-pod2")];
+        for (i, (node, pod)) in nodes.iter().zip(&pods).enumerate() {
+            let n = i + 1;
+            let fabric_side = format!("bare{n}");
+            node.veth_to("eth0", &cluster.fabric, &fabric_side)?;
+            cluster
+                .fabric
+                .try_ip(&["link", "set", &fabric_side, "master", "br1", "up"])?;
+            node.addr_up("eth0", &format!("172.18.1.{}/24", 200 + n))?;
+            node.sysctl("net.ipv4.ip_forward", "1")?;
+            pod.veth_to("eth0", node, "pod")?;
+            pod.try_ip(&["link", "set", "eth0", "mtu", "1450"])?;
+            pod.addr_up("eth0", &format!("10.99.{n}.2/24"))?;
+            node.addr_up("pod", &format!("10.99.{n}.1/24"))?;
+            pod.try_ip(&["route", "add", "default", "via", &format!("10.99.{n}.1")])?;
+        }
+        for (i, node) in nodes.iter().enumerate() {
+            let (me, peer) = (201 + i, 202 - i);
+            node.try_ip(&[
+                "link",
+                "add",
+                "vxhand",
+                "type",
+                "vxlan",
+                "id",
+                "78",
+                "dstport",
+                "4790",
+                "local",
+                &format!("172.18.1.{me}"),
+                "remote",
+                &format!("172.18.1.{peer}"),
+            ])?;
+            node.try_ip(&["link", "set", "vxhand", "mtu", "1450", "up"])?;
+            node.try_ip(&[
+                "addr",
+                "add",
+                &format!("192.168.78.{}/30", i + 1),
+                "dev",
+                "vxhand",
+            ])?;
+            let other = 2 - i;
+            node.try_ip(&[
+                "route",
+                "add",
+                &format!("10.99.{other}.0/24"),
+                "via",
+                &format!("192.168.78.{other}"),
+            ])?;
+        }
+        Ok(BarePods {
+            _nodes: nodes,
+            pods,
+        })
+    }
+}
+
 fn pod_ns<'a>(cluster: &'a Cluster, pod: &str) -> Result<&'a netns_kit::Netns> {
     Ok(&cluster.pod(pod)?.ns)
 }
@@ -114,6 +190,7 @@ fn main() -> Result<()> {
     let vxlan = build_routed(PoolMode::VxlanAlways)?;
     wait_overlay_routes(&vxlan, PoolMode::VxlanAlways, Duration::from_secs(60))?;
     hand_made_link(&vxlan)?;
+    let bare = BarePods::build(&vxlan)?;
     if std::env::var_os("BENCH_NO_RULES").is_some() {
         for c in [&direct, &vxlan] {
             for n in &c.nodes {
@@ -124,7 +201,7 @@ fn main() -> Result<()> {
         }
     }
     // (name, server, client, address the client connects to), node1 -> node2 each time.
-    let paths: [(&str, &netns_kit::Netns, &netns_kit::Netns, String); 3] = [
+    let paths: [(&str, &netns_kit::Netns, &netns_kit::Netns, String); 4] = [
         (
             "direct",
             pod_ns(&direct, "pod-2-1")?,
@@ -142,6 +219,12 @@ fn main() -> Result<()> {
             &vxlan.node("node2")?.ns,
             &vxlan.node("node1")?.ns,
             "192.168.77.2".to_string(),
+        ),
+        (
+            "hand-made pods",
+            &bare.pods[1],
+            &bare.pods[0],
+            "10.99.2.2".to_string(),
         ),
     ];
     let mut rows: Vec<(&str, Vec<Sample>)> = paths.iter().map(|p| (p.0, vec![])).collect();
@@ -179,9 +262,12 @@ fn main() -> Result<()> {
         );
     }
     println!(
-        "vxlan pods / hand-made vxlan: {:.2}x; vxlan pods / direct: {:.2}x",
+        "vxlan pods / hand-made vxlan: {:.2}x; vxlan pods / direct: {:.2}x; \
+         vxlan pods / hand-made pods: {:.2}x; hand-made pods / hand-made vxlan: {:.2}x",
         median(&rows[1].1) / median(&rows[2].1),
-        median(&rows[1].1) / median(&rows[0].1)
+        median(&rows[1].1) / median(&rows[0].1),
+        median(&rows[1].1) / median(&rows[3].1),
+        median(&rows[3].1) / median(&rows[2].1)
     );
     Ok(())
 }
