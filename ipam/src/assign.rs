@@ -124,8 +124,8 @@ impl Ipam {
         let start = out.len();
         let cold = self
             .hot_block(host, version)
-            .and_then(|c| self.cached_block(&c))
-            .is_none_or(|st| st.block.free_count() == 0);
+            .and_then(|c| self.cached_free_count(&c))
+            .is_none_or(|free| free == 0);
         // Only a client without a usable cache needs the hint.
         let hint = self
             .hint_dir
@@ -134,15 +134,15 @@ impl Ipam {
             .and_then(|d| crate::hint::read(d, host, version));
         // (0) A client without a cache whose hint holds the block as last written: one
         // guarded write, nothing read.
+        let hint_block = hint.as_ref().map(|h| h.block);
         if cold
-            && let Some(seen) = hint.as_ref().and_then(|h| h.seen.as_ref())
+            && let Some(seen) = hint.and_then(|h| h.seen)
             && let Some(got) = self.alloc_from_hint(args, version, num, seen).await?
         {
             out.extend(got);
-            self.keep_hint(host, &out[start..], Some(seen.basis.clone()));
             return Ok(());
         }
-        let hint = hint.map(|h| h.block);
+        let hint = hint_block;
         // Otherwise a client without a cache reads the pools (from the datastore), the
         // node's labels (when asked to), the hinted block, the affinities and the config in
         // one round trip. A client whose hot block has room reads only what its pools need.

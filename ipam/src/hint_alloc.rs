@@ -25,15 +25,16 @@ impl From<&AllocContext> for HintBasis {
 impl Ipam {
     /// All `num` addresses from the hint's copy of its block in one transaction guarded by
     /// the block's revision and the revisions of the pools and the Node it was chosen
-    /// under. `None` when the copy cannot serve the request (not the host's, not in a
-    /// usable pool, too few free addresses) or something moved since (a conflict): the
-    /// caller then reads as usual.
+    /// under, then the hint updated. `None` when the copy cannot serve the request (not
+    /// the host's, not in a usable pool, too few free addresses) or something moved since
+    /// (a conflict): the caller then reads as usual. The copy is taken, not cloned: a
+    /// block with its attributes is hundreds of allocations, on the CNI plugin's path.
     pub(crate) async fn alloc_from_hint(
         &self,
         args: &AutoAssignArgs,
         version: u8,
         num: usize,
-        seen: &Seen,
+        seen: Seen,
     ) -> Result<Option<Vec<Assigned>>> {
         let host = args.hostname.as_str();
         let labels = match (args.node_labels_from_datastore, &seen.basis.node_labels) {
@@ -61,7 +62,7 @@ impl Ipam {
             return Ok(None);
         };
         let mut st = BlockState {
-            block: seen.value.clone(),
+            block: seen.value,
             mod_revision: seen.revision,
         };
         let cidr = st.block.cidr;
@@ -95,6 +96,18 @@ impl Ipam {
             Ok(rev) => {
                 self.remember(Some((&st.block, false)), &[&handle], rev);
                 self.set_hot(host, cidr);
+                if let Some(dir) = self.hint_dir.as_deref() {
+                    let seen = Seen {
+                        value: st.block,
+                        revision: rev,
+                        basis: seen.basis,
+                    };
+                    let hint = Hint {
+                        block: cidr,
+                        seen: Some(seen),
+                    };
+                    hint::write(dir, host, &hint);
+                }
                 Ok(Some(assigned))
             }
             Err(e) if e.is_conflict() => {

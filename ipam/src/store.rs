@@ -355,6 +355,14 @@ impl Ipam {
         self.cache().blocks.get(cidr).cloned()
     }
 
+    /// Free addresses in the cached copy of a block (without copying it).
+    pub(crate) fn cached_free_count(&self, cidr: &IpNet) -> Option<usize> {
+        self.cache()
+            .blocks
+            .get(cidr)
+            .map(|st| st.block.free_count())
+    }
+
     pub(crate) fn cached_handle(&self, id: &str) -> Option<HandleState> {
         self.cache().handles.get(id).cloned()
     }
