@@ -3,8 +3,9 @@
 //! - direct: the pool in CrossSubnet mode, so same-subnet pods are routed unencapsulated;
 //! - VXLAN: the pool in VXLAN Always mode, pods through `vxlan.calico`;
 //! - hand-made VXLAN: a VXLAN link made with `ip link` between the same two node
-//!   namespaces of the VXLAN cluster (no pods, no veths, no policy): the kernel's own
-//!   VXLAN limit here, the anchor the VXLAN pods are measured against;
+//!   namespaces of the VXLAN cluster (no pods, no veths; felix's INPUT and OUTPUT rules
+//!   and conntrack still apply there): the anchor the issue measures the VXLAN pods
+//!   against;
 //! - hand-made pods: the pods' topology made with `ip` alone, beside the cluster on the
 //!   same fabric bridge: two bare nodes (no felix, no rules) joined by a hand-made VXLAN
 //!   link, and behind each a namespace on a veth (MTU 1450) like a pod. The pods pay for
@@ -87,25 +88,37 @@ fn iperf(
     })
 }
 
-/// A VXLAN link made by hand between node1 and node2 (VNI 77, port 4790, MTU 1450 like
-/// vxlan.calico): 192.168.77.1 and .2.
+/// A VXLAN link `vxhand` (port 4790, MTU 1450 like vxlan.calico) in `ns` from `local` to
+/// `remote`, with address `addr`.
+fn vxlan_link(
+    ns: &netns_kit::Netns,
+    vni: &str,
+    local: &str,
+    remote: &str,
+    addr: &str,
+) -> Result<()> {
+    ns.try_ip(&[
+        "link", "add", "vxhand", "type", "vxlan", "id", vni, "dstport", "4790", "local", local,
+        "remote", remote,
+    ])?;
+    ns.try_ip(&["link", "set", "vxhand", "mtu", "1450", "up"])?;
+    ns.try_ip(&["addr", "add", addr, "dev", "vxhand"])?;
+    Ok(())
+}
+
+/// A VXLAN link made by hand between node1 and node2 (VNI 77): 192.168.77.1 and .2.
 fn hand_made_link(cluster: &Cluster) -> Result<()> {
     let n1 = cluster.node("node1")?;
     let n2 = cluster.node("node2")?;
     for (me, peer, addr) in [(n1, n2, "192.168.77.1/30"), (n2, n1, "192.168.77.2/30")] {
-        me.ns.try_ip(&[
-            "link", "add", "vxhand", "type", "vxlan", "id", "77", "dstport", "4790", "local",
-            &me.ip, "remote", &peer.ip,
-        ])?;
-        me.ns
-            .try_ip(&["link", "set", "vxhand", "mtu", "1450", "up"])?;
-        me.ns.try_ip(&["addr", "add", addr, "dev", "vxhand"])?;
+        vxlan_link(&me.ns, "77", &me.ip, &peer.ip, addr)?;
     }
     Ok(())
 }
 
-/// The pods' topology without Calico (see the module's comment): client pod, server pod,
-/// and the server's address; the namespaces go when this is dropped.
+/// The pods' topology without Calico (see the module's comment): two bare nodes and a pod
+/// behind each (`pods[0]` on the first, the client's side); the namespaces go when this
+/// is dropped.
 struct BarePods {
     _nodes: [netns_kit::Netns; 2],
     pods: [netns_kit::Netns; 2],
@@ -135,31 +148,14 @@ impl BarePods {
             pod.try_ip(&["route", "add", "default", "via", &format!("10.99.{n}.1")])?;
         }
         for (i, node) in nodes.iter().enumerate() {
-            let (me, peer) = (201 + i, 202 - i);
-            node.try_ip(&[
-                "link",
-                "add",
-                "vxhand",
-                "type",
-                "vxlan",
-                "id",
+            let (me, peer, other) = (201 + i, 202 - i, 2 - i);
+            vxlan_link(
+                node,
                 "78",
-                "dstport",
-                "4790",
-                "local",
                 &format!("172.18.1.{me}"),
-                "remote",
                 &format!("172.18.1.{peer}"),
-            ])?;
-            node.try_ip(&["link", "set", "vxhand", "mtu", "1450", "up"])?;
-            node.try_ip(&[
-                "addr",
-                "add",
                 &format!("192.168.78.{}/30", i + 1),
-                "dev",
-                "vxhand",
-            ])?;
-            let other = 2 - i;
+            )?;
             node.try_ip(&[
                 "route",
                 "add",
