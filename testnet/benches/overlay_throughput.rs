@@ -15,7 +15,9 @@
 //! Run: `cargo build --bins && cargo bench -p testnet --bench overlay_throughput`
 //! (`BENCH_SECS` per measurement, default 5; `BENCH_ROUNDS`, default 3;
 //! `BENCH_NO_RULES=1` flushes every node's iptables after the clusters are up, to see
-//! what felix's rules cost on each path: a diagnosis, not a configuration). The binaries come
+//! what felix's rules cost on each path: a diagnosis, not a configuration; `BENCH_HOLD=FILE`
+//! waits after building until FILE is removed, to look at the clusters or profile them with
+//! `perf` before the measurements). The binaries come
 //! from `TESTNET_BIN_DIR`, else the debug build (the dataplane is the kernel's: a debug
 //! felix programs it the same).
 
@@ -194,6 +196,12 @@ fn main() -> Result<()> {
                     let _ = n.ns.command("iptables").args(["-t", t, "-F"]).status();
                 }
             }
+        }
+    }
+    if let Some(hold) = std::env::var_os("BENCH_HOLD") {
+        eprintln!("holding until {hold:?} is removed");
+        while std::path::Path::new(&hold).exists() {
+            std::thread::sleep(Duration::from_millis(500));
         }
     }
     // (name, server, client, address the client connects to), node1 -> node2 each time.
