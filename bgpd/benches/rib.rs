@@ -6,7 +6,7 @@
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr};
 
-use bgpd::rib::{Candidate, PeerId, PeerInfo, Rib, RouteAttrs, select};
+use bgpd::rib::{Candidate, Changes, PeerId, PeerInfo, Rib, RouteAttrs, select};
 use bgpd::wire::{AsPath, NextHop, Origin, PathAttributes};
 use criterion::{BenchmarkId, Criterion};
 use ipnet::{IpNet, Ipv4Net};
@@ -84,6 +84,26 @@ fn rib_with(n: u32, scrambled: bool) -> Rib {
     rib
 }
 
+/// As [`rib_with`] (scrambled), but 256 routes per [`Rib::announce_all`]:
+/// what one UPDATE of /32s from BIRD brings.
+fn rib_batched(n: u32) -> Rib {
+    let mut rib = Rib::new(64512, Ipv4Addr::new(10, 0, 0, 100));
+    rib.set_peer(PeerId(1), infos(1).remove(0));
+    let a = rib.intern(attrs(vec![65000], 0, Ipv4Addr::new(192, 0, 2, 1)));
+    let mut changes = Changes::new();
+    let mut batch = Vec::with_capacity(256);
+    for start in (0..n).step_by(256) {
+        batch.clear();
+        batch.extend((start..n.min(start + 256)).map(|i| {
+            let p = IpNet::V4(Ipv4Net::new_assert(host(i, true), 32));
+            (p, 0)
+        }));
+        rib.announce_all(PeerId(1), &a, batch.iter().copied(), &mut changes);
+        changes = Changes::new();
+    }
+    rib
+}
+
 fn bench_insert(c: &mut Criterion) {
     let mut g = c.benchmark_group("rib_insert");
     g.sample_size(10);
@@ -95,6 +115,9 @@ fn bench_insert(c: &mut Criterion) {
     });
     g.bench_function("1m_v4_host_routes_scrambled", |b| {
         b.iter(|| black_box(rib_with(1_000_000, true)))
+    });
+    g.bench_function("1m_v4_host_routes_scrambled_256_per_update", |b| {
+        b.iter(|| black_box(rib_batched(1_000_000)))
     });
     g.finish();
 }

@@ -8,6 +8,7 @@
 pub mod adj_out;
 pub mod attrs;
 pub mod best;
+mod changes;
 pub mod stale;
 mod table;
 
@@ -18,6 +19,7 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 pub use adj_out::{AdjRibOut, Outbound};
 pub use attrs::{Attrs, Interner, RouteAttrs};
 pub use best::{Candidate, Selection, select};
+pub use changes::{ChangeRef, Changes, Run};
 pub use stale::StalePaths;
 pub use table::Path;
 
@@ -204,9 +206,9 @@ impl Rib {
         path_id: u32,
         attrs: Attrs,
     ) -> Option<Change> {
-        let mut out = Vec::with_capacity(1);
-        self.announce_all(peer, &attrs, &[(prefix, path_id)], &mut out);
-        out.pop()
+        let mut out = Changes::new();
+        self.announce_all(peer, &attrs, [(prefix, path_id)], &mut out);
+        out.into_vec().pop()
     }
 
     /// [`Rib::announce`] of every (prefix, ADD-PATH id) in `nlri` with the
@@ -218,21 +220,20 @@ impl Rib {
     /// going up) waits until every store before it has reached the cache. One
     /// `announce` after the other put such an increment after each new slot,
     /// so every route paid a whole miss in turn. Here the handles are cloned
-    /// before the first store, and the changes of new destinations get their
-    /// paths after the last one, so the misses overlap.
+    /// before the first store, and new destinations go into `out` as a run
+    /// sharing one handle (see [`Changes`]), so the misses overlap.
     pub fn announce_all(
         &mut self,
         peer: PeerId,
         attrs: &Attrs,
-        nlri: &[(IpNet, u32)],
-        out: &mut Vec<Change>,
+        nlri: impl IntoIterator<Item = (IpNet, u32), IntoIter: ExactSizeIterator>,
+        out: &mut Changes,
     ) {
+        let nlri = nlri.into_iter();
         let handles = vec![attrs.clone(); nlri.len()];
-        // New destinations: (index in `out`, path id), their paths still to set.
-        let mut fresh = Vec::new();
-        for (&(prefix, path_id), attrs) in nlri.iter().zip(handles) {
+        for ((prefix, path_id), handle) in nlri.zip(handles) {
             let path = Path {
-                attrs,
+                attrs: handle,
                 peer,
                 path_id,
             };
@@ -249,12 +250,7 @@ impl Rib {
                     if let Some(c) = self.preferred.get_mut(peer.0 as usize) {
                         *c += 1;
                     }
-                    fresh.push((out.len(), path_id));
-                    out.push(Change {
-                        prefix,
-                        best: None,
-                        before: None,
-                    });
+                    out.push_added(prefix, path_id, peer, attrs);
                     false
                 }
                 Some(b) => {
@@ -276,16 +272,6 @@ impl Rib {
                 self.bump(peer, 1);
                 *family_paths(&mut self.paths, &prefix) += 1;
             }
-        }
-        for (i, path_id) in fresh {
-            out[i].best = Some(Best {
-                path: Path {
-                    attrs: attrs.clone(),
-                    peer,
-                    path_id,
-                },
-                multipath: Vec::new(),
-            });
         }
     }
 

@@ -16,7 +16,7 @@ use crate::fib::FibOp;
 use crate::fsm::State;
 use crate::peer::{PeerCommand, PeerEvent, encode_updates};
 use crate::policy::{Source, Target, local_addresses};
-use crate::rib::{Attrs, Best, Change, Outbound, PeerId, PeerInfo, RouteAttrs};
+use crate::rib::{Attrs, Change, ChangeRef, Changes, Outbound, PeerId, PeerInfo, RouteAttrs, Run};
 use crate::wire::attribute::as4::merge_from_two_octet;
 use crate::wire::{EncodeContext, Family, NextHop, Nlri, Update, UpdateAction};
 
@@ -124,15 +124,22 @@ impl Daemon {
         if let Some(m) = u.attributes.mp_unreach.take() {
             withdraw.extend(m.withdrawn);
         }
-        let mut announce: Vec<(Nlri, NextHop)> = Vec::new();
-        if let Some(nh) = u.attributes.next_hop {
-            announce.extend(u.nlri.drain(..).map(|n| (n, NextHop::V4(nh))));
+        // The routes by next hop: NEXT_HOP's, MP_REACH_NLRI's (the decoded
+        // lists, moved, not copied: an UPDATE of /32s holds hundreds).
+        let mut announce: Vec<(NextHop, Vec<Nlri>)> = Vec::with_capacity(2);
+        if let Some(nh) = u.attributes.next_hop
+            && !u.nlri.is_empty()
+        {
+            announce.push((NextHop::V4(nh), std::mem::take(&mut u.nlri)));
         }
-        if let Some(m) = u.attributes.mp_reach.take() {
-            announce.extend(m.nlri.into_iter().map(|n| (n, m.next_hop)));
+        if let Some(m) = u.attributes.mp_reach.take()
+            && !m.nlri.is_empty()
+        {
+            announce.push((m.next_hop, m.nlri));
         }
+        let announced: usize = announce.iter().map(|(_, n)| n.len()).sum();
         p.stats.withdraws_received += withdraw.len() as u64;
-        p.stats.prefixes_received += announce.len() as u64;
+        p.stats.prefixes_received += announced as u64;
         // RFC 7606 2 / 5: treat-as-withdraw turns every NLRI into a
         // withdrawal; attribute-discard already happened in the decoder.
         let refused = match u.action() {
@@ -146,31 +153,24 @@ impl Daemon {
                 .map(|e| e.to_string()),
         };
         if let Some(why) = refused {
-            debug!(peer = %p.name, reason = %why, prefixes = announce.len(), "routes not accepted");
-            p.stats.prefixes_rejected += announce.len() as u64;
-            withdraw.extend(announce.drain(..).map(|(n, _)| n));
+            debug!(peer = %p.name, reason = %why, prefixes = announced, "routes not accepted");
+            p.stats.prefixes_rejected += announced as u64;
+            withdraw.extend(announce.drain(..).flat_map(|(_, n)| n));
         }
-        let mut changes = Vec::new();
+        let mut changes = Changes::new();
         if self.stale.has(id) {
-            for n in withdraw.iter().chain(announce.iter().map(|(n, _)| n)) {
+            for n in withdraw.iter().chain(announce.iter().flat_map(|(_, n)| n)) {
                 self.stale.refreshed(id, (n.prefix, n.path_id.unwrap_or(0)));
             }
         }
         for n in withdraw {
             changes.extend(self.rib.withdraw(id, n.prefix, n.path_id.unwrap_or(0)));
         }
-        // The routes go to the RIB a run of one next hop at a time (one run
-        // unless MP_REACH and NEXT_HOP both carry some).
-        let mut run: Vec<(IpNet, u32)> = Vec::with_capacity(announce.len());
-        let mut rest = announce.as_slice();
-        while let Some(&(_, nh)) = rest.first() {
-            let len = rest.iter().take_while(|(_, h)| *h == nh).count();
-            let (this, next) = rest.split_at(len);
-            rest = next;
-            run.clear();
-            run.extend(this.iter().map(|(n, _)| (n.prefix, n.path_id.unwrap_or(0))));
-            let a = self.rib.intern(RouteAttrs::new(u.attributes.clone(), nh));
-            self.rib.announce_all(id, &a, &run, &mut changes);
+        // The routes go to the RIB a next hop at a time.
+        for (nh, nlri) in &announce {
+            let a = self.rib.intern(RouteAttrs::new(u.attributes.clone(), *nh));
+            let routes = nlri.iter().map(|n| (n.prefix, n.path_id.unwrap_or(0)));
+            self.rib.announce_all(id, &a, routes, &mut changes);
         }
         self.apply_changes(changes);
         // RFC 4486 4: max-prefix is checked by the FSM against our count.
@@ -201,14 +201,15 @@ impl Daemon {
     }
 
     /// What the kernel should hold for `prefix` given its best path.
-    fn fib_op(&self, prefix: IpNet, best: Option<&Best>) -> FibOp {
+    fn fib_op(&self, c: ChangeRef<'_>) -> FibOp {
+        let prefix = c.prefix();
         let excluded = self.fib_exclude.iter().any(|x| x.contains(&prefix));
-        match best {
+        match c.best() {
             // Our own prefixes are felix's (blackholes): never installed; nor are routes
             // felix programs itself (the overlay's pools).
-            Some(b) if b.path.peer != PeerId::LOCAL && !excluded => FibOp::Replace {
+            Some((_, source)) if source != PeerId::LOCAL && !excluded => FibOp::Replace {
                 prefix,
-                next_hops: b.next_hops(),
+                next_hops: c.next_hops(),
             },
             _ => FibOp::Delete(prefix),
         }
@@ -226,22 +227,26 @@ impl Daemon {
             return;
         };
         let mut ops = Vec::new();
-        self.rib
-            .for_each_best(|prefix, best| ops.push(self.fib_op(prefix, Some(&best))));
+        self.rib.for_each_best(|prefix, best| {
+            let c = Change {
+                prefix,
+                best: Some(best),
+                before: None,
+            };
+            ops.push(self.fib_op(ChangeRef::Changed(&c)));
+        });
         fib.apply(ops);
     }
 
     /// Push Loc-RIB changes to the FIB and to every established peer's
     /// Adj-RIB-Out (sent at the next [`Daemon::flush`]).
-    pub(super) fn apply_changes(&mut self, changes: Vec<Change>) {
+    pub(super) fn apply_changes(&mut self, changes: impl Into<Changes>) {
+        let changes = changes.into();
         if changes.is_empty() {
             return;
         }
         if let Some(fib) = &self.fib {
-            let ops = changes
-                .iter()
-                .map(|c| self.fib_op(c.prefix, c.best.as_ref()))
-                .collect();
+            let ops = changes.iter().map(|c| self.fib_op(c)).collect();
             fib.apply(ops);
         }
         let targets = self.targets();
@@ -253,18 +258,41 @@ impl Daemon {
         // Target by target: consecutive changes (one UPDATE's routes) share
         // their attributes, so the cache's last entry answers most lookups.
         for (t, class) in targets.iter().zip(export_classes(&targets)) {
-            for c in &changes {
-                let to = c
-                    .best
-                    .as_ref()
-                    .and_then(|b| self.export(&mut cache, &c.prefix, &b.path, t, class));
-                // What the peer was told about the path this one replaces.
-                let from = c
-                    .before
-                    .as_ref()
-                    .and_then(|b| self.export(&mut cache, &c.prefix, b, t, class));
-                if let Some(p) = self.peers.get_mut(&t.peer) {
-                    p.adj_out.change(c.prefix, from, to);
+            for run in changes.runs() {
+                match run {
+                    Run::Changed(c) => {
+                        let to = c.best.as_ref().and_then(|b| {
+                            let (a, source) = (&b.path.attrs, b.path.peer);
+                            self.export(&mut cache, &c.prefix, a, source, t, class)
+                        });
+                        // What the peer was told about the path this one replaces.
+                        let from = c.before.as_ref().and_then(|b| {
+                            self.export(&mut cache, &c.prefix, &b.attrs, b.peer, t, class)
+                        });
+                        if let Some(p) = self.peers.get_mut(&t.peer) {
+                            p.adj_out.change(c.prefix, from, to);
+                        }
+                    }
+                    // New destinations: export policy judges the run once. The peer
+                    // had nothing for them, so if it is to get nothing either and no
+                    // change of theirs is pending, there is nothing to do (the
+                    // common case: the routes' own source).
+                    Run::Added {
+                        peer: source,
+                        attrs,
+                        routes,
+                    } => {
+                        let to = self.export(&mut cache, &routes[0].0, attrs, source, t, class);
+                        let Some(p) = self.peers.get_mut(&t.peer) else {
+                            continue;
+                        };
+                        if to.is_none() && !p.adj_out.has_pending() {
+                            continue;
+                        }
+                        for &(prefix, _) in routes {
+                            p.adj_out.change(prefix, None, to.clone());
+                        }
+                    }
                 }
             }
         }
@@ -281,7 +309,7 @@ impl Daemon {
             .for_each_best(|prefix, b| all.push((prefix, b.path)));
         let mut cache = ExportCache::default();
         for (prefix, path) in all {
-            let out = self.export(&mut cache, &prefix, &path, &t, 0);
+            let out = self.export(&mut cache, &prefix, &path.attrs, path.peer, &t, 0);
             if let Some(p) = self.peers.get_mut(&id) {
                 match how {
                     Advertise::Initial => p.adj_out.change(prefix, None, out),
@@ -291,39 +319,41 @@ impl Daemon {
         }
     }
 
+    /// What export policy makes of a path (`attrs` from `origin`) for target `t`.
     fn export(
         &mut self,
         cache: &mut ExportCache,
         prefix: &IpNet,
-        path: &crate::rib::Path,
+        attrs: &Attrs,
+        origin: PeerId,
         t: &Target,
         class: u32,
     ) -> Option<Attrs> {
         let key = ExportKey {
-            attrs: path.attrs.id(),
-            source: path.peer,
+            attrs: attrs.id(),
+            source: origin,
             class,
-            to_source: path.peer == t.peer,
+            to_source: origin == t.peer,
             v6: prefix.addr().is_ipv6(),
         };
         if let Some(v) = cache.get(&key) {
             return v;
         }
-        let source = (path.peer != PeerId::LOCAL).then(|| {
-            let info = self.rib.peer(path.peer);
+        let source = (origin != PeerId::LOCAL).then(|| {
+            let info = self.rib.peer(origin);
             Source {
-                peer: path.peer,
+                peer: origin,
                 router_id: info.map_or(self.policy.router_id, |i| i.router_id),
                 internal: info.is_some_and(|i| i.internal),
                 rr_client: self
                     .peers
-                    .get(&path.peer)
+                    .get(&origin)
                     .is_some_and(|p| p.cfg.route_reflector_client),
             }
         });
         let out = self
             .policy
-            .export(prefix, &path.attrs, source.as_ref(), t)
+            .export(prefix, attrs, source.as_ref(), t)
             .map(|a| self.rib.intern(a));
         cache.insert(key, out.clone());
         out
