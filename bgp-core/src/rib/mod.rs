@@ -9,6 +9,7 @@ pub mod adj_out;
 pub mod attrs;
 pub mod best;
 mod changes;
+mod shard;
 pub mod stale;
 mod table;
 
@@ -24,6 +25,12 @@ pub use stale::StalePaths;
 pub use table::Path;
 
 use table::{Edit, Paths, Table};
+
+/// How many routes ahead of an insert [`Rib::announce_all`] fetches the
+/// table lines of: enough misses in flight to cover the memory latency
+/// (about 10 per core), few enough that the lines are still in L1 when
+/// their turn comes.
+const PREFETCH_AHEAD: usize = 16;
 
 /// Index of a peer in the RIB. [`PeerId::LOCAL`] marks routes this speaker
 /// originates itself.
@@ -220,8 +227,10 @@ impl Rib {
     /// going up) waits until every store before it has reached the cache. One
     /// `announce` after the other put such an increment after each new slot,
     /// so every route paid a whole miss in turn. Here the handles are cloned
-    /// before the first store, and new destinations go into `out` as a run
-    /// sharing one handle (see [`Changes`]), so the misses overlap.
+    /// before the first store, new destinations go into `out` as a run
+    /// sharing one handle (see [`Changes`]), and each route's table lines
+    /// are asked for [`PREFETCH_AHEAD`] routes before its turn, so the
+    /// misses overlap.
     pub fn announce_all(
         &mut self,
         peer: PeerId,
@@ -229,17 +238,39 @@ impl Rib {
         nlri: impl IntoIterator<Item = (IpNet, u32), IntoIter: ExactSizeIterator>,
         out: &mut Changes,
     ) {
-        let nlri = nlri.into_iter();
-        let handles = vec![attrs.clone(); nlri.len()];
-        for ((prefix, path_id), handle) in nlri.zip(handles) {
+        let (v4, v6) = (&self.v4, &self.v6);
+        let routes: Vec<(IpNet, u32, u64)> = nlri
+            .into_iter()
+            .map(|(prefix, path_id)| {
+                let h = match &prefix {
+                    IpNet::V4(k) => v4.hash(k),
+                    IpNet::V6(k) => v6.hash(k),
+                };
+                (prefix, path_id, h)
+            })
+            .collect();
+        let prefetch = |rib: &Rib, i: usize| {
+            if let Some(&(prefix, _, h)) = routes.get(i) {
+                match prefix {
+                    IpNet::V4(_) => rib.v4.prefetch(h),
+                    IpNet::V6(_) => rib.v6.prefetch(h),
+                }
+            }
+        };
+        for i in 0..PREFETCH_AHEAD {
+            prefetch(self, i);
+        }
+        let handles = vec![attrs.clone(); routes.len()];
+        for (i, (&(prefix, path_id, h), handle)) in routes.iter().zip(handles).enumerate() {
+            prefetch(self, i + PREFETCH_AHEAD);
             let path = Path {
                 attrs: handle,
                 peer,
                 path_id,
             };
             let edit = match prefix {
-                IpNet::V4(k) => self.v4.upsert(k, path),
-                IpNet::V6(k) => self.v6.upsert(k, path),
+                IpNet::V4(k) => self.v4.upsert_hashed(h, k, path),
+                IpNet::V6(k) => self.v6.upsert_hashed(h, k, path),
             };
             let Some(edit) = edit else { continue };
             let had_path = match &edit.before {

@@ -5,14 +5,17 @@
 //! the Adj-RIB-In of each peer, after import policy), and the Loc-RIB entry
 //! is computed from them by [`super::best::select`]. A path is 16 bytes
 //! (attributes pointer, peer, path id) and a destination with one path holds
-//! it inline, so a single-path prefix costs one hash table slot (key + path:
-//! 24 bytes and a control byte for IPv4) and nothing else.
+//! it inline, so a single-path prefix costs one entry (key + path: 24 bytes
+//! for IPv4) and an index slot (5 bytes, at most 3/4 of them used) and
+//! nothing else.
 //!
 //! The index is a hash table, not an ordered map: peers (BIRD among them)
 //! send prefixes in their own hash order, and in a million-entry B-tree
 //! every such insert is a chain of cache misses. Nothing on the receive
 //! path needs order; the two consumers that do (`show route`, longest
-//! prefix match) sort on demand or probe each prefix length.
+//! prefix match) sort on demand or probe each prefix length. The hash
+//! table is the project's own ([`Shard`]) so that a batch of inserts can
+//! fetch its lines ahead ([`Table::prefetch`]).
 //!
 //! The table is split into [`SHARDS`] hash tables chosen by hash bits the
 //! tables themselves do not use. A hash table doubles when it fills up and
@@ -24,11 +27,10 @@
 use std::hash::{BuildHasher, Hash};
 
 use foldhash::fast::RandomState;
-use hashbrown::HashTable;
-use hashbrown::hash_table::Entry;
 
 use super::PeerId;
 use super::attrs::Attrs;
+use super::shard::Shard;
 
 /// Number of sub-tables; a power of two (see [`shard_of`]).
 const SHARDS: usize = 64;
@@ -118,28 +120,33 @@ impl Paths {
 }
 
 /// A map from prefix to paths for one address family.
-#[derive(Debug)]
 pub(crate) struct Table<K> {
-    shards: Box<[HashTable<(K, Paths)>]>,
+    shards: Box<[Shard<K, Paths>]>,
     /// Seeded per process, so a peer cannot pick prefixes that collide.
     hasher: RandomState,
     len: usize,
 }
 
+impl<K> std::fmt::Debug for Table<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Table").field("len", &self.len).finish()
+    }
+}
+
 impl<K> Default for Table<K> {
     fn default() -> Self {
         Table {
-            shards: (0..SHARDS).map(|_| HashTable::new()).collect(),
+            shards: (0..SHARDS).map(|_| Shard::default()).collect(),
             hasher: RandomState::default(),
             len: 0,
         }
     }
 }
 
-/// The shard for a hash. hashbrown takes the bucket index from the low bits
-/// and the 7-bit control tag from the top bits; the shard comes from bits
-/// in between, so that all entries of a shard still spread over its
-/// buckets and tags (a shard would need 2^40 buckets to reach them).
+/// The shard for a hash. A shard takes the home slot from the low bits and
+/// the metadata tag from the top seven; the shard comes from bits in
+/// between, so that all entries of a shard still spread over its slots and
+/// tags (a shard would need 2^40 slots to reach them).
 fn shard_of(hash: u64) -> usize {
     (hash >> 40) as usize & (SHARDS - 1)
 }
@@ -158,29 +165,38 @@ impl<K: Hash + Eq + Copy> Table<K> {
         self.len
     }
 
-    pub(crate) fn get(&self, k: &K) -> Option<&Paths> {
-        let h = self.hasher.hash_one(k);
-        self.shards[shard_of(h)]
-            .find(h, |(key, _)| key == k)
-            .map(|(_, p)| p)
+    pub(crate) fn hash(&self, k: &K) -> u64 {
+        self.hasher.hash_one(k)
     }
 
-    /// Insert `path` for `k`; `None` if nothing changed.
-    pub(crate) fn upsert(&mut self, k: K, path: Path) -> Option<Edit<'_>> {
-        let h = self.hasher.hash_one(k);
+    /// Start fetching what an edit of the key with hash `h` will read (see
+    /// [`Shard::prefetch`]); a batch of edits calls it some keys ahead.
+    pub(crate) fn prefetch(&self, h: u64) {
+        self.shards[shard_of(h)].prefetch(h);
+    }
+
+    pub(crate) fn get(&self, k: &K) -> Option<&Paths> {
+        let h = self.hash(k);
+        let shard = &self.shards[shard_of(h)];
+        shard.find(h, k).map(|i| &shard.get(i).1)
+    }
+
+    /// Insert `path` for `k`, whose hash is `h` ([`Table::hash`]); `None` if
+    /// nothing changed.
+    pub(crate) fn upsert_hashed(&mut self, h: u64, k: K, path: Path) -> Option<Edit<'_>> {
         let hasher = &self.hasher;
         let shard = &mut self.shards[shard_of(h)];
-        match shard.entry(h, |(key, _)| *key == k, |(key, _)| hasher.hash_one(key)) {
-            Entry::Vacant(e) => {
+        match shard.find(h, &k) {
+            None => {
                 self.len += 1;
-                let slot = e.insert((k, Paths::One(path))).into_mut();
+                let (_, paths) = shard.insert_new(h, (k, Paths::One(path)), |k| hasher.hash_one(k));
                 Some(Edit {
                     before: None,
-                    after: Some(&slot.1),
+                    after: Some(paths),
                 })
             }
-            Entry::Occupied(e) => {
-                let paths = &mut e.into_mut().1;
+            Some(i) => {
+                let paths = &mut shard.get_mut(i).1;
                 // Cloning a one-path destination is an Arc increment; the
                 // multi-path case is rare and small.
                 let before = paths.clone();
@@ -197,36 +213,33 @@ impl<K: Hash + Eq + Copy> Table<K> {
 
     /// Remove the paths of `k` matching `pred`; `None` if none matched.
     pub(crate) fn remove(&mut self, k: K, pred: impl Fn(&Path) -> bool) -> Option<Edit<'_>> {
-        let h = self.hasher.hash_one(k);
+        let h = self.hash(&k);
+        let hasher = &self.hasher;
         let shard = &mut self.shards[shard_of(h)];
-        let Ok(mut e) = shard.find_entry(h, |(key, _)| *key == k) else {
-            return None;
-        };
-        if !e.get().1.as_slice().iter().any(&pred) {
+        let i = shard.find(h, &k)?;
+        let paths = &mut shard.get_mut(i).1;
+        if !paths.as_slice().iter().any(&pred) {
             return None;
         }
         // The last path going (the common case: a withdrawal of a
         // single-path prefix) moves the old paths out instead of cloning.
-        if let Paths::One(_) = e.get().1 {
-            let ((_, before), _) = e.remove();
-            self.len -= 1;
-            return Some(Edit {
-                before: Some(before),
-                after: None,
-            });
-        }
-        let before = e.get().1.clone();
-        if e.get_mut().1.remove_where(pred) {
-            e.remove();
-            self.len -= 1;
-            return Some(Edit {
-                before: Some(before),
-                after: None,
-            });
-        }
+        let before = if let Paths::One(_) = paths {
+            None
+        } else {
+            let before = paths.clone();
+            if !paths.remove_where(pred) {
+                return Some(Edit {
+                    before: Some(before),
+                    after: Some(&shard.get(i).1),
+                });
+            }
+            Some(before)
+        };
+        let (_, taken) = shard.remove_at(i, |k| hasher.hash_one(k));
+        self.len -= 1;
         Some(Edit {
-            before: Some(before),
-            after: Some(&e.into_mut().1),
+            before: Some(before.unwrap_or(taken)),
+            after: None,
         })
     }
 
@@ -243,9 +256,7 @@ impl<K: Hash + Eq + Copy> Table<K> {
     pub(crate) fn shrink(&mut self) {
         let hasher = &self.hasher;
         for s in self.shards.iter_mut() {
-            if s.len() < s.capacity() / 4 {
-                s.shrink_to_fit(|(k, _)| hasher.hash_one(k));
-            }
+            s.shrink(|k| hasher.hash_one(k));
         }
     }
 
