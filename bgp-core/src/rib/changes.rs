@@ -31,7 +31,6 @@ enum Item {
     Added {
         peer: PeerId,
         attrs: Attrs,
-        v6: bool,
         start: usize,
         end: usize,
     },
@@ -63,30 +62,28 @@ impl Changes {
     /// A new destination with one path, `peer`'s with `attrs`: joins the
     /// last run when that run has the same source, attributes and family.
     pub fn push_added(&mut self, prefix: IpNet, path_id: u32, peer: PeerId, attrs: &Attrs) {
-        let start = self.added.len();
-        self.added.push((prefix, path_id));
+        let at = self.added.len();
         let v6 = prefix.addr().is_ipv6();
         if let Some(Item::Added {
             peer: p,
             attrs: a,
-            v6: f,
+            start,
             end,
-            ..
         }) = self.items.last_mut()
             && *p == peer
-            && *f == v6
+            && self.added[*start].0.addr().is_ipv6() == v6
             && a.same(attrs)
         {
-            *end = start + 1;
-            return;
+            *end = at + 1;
+        } else {
+            self.items.push(Item::Added {
+                peer,
+                attrs: attrs.clone(),
+                start: at,
+                end: at + 1,
+            });
         }
-        self.items.push(Item::Added {
-            peer,
-            attrs: attrs.clone(),
-            v6,
-            start,
-            end: start + 1,
-        });
+        self.added.push((prefix, path_id));
     }
 
     pub fn len(&self) -> usize {
@@ -110,7 +107,6 @@ impl Changes {
                 attrs,
                 start,
                 end,
-                ..
             } => Run::Added {
                 peer: *peer,
                 attrs,
@@ -154,15 +150,6 @@ impl From<Vec<Change>> for Changes {
     fn from(v: Vec<Change>) -> Self {
         Changes {
             items: v.into_iter().map(Item::Changed).collect(),
-            added: Vec::new(),
-        }
-    }
-}
-
-impl FromIterator<Change> for Changes {
-    fn from_iter<I: IntoIterator<Item = Change>>(it: I) -> Self {
-        Changes {
-            items: it.into_iter().map(Item::Changed).collect(),
             added: Vec::new(),
         }
     }
@@ -302,43 +289,23 @@ mod tests {
                 )
             })
             .collect();
-        let nh = |s: &str| vec![s.parse::<IpAddr>().unwrap()];
+        // A new destination: its attributes and source, their next hop, nothing replaced.
+        let added = |prefix: &str, x: &Attrs, peer: u32| -> Seen {
+            let nh = x.next_hop_addr();
+            (prefix.into(), Some((x.id(), PeerId(peer))), vec![nh], false)
+        };
         assert_eq!(
             seen,
             vec![
-                (
-                    "10.0.0.0/24".into(),
-                    Some((a.id(), PeerId(1))),
-                    nh("192.0.2.1"),
-                    false
-                ),
-                (
-                    "10.0.1.0/24".into(),
-                    Some((a.id(), PeerId(1))),
-                    nh("192.0.2.1"),
-                    false
-                ),
+                added("10.0.0.0/24", &a, 1),
+                added("10.0.1.0/24", &a, 1),
                 ("10.0.9.0/24".into(), None, vec![], true),
-                (
-                    "10.0.2.0/24".into(),
-                    Some((a.id(), PeerId(1))),
-                    nh("192.0.2.1"),
-                    false
-                ),
-                (
-                    "10.0.3.0/24".into(),
-                    Some((a.id(), PeerId(3))),
-                    nh("192.0.2.1"),
-                    false
-                ),
-                (
-                    "10.0.4.0/24".into(),
-                    Some((b.id(), PeerId(3))),
-                    nh("192.0.2.2"),
-                    false
-                ),
+                added("10.0.2.0/24", &a, 1),
+                added("10.0.3.0/24", &a, 3),
+                added("10.0.4.0/24", &b, 3),
             ]
         );
+        assert_eq!(b.next_hop_addr().to_string(), "192.0.2.2");
 
         let owned = c.into_vec();
         assert_eq!(owned.len(), 6);
@@ -394,6 +361,6 @@ mod tests {
         let prefixes: Vec<String> = c.iter().map(|r| r.prefix().to_string()).collect();
         assert_eq!(prefixes, ["10.0.9.0/24", "10.0.8.0/24"]);
         assert_eq!(c.len(), 2);
-        assert!(Changes::from_iter(Vec::<Change>::new()).is_empty());
+        assert!(Changes::from(Vec::new()).is_empty());
     }
 }
