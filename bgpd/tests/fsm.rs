@@ -172,16 +172,35 @@ fn bfd_down_drops_the_session_like_a_tcp_failure() {
 }
 
 #[test]
-fn tcp_fails_in_open_sent_goes_active_then_retries() {
+fn tcp_fails_in_open_sent_goes_active_then_retries_soon() {
     let mut s = open_sent(cfg());
-    let out = s.handle(Input::TcpConnectionFails);
-    assert_eq!(s.state(), State::Active);
-    assert!(out.contains(&Output::CloseConnection));
-    assert!(out.contains(&Output::StopTimer(Timer::Hold)));
-    assert_eq!(armed(&out, Timer::ConnectRetry), Some(secs(5)));
-    let out = s.handle(Input::TimerExpired(Timer::ConnectRetry));
-    assert!(out.contains(&Output::Connect));
-    assert_eq!(s.state(), State::Connect);
+    // The peer accepted and closed before its OPEN (it does not know us yet): no session
+    // failure; the retry follows the Reconnect schedule, not the 5 s ConnectRetry time.
+    let mut delays = vec![];
+    for _ in 0..4 {
+        let out = s.handle(Input::TcpConnectionFails);
+        assert_eq!(s.state(), State::Active);
+        assert!(out.contains(&Output::CloseConnection));
+        assert!(out.contains(&Output::StopTimer(Timer::Hold)));
+        assert_eq!(down_reason(&out), None);
+        delays.push(armed(&out, Timer::ConnectRetry).unwrap());
+        let out = s.handle(Input::TimerExpired(Timer::ConnectRetry));
+        assert!(out.contains(&Output::Connect));
+        assert_eq!(s.state(), State::Connect);
+        s.handle(Input::TcpCrAcked);
+        assert_eq!(s.state(), State::OpenSent);
+    }
+    let ms = |n| Duration::from_millis(n);
+    // A TCP connection alone does not reset the schedule: a peer that keeps closing on us
+    // is retried at most every 800 ms.
+    assert_eq!(delays, [ms(200), ms(400), ms(800), ms(800)]);
+    assert_eq!((s.failures(), s.connect_retry_counter()), (0, 0));
+    // The peer's OPEN does.
+    s.handle(open_in(default_peer_open()));
+    assert_eq!(s.state(), State::OpenConfirm);
+    s.handle(Input::TcpConnectionFails);
+    let out = s.handle(Input::TcpConnectFailed);
+    assert_eq!(armed(&out, Timer::ConnectRetry), Some(ms(200)));
 }
 
 #[test]
@@ -240,9 +259,10 @@ fn failed_connect_waits_in_active_and_retries_soon() {
     let out = s.handle(Input::TcpConnectionConfirmed);
     assert!(matches!(out[1], Output::SendMessage(Message::Open(_))));
     assert_eq!(s.state(), State::OpenSent);
-    // A connection resets the schedule.
+    // The peer's OPEN resets the schedule; a session failure after it restarts at once.
+    s.handle(open_in(default_peer_open()));
     s.handle(Input::TcpConnectionFails);
-    s.handle(Input::TimerExpired(Timer::ConnectRetry));
+    assert_eq!(s.state(), State::Connect);
     let out = s.handle(Input::TcpConnectFailed);
     assert_eq!(armed(&out, Timer::ConnectRetry), Some(ms(200)));
 }

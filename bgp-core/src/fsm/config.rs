@@ -42,7 +42,8 @@ impl Default for IdleHold {
 }
 
 /// Retrying our own connection after it failed before a BGP connection existed (refused:
-/// the peer is not listening yet; unreachable: it is rebooting). Such a failure is no
+/// the peer is not listening yet; unreachable: it is rebooting; or closed by the peer before
+/// its OPEN: it does not know us yet). Such a failure is no
 /// session failure, so DampPeerOscillations does not count it: the session waits in Active,
 /// where it also takes the peer's own connection (RFC 4271 8.2.2, as BIRD and FRR do), and
 /// tries again after `initial`, doubling up to `max`. With `max` under a second a session is

@@ -114,7 +114,8 @@ pub enum Input {
     TcpConnectionFails,
     /// Event 18 for our own connection attempt, before any BGP connection existed: refused,
     /// unreachable, or timed out. Not a session failure: retried from Active on the
-    /// [`Reconnect`] schedule, not counted by DampPeerOscillations.
+    /// [`Reconnect`] schedule, not counted by DampPeerOscillations. (A connection the peer
+    /// closes in OpenSent, before its OPEN, is retried on that schedule too.)
     TcpConnectFailed,
     /// Events 19 (BGPOpen), 25 (NotifMsg), 26 (KeepAliveMsg), 27 (UpdateMsg)
     /// and ROUTE-REFRESH (RFC 2918).

@@ -20,7 +20,9 @@ pub struct Session {
     armed: [bool; 4],
     backoff: Backoff,
     keepalives_received: u32,
-    /// Our connection attempts that failed in a row (see [`Input::TcpConnectFailed`]).
+    /// Connections that failed in a row before the peer's OPEN came: our attempts refused or
+    /// unanswered ([`Input::TcpConnectFailed`]), and connections the peer closed in OpenSent.
+    /// They set the [`Reconnect`](super::Reconnect) delay; a valid OPEN resets the count.
     connect_failures: u32,
 }
 
@@ -329,7 +331,6 @@ impl Session {
             return;
         }
         out.stop(Timer::ConnectRetry);
-        self.connect_failures = 0;
         out.send(Message::Open(self.open_message()));
         out.arm(Timer::Hold, self.config.open_hold_time as u32);
         self.set_state(State::OpenSent, out);
@@ -342,22 +343,32 @@ impl Session {
             return;
         }
         out.push(Output::CloseConnection);
+        self.arm_reconnect(out);
+        self.set_state(State::Active, out);
+    }
+
+    /// The ConnectRetryTimer on the [`Reconnect`](super::Reconnect) schedule, counting one
+    /// more failure before an OPEN.
+    fn arm_reconnect(&mut self, out: &mut Out<'_>) {
         let delay = self.config.reconnect.delay(self.connect_failures);
         self.connect_failures = self.connect_failures.saturating_add(1);
         out.arm_for(Timer::ConnectRetry, delay);
-        self.set_state(State::Active, out);
     }
 
     /// Event 18.
     fn tcp_fails(&mut self, out: &mut Out<'_>) {
         match self.state {
             State::Idle => {}
-            // RFC 4271 8.2.2 OpenSent: close, restart ConnectRetryTimer,
-            // continue to listen in Active.
+            // RFC 4271 8.2.2 OpenSent: close, restart ConnectRetryTimer, continue to listen
+            // in Active. The peer closed before sending its OPEN: it accepted the connection
+            // but is not ready for us (it has not taken its configuration of us yet, or it is
+            // starting). As with a refused connection, the timer runs on the Reconnect
+            // schedule rather than the full ConnectRetry time (3.75-5 s after jitter), which
+            // kept a mesh node that joined unreachable for 4 s when one peer refused it.
             State::OpenSent => {
                 out.push(Output::CloseConnection);
                 out.stop(Timer::Hold);
-                out.arm(Timer::ConnectRetry, self.config.connect_retry_secs);
+                self.arm_reconnect(out);
                 self.set_state(State::Active, out);
             }
             _ => self.go_idle(DownReason::ConnectionFailed, true, out),
@@ -444,6 +455,7 @@ impl Session {
         match validate_open(&self.config, &open) {
             Ok(n) => {
                 out.stop(Timer::ConnectRetry);
+                self.connect_failures = 0;
                 out.send(Message::Keepalive);
                 let (hold, ka) = (n.hold_time, n.keepalive);
                 self.negotiated = Some(n);

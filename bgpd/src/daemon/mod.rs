@@ -223,7 +223,6 @@ impl Daemon {
         let (ctl_tx, ctl_rx) = mpsc::channel(CONTROL_QUEUE);
         let directory = PeerDirectory::default();
         let listener = opts.listener.map(Arc::new);
-        let accept = listener.as_ref().map(|l| l.spawn_accept(directory.clone()));
         let adopted = opts.fib.as_ref().map_or(0, |f| f.adopted());
         if adopted > 0 {
             info!(
@@ -262,6 +261,13 @@ impl Daemon {
                 warn!(peer = %p.name(), error = %e, "peer not started");
             }
         }
+        // Accepting only now that every configured peer is in the directory: a peer that
+        // connected while bgpd started waited in the listen backlog instead of being refused
+        // as unconfigured (which cost the mesh 4 s when a node joined).
+        let accept = d
+            .listener
+            .as_ref()
+            .map(|l| l.spawn_accept(d.directory.clone()));
         d.set_originated(cfg.originate.clone());
         let handle = DaemonHandle { tx: ctl_tx };
         (handle, d.run(events_rx, ctl_rx), accept)

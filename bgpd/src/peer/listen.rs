@@ -1,11 +1,12 @@
 //! The passive open: one listening socket for all peers. A connection from
 //! a configured address goes to that peer's task; any other is refused
-//! (closed at once, and logged).
+//! (closed at once, and logged at most once a minute per address).
 
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::task::JoinHandle;
@@ -78,6 +79,7 @@ impl Listener {
     pub fn spawn_accept(&self, peers: PeerDirectory) -> JoinHandle<()> {
         let l = self.inner.clone();
         tokio::spawn(async move {
+            let mut refusals = RefusalLog::default();
             loop {
                 let (stream, from) = match l.accept().await {
                     Ok(x) => x,
@@ -96,11 +98,79 @@ impl Listener {
                         let _ = tx.send(PeerCommand::Inbound(stream));
                     }
                     None => {
-                        warn!(from = %from, "connection from an unconfigured address refused");
                         drop(stream);
+                        if let Some(since) = refusals.should_log(ip, Instant::now()) {
+                            warn!(from = %from, refused_since_last_log = since, "connection from an unconfigured address refused");
+                        }
                     }
                 }
             }
         })
+    }
+}
+
+/// Refused connections to log: a peer that does not know us yet is refused at once, and one
+/// of ours retries within a second (see `Reconnect`), so a misconfigured peer would log
+/// every second; each address is logged once a minute instead, with the refusals between.
+#[derive(Default)]
+struct RefusalLog {
+    /// Address -> when it was last logged, and refusals since then not logged.
+    seen: HashMap<IpAddr, (Instant, u64)>,
+}
+
+impl RefusalLog {
+    const EVERY: Duration = Duration::from_secs(60);
+    /// Bound on the addresses remembered (connections from anywhere can reach the port).
+    const MAX_ADDRESSES: usize = 1024;
+
+    /// Whether to log this refusal; if so, how many refusals of `ip` went unlogged before
+    /// it (counting this one).
+    fn should_log(&mut self, ip: IpAddr, now: Instant) -> Option<u64> {
+        if let Some((last, unlogged)) = self.seen.get_mut(&ip) {
+            *unlogged += 1;
+            if now.duration_since(*last) < Self::EVERY {
+                return None;
+            }
+            let n = std::mem::take(unlogged);
+            *last = now;
+            return Some(n);
+        }
+        if self.seen.len() >= Self::MAX_ADDRESSES {
+            self.seen.clear();
+        }
+        self.seen.insert(ip, (now, 0));
+        Some(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_are_logged_once_a_minute_per_address() {
+        let mut log = RefusalLog::default();
+        let t0 = Instant::now();
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let b: IpAddr = "192.0.2.2".parse().unwrap();
+        assert_eq!(log.should_log(a, t0), Some(1));
+        assert_eq!(log.should_log(b, t0), Some(1));
+        for s in 1..60 {
+            assert_eq!(log.should_log(a, t0 + Duration::from_secs(s)), None);
+        }
+        assert_eq!(log.should_log(a, t0 + Duration::from_secs(60)), Some(60));
+        assert_eq!(log.should_log(a, t0 + Duration::from_secs(61)), None);
+        assert_eq!(log.should_log(b, t0 + Duration::from_secs(61)), Some(1));
+    }
+
+    #[test]
+    fn the_remembered_addresses_are_bounded() {
+        let mut log = RefusalLog::default();
+        let t0 = Instant::now();
+        for i in 0..=RefusalLog::MAX_ADDRESSES as u32 {
+            let ip = IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000 + i));
+            assert_eq!(log.should_log(ip, t0), Some(1));
+        }
+        assert!(log.seen.len() <= RefusalLog::MAX_ADDRESSES);
     }
 }
